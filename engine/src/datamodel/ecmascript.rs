@@ -1,0 +1,1 @@
+//! The ECMAScript datamodel. (Being written: see the datamodel brief.)

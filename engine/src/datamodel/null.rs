@@ -1,0 +1,1 @@
+//! The null datamodel. (Being written: see the datamodel brief.)

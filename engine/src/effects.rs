@@ -1,0 +1,104 @@
+//! Effects: what a session asks its host (the runtime, or `baton run`) to do.
+//!
+//! The engine performs no I/O. During a macrostep it calls these methods; the host performs
+//! them after, or during, the step. A host that cannot deliver a `<send>` answers with a
+//! [`SendError`] synchronously, so the session can place `error.communication` on its
+//! internal queue at the right moment, as the specification requires.
+
+use crate::event::Event;
+use crate::value::Value;
+
+/// The I/O processor type URI of the SCXML event processor.
+pub const SCXML_PROCESSOR: &str = "http://www.w3.org/TR/scxml/#SCXMLEventProcessor";
+/// The I/O processor type URI of the Basic HTTP event processor.
+pub const BASICHTTP_PROCESSOR: &str = "http://www.w3.org/TR/scxml/#BasicHTTPEventProcessor";
+/// The invoke type URI for SCXML child sessions.
+pub const SCXML_INVOKE: &str = "http://www.w3.org/TR/scxml/";
+
+/// Where a `<send>` goes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    /// No target: this session's external queue.
+    SelfExternal,
+    /// `#_internal` with a delay (without one the session queues it itself).
+    SelfInternal,
+    /// `#_parent`.
+    Parent,
+    /// `#_<invokeid>`: a child this session invoked.
+    Invoked(Box<str>),
+    /// `#_scxml_<sessionid>`.
+    Session(Box<str>),
+    /// Any other URI, for a non-SCXML I/O processor (e.g. Basic HTTP).
+    Uri(Box<str>),
+}
+
+/// An event leaving a session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outgoing {
+    /// The send id (generated when the `<send>` has none), for `<cancel>`.
+    pub sendid: Box<str>,
+    /// Where to.
+    pub target: Target,
+    /// The I/O processor type URI (normalised: `scxml` becomes [`SCXML_PROCESSOR`]).
+    pub type_: Box<str>,
+    /// Delay in ms; 0 means now.
+    pub delay_ms: u64,
+    /// The event as the receiver will see it (origin, origintype, sendid filled in).
+    pub event: Event,
+}
+
+/// Why a send could not be dispatched: the session gets `error.communication`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SendError {
+    /// Why.
+    pub reason: String,
+}
+
+/// A request to start a child session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvokeRequest {
+    /// The invoke id, unique within the parent.
+    pub invokeid: Box<str>,
+    /// The invoke type URI (normalised: `scxml` becomes [`SCXML_INVOKE`]).
+    pub type_: Box<str>,
+    /// The `src`, resolved by the host against [`InvokeRequest::base`].
+    pub src: Option<Box<str>>,
+    /// The parent document's location, to resolve a relative `src`.
+    pub base: Box<str>,
+    /// Inline child document (`<content>`), as XML text or a string.
+    pub content: Option<Value>,
+    /// `namelist` and `<param>` values, to initialise the child's data.
+    pub params: Vec<(Box<str>, Value)>,
+    /// `autoforward="true"`.
+    pub autoforward: bool,
+}
+
+/// Why an invocation could not start: the session gets `error.execution`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvokeError {
+    /// Why.
+    pub reason: String,
+}
+
+/// What the host does for a session. Implemented by the runtime and by `baton run`.
+pub trait Effects {
+    /// Dispatches or schedules an event. An error raises `error.communication`.
+    fn send(&mut self, out: Outgoing) -> Result<(), SendError>;
+    /// Cancels a delayed send of this session that has not fired yet.
+    fn cancel(&mut self, sendid: &str);
+    /// Starts a child session. Its events come back with `invokeid` set; when it ends,
+    /// the host delivers `done.invoke.<invokeid>`.
+    fn invoke(&mut self, request: InvokeRequest) -> Result<(), InvokeError>;
+    /// Cancels a child session (its state was exited); no `done.invoke` follows.
+    fn cancel_invoke(&mut self, invokeid: &str);
+    /// Forwards an external event to an autoforwarding child.
+    fn forward(&mut self, invokeid: &str, event: &Event);
+    /// `<log>` output.
+    fn log(&mut self, label: Option<&str>, message: &str);
+    /// A microstep's transitions, for tracing (`baton run --trace`). Default: ignored.
+    fn trace(&mut self, _line: &str) {}
+    /// Whether [`Effects::trace`] wants lines, so the session skips formatting otherwise.
+    fn tracing(&self) -> bool {
+        false
+    }
+}

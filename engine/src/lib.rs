@@ -1,0 +1,26 @@
+//! Baton's SCXML engine: W3C SCXML 1.0 with the ECMAScript and null data models.
+//!
+//! What it does: parses a document with quick-xml ([`parse`]), validates and compiles it once
+//! into immutable tables ([`model::Document`], shared by every session of that document), and
+//! interprets sessions with the specification's algorithm ([`session::Session`]).
+//!
+//! What it must never do: I/O, clock reads, threads or global state. Time comes in as an
+//! argument (`now_ms`), effects (send, schedule, cancel, invoke, log) go out through the
+//! [`effects::Effects`] trait that the runtime implements. That keeps every session
+//! deterministic and replayable, and keeps the engine usable on any executor.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod compile;
+pub mod datamodel;
+pub mod effects;
+pub mod error;
+pub mod event;
+pub mod limits;
+pub mod model;
+pub mod parse;
+pub mod session;
+pub mod value;
+
+#[doc(hidden)]
+pub mod fuzzing;

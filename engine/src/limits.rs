@@ -1,0 +1,53 @@
+//! Every bound the engine enforces, in one place, with units and defaults.
+//!
+//! A document over a load-time bound is rejected with a [`crate::error::CompileError`]; a
+//! session over a run-time bound gets `error.execution` or is ended with a reason
+//! ([`crate::session::EndReason`]). Nothing here is ever a panic.
+
+/// Bounds on documents and sessions. Construct with [`Limits::default`] and override fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest document accepted, in bytes (default 4 MiB). Cost: parse time and memory.
+    pub document_bytes_max: u32,
+    /// Most states (including history and final states) in one document (default 10,000).
+    pub states_max: u32,
+    /// Deepest nesting of states and of executable content (default 64).
+    pub depth_max: u16,
+    /// Microsteps in one macrostep before the session is ended (default 1,000). Stops
+    /// eventless-transition and raise loops.
+    pub microsteps_per_macrostep_max: u32,
+    /// Internal queue length before the session is ended (default 1,000).
+    pub internal_queue_max: u32,
+    /// Delayed `<send>`s pending per session; one more raises `error.execution` (default 1,000).
+    pub delayed_sends_max: u32,
+    /// Iterations of one `<foreach>` before it raises `error.execution` (default 100,000).
+    pub foreach_items_max: u32,
+    /// Run-time budget of one script or expression evaluation, in QuickJS interrupt polls
+    /// (QuickJS polls about every 10,000 bytecode branches; default 1,000, roughly 50 ms).
+    /// Counted rather than timed so that the engine reads no clock and runs replay exactly.
+    pub script_fuel_max: u32,
+    /// JS heap of one shard's runtime, in bytes (default 256 MiB).
+    pub js_heap_bytes_max: u32,
+    /// JS stack of one shard's runtime, in bytes (default 512 KiB).
+    pub js_stack_bytes_max: u32,
+}
+
+/// The default microstep bound; also the bound the tests use to check loop detection.
+pub const MICROSTEPS_PER_MACROSTEP_DEFAULT: u32 = 1_000;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            document_bytes_max: 4 << 20,
+            states_max: 10_000,
+            depth_max: 64,
+            microsteps_per_macrostep_max: MICROSTEPS_PER_MACROSTEP_DEFAULT,
+            internal_queue_max: 1_000,
+            delayed_sends_max: 1_000,
+            foreach_items_max: 100_000,
+            script_fuel_max: 1_000,
+            js_heap_bytes_max: 256 << 20,
+            js_stack_bytes_max: 512 << 10,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! quick-xml to an element tree with positions. (Being written: see the compiler brief.)

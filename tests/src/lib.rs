@@ -1,0 +1,1 @@
+//! Baton's integration and conformance tests live in `tests/tests/`.
