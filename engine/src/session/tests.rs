@@ -1,0 +1,1 @@
+//! Interpreter tests (see the W3C suite in tests/ for conformance).
