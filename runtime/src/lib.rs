@@ -1,2 +1,10 @@
 //! Baton's runtime: hosts engine sessions and performs their effects.
+//!
+//! What it does: [`local`] runs a tree of SCXML sessions on one thread (delivering their
+//! events, firing their timers, starting their children), and [`cli`] is the `baton`
+//! command built on it. What it must never do: put SCXML semantics here. The engine decides
+//! what happens; the runtime only carries it out, so every host behaves the same.
 #![warn(missing_docs)]
+
+pub mod cli;
+pub mod local;

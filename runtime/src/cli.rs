@@ -1,0 +1,454 @@
+//! The `baton` command line: `baton run FILE.scxml` runs a document on the local host in
+//! real time, with configuration lines on stdout and events read from stdin.
+//!
+//! Arguments are parsed by hand to keep the build light. Exit status: 0 the session reached
+//! a top-level final state, 2 usage error or invalid/unreadable document, 3 timeout, 4 the
+//! session was ended by an engine limit, 1 any other failure (e.g. stdout closed).
+
+use std::ffi::OsString;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+
+use engine::event::Event;
+use engine::session::{EndReason, Status};
+use engine::value::Value;
+
+use crate::local::{Clock, Host, HostConfig, LoadError, LogMode, RealClock, Stepped};
+
+/// Exit status: the session reached a top-level final state.
+pub const EXIT_FINAL: i32 = 0;
+/// Exit status: something else failed (the session could not start, stdout closed).
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit status: bad usage, or an unreadable or invalid document.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit status: stdin closed and the session did not end within `--timeout-ms`.
+pub const EXIT_TIMEOUT: i32 = 3;
+/// Exit status: an engine limit ended the session.
+pub const EXIT_ENDED: i32 = 4;
+/// Default `--timeout-ms`.
+pub const TIMEOUT_MS_DEFAULT: u64 = 30_000;
+
+const USAGE: &str = "\
+Usage: baton <command> [options]
+
+Commands:
+  run FILE.scxml   run a document: configuration lines on stdout, events from stdin
+                   (see `baton run --help`)
+  serve            the HTTP server (not available yet)
+
+Options:
+  -h, --help       print this help
+  -V, --version    print the version
+";
+
+const RUN_USAGE: &str = "\
+Usage: baton run [--timeout-ms N] [--trace] [--seed N] FILE.scxml
+
+Runs FILE.scxml (and the sessions it invokes) in real time.
+
+stdout, one JSON object per line:
+  {\"configuration\":[\"s1\",\"s11\"]}  active states in document order, after the initial
+                                  macrostep and after every later macrostep of the session
+  {\"final\":\"ID\"}                  the session reached the top-level final state ID
+  {\"timeout\":true}                stdin closed and the session did not end in time
+  {\"ended\":\"REASON\"}              an engine limit ended the session
+stdin, one JSON object per line:
+  {\"event\":\"NAME\",\"data\":ANY}     an external event for the session (data optional);
+                                  a malformed line is reported on stderr and skipped
+stderr: <log> output as `label: value`, --trace lines, errors (an invalid document is
+reported as FILE:LINE:COL: message).
+
+Options:
+  --timeout-ms N   once stdin is closed, how long to wait for the session to end
+                   (default 30000); without pending timers or events it stops at once
+  --trace          print each microstep's transitions on stderr
+  --seed N         seed for session ids and Math.random (default 0)
+  -h, --help       print this help
+
+Exit status: 0 final state reached, 2 usage error or invalid document, 3 timeout,
+4 ended by an engine limit, 1 other failure.
+";
+
+/// What `baton run` was asked to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOptions {
+    /// The document.
+    pub file: PathBuf,
+    /// After stdin closes, how long to wait for the session to end, in ms.
+    pub timeout_ms: u64,
+    /// Print microstep transitions on stderr.
+    pub trace: bool,
+    /// Seed for session ids and `Math.random`.
+    pub seed: u64,
+}
+
+/// A parsed command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `baton --help`.
+    Help,
+    /// `baton --version`.
+    Version,
+    /// `baton run --help`.
+    RunHelp,
+    /// `baton run ...`.
+    Run(RunOptions),
+    /// `baton serve`, which does not exist yet.
+    Serve,
+}
+
+/// Runs the command line `args` (without the program name); returns the exit status.
+pub fn main(args: &[OsString]) -> i32 {
+    match parse(args) {
+        Ok(Command::Help) => print_and_exit(USAGE),
+        Ok(Command::RunHelp) => print_and_exit(RUN_USAGE),
+        Ok(Command::Version) => print_and_exit(concat!("baton ", env!("CARGO_PKG_VERSION"), "\n")),
+        Ok(Command::Serve) => {
+            eprintln!(
+                "baton: `baton serve` is not available yet: the HTTP session API comes with \
+                 the runtime issue. Use `baton run FILE.scxml`."
+            );
+            EXIT_USAGE
+        }
+        Ok(Command::Run(options)) => run(&options),
+        Err(message) => {
+            eprintln!("baton: {message}\n\n{USAGE}");
+            EXIT_USAGE
+        }
+    }
+}
+
+fn print_and_exit(text: &str) -> i32 {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => EXIT_FINAL,
+        Err(_) => EXIT_FAILURE,
+    }
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: &[OsString]) -> Result<Command, String> {
+    let mut words = args
+        .iter()
+        .map(|a| a.to_str().ok_or_else(|| format!("not UTF-8: {a:?}")));
+    let Some(first) = words.next().transpose()? else {
+        return Err("missing command".to_owned());
+    };
+    match first {
+        "-h" | "--help" | "help" => Ok(Command::Help),
+        "-V" | "--version" => Ok(Command::Version),
+        "serve" => Ok(Command::Serve),
+        "run" => {
+            let rest: Vec<&str> = words.collect::<Result<_, _>>()?;
+            parse_run(&rest)
+        }
+        other => Err(format!("unknown command '{other}'")),
+    }
+}
+
+fn parse_run(args: &[&str]) -> Result<Command, String> {
+    let mut options = RunOptions {
+        file: PathBuf::new(),
+        timeout_ms: TIMEOUT_MS_DEFAULT,
+        trace: false,
+        seed: 0,
+    };
+    let mut file: Option<&str> = None;
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i];
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value)),
+            _ => (arg, None),
+        };
+        let value = |i: &mut usize| -> Result<&str, String> {
+            if let Some(value) = inline {
+                return Ok(value);
+            }
+            *i += 1;
+            args.get(*i)
+                .copied()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match name {
+            "-h" | "--help" => return Ok(Command::RunHelp),
+            "--trace" => options.trace = true,
+            "--timeout-ms" => options.timeout_ms = parse_number(name, value(&mut i)?)?,
+            "--seed" => options.seed = parse_number(name, value(&mut i)?)?,
+            flag if flag.starts_with('-') && flag.len() > 1 => {
+                return Err(format!("unknown option '{flag}' for `baton run`"));
+            }
+            path if file.is_none() => file = Some(path),
+            extra => return Err(format!("unexpected argument '{extra}': one FILE only")),
+        }
+        i += 1;
+    }
+    options.file = PathBuf::from(file.ok_or("`baton run` needs a FILE.scxml")?);
+    Ok(Command::Run(options))
+}
+
+fn parse_number(name: &str, text: &str) -> Result<u64, String> {
+    text.parse()
+        .map_err(|_| format!("{name} needs a whole number, got '{text}'"))
+}
+
+/// One line from stdin, or its end.
+enum Input {
+    Line(String),
+    Closed,
+}
+
+/// Reads stdin on its own thread, one message per line, so the run loop can wait for input
+/// and for the next timer at the same time.
+fn spawn_stdin_reader() -> Receiver<Input> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            match line {
+                Ok(line) => {
+                    if tx.send(Input::Line(line)).is_err() {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    eprintln!("baton: reading stdin: {error}");
+                    break;
+                }
+            }
+        }
+        let _ = tx.send(Input::Closed);
+    });
+    rx
+}
+
+/// `baton run`: returns the exit status.
+pub fn run(options: &RunOptions) -> i32 {
+    let config = HostConfig {
+        seed: options.seed,
+        trace: options.trace,
+        log: LogMode::Stderr,
+        ..HostConfig::default()
+    };
+    let mut host = Host::new(config);
+    let doc = match host.load(&options.file) {
+        Ok(doc) => doc,
+        Err(LoadError::Compile(error)) => {
+            eprintln!("{error}");
+            return EXIT_USAGE;
+        }
+        Err(error) => {
+            eprintln!("baton: {error}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut clock = RealClock::new();
+    if let Err(error) = host.start(doc, &[], clock.now_ms()) {
+        eprintln!("baton: {error}");
+        return EXIT_FAILURE;
+    }
+    let mut out = Output {
+        stdout: std::io::stdout(),
+    };
+    if let Some(code) = out.report(&host) {
+        return code;
+    }
+    let input = spawn_stdin_reader();
+    run_loop(&mut host, &mut clock, &input, &mut out, options.timeout_ms)
+}
+
+/// Runs the host until the session ends, reading events while stdin is open, then waiting
+/// at most `timeout_ms` more.
+fn run_loop(
+    host: &mut Host,
+    clock: &mut RealClock,
+    input: &Receiver<Input>,
+    out: &mut Output,
+    timeout_ms: u64,
+) -> i32 {
+    let mut deadline_ms: Option<u64> = None;
+    let mut line_number: u64 = 0;
+    loop {
+        while let Some(stepped) = host.step(clock.now_ms()) {
+            if stepped == Stepped::Root {
+                if let Some(code) = out.report(host) {
+                    return code;
+                }
+            }
+        }
+        let next_ms = host.next_timer_ms();
+        if let Some(deadline_ms) = deadline_ms {
+            if !host.has_pending() || clock.now_ms() >= deadline_ms {
+                return out
+                    .line(&serde_json::json!({ "timeout": true }))
+                    .unwrap_or(EXIT_TIMEOUT);
+            }
+            clock.idle_until(next_ms.unwrap_or(deadline_ms).min(deadline_ms));
+            continue;
+        }
+        let received = match next_ms {
+            Some(at_ms) => input.recv_timeout(clock.duration_until(at_ms)),
+            None => input.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match received {
+            Ok(Input::Line(line)) => {
+                line_number += 1;
+                deliver_line(host, &line, line_number);
+            }
+            Ok(Input::Closed) | Err(RecvTimeoutError::Disconnected) => {
+                deadline_ms = Some(clock.now_ms().saturating_add(timeout_ms));
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
+/// Parses one stdin line and queues its event; a bad line is reported and skipped.
+fn deliver_line(host: &mut Host, line: &str, line_number: u64) {
+    if line.trim().is_empty() {
+        return;
+    }
+    let delivered = parse_event(line).and_then(|event| {
+        host.deliver(event)
+            .map_err(|error| format!("not delivered: {}", error.reason))
+    });
+    if let Err(message) = delivered {
+        eprintln!("baton: stdin line {line_number}: {message}");
+    }
+}
+
+/// Parses `{"event":"NAME","data":ANY}` (`data` optional) into an external event.
+pub fn parse_event(line: &str) -> Result<Event, String> {
+    const SHAPE: &str = r#"expected {"event":"NAME","data":ANY}"#;
+    let json: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("not JSON ({e}); {SHAPE}"))?;
+    let fields = json
+        .as_object()
+        .ok_or_else(|| format!("not an object; {SHAPE}"))?;
+    if let Some(unknown) = fields.keys().find(|k| *k != "event" && *k != "data") {
+        return Err(format!("unknown field \"{unknown}\"; {SHAPE}"));
+    }
+    let name = match fields.get("event") {
+        Some(serde_json::Value::String(name)) => name.as_str(),
+        Some(_) => return Err(format!("\"event\" must be a string; {SHAPE}")),
+        None => return Err(format!("missing \"event\"; {SHAPE}")),
+    };
+    let valid = !name.is_empty()
+        && !name.starts_with('.')
+        && !name.ends_with('.')
+        && !name.contains("..")
+        && !name.chars().any(|c| c.is_whitespace() || c == '*');
+    if !valid {
+        return Err(format!(
+            "'{name}' is not a valid event name (dot-separated tokens)"
+        ));
+    }
+    let data = fields
+        .get("data")
+        .map_or(Value::Undefined, Value::from_json);
+    Ok(Event::external(name, data))
+}
+
+/// Writes result lines to stdout, flushing each so a reading process sees it at once.
+struct Output {
+    stdout: std::io::Stdout,
+}
+
+impl Output {
+    /// Writes one JSON line; `Some(EXIT_FAILURE)` if stdout is gone.
+    fn line(&mut self, json: &serde_json::Value) -> Option<i32> {
+        let mut out = self.stdout.lock();
+        match writeln!(out, "{json}").and_then(|()| out.flush()) {
+            Ok(()) => None,
+            Err(_) => Some(EXIT_FAILURE),
+        }
+    }
+
+    /// Prints the root's state after a macrostep; the exit status if it has ended.
+    fn report(&mut self, host: &Host) -> Option<i32> {
+        match host.root_status() {
+            None | Some(Status::Running) => {
+                let configuration = host.configuration();
+                self.line(&serde_json::json!({ "configuration": configuration }))
+            }
+            Some(Status::Done { final_state, .. }) => {
+                let failed = self.line(&serde_json::json!({ "final": final_state }));
+                Some(failed.unwrap_or(EXIT_FINAL))
+            }
+            Some(Status::Ended(reason)) => {
+                let failed = self.line(&serde_json::json!({ "ended": end_reason(reason) }));
+                Some(failed.unwrap_or(EXIT_ENDED))
+            }
+        }
+    }
+}
+
+/// A stable name for why the engine ended a session.
+fn end_reason(reason: &EndReason) -> String {
+    match reason {
+        EndReason::MicrostepLimit { limit } => format!("microstep limit ({limit} per macrostep)"),
+        EndReason::InternalQueueLimit { limit } => {
+            format!("internal queue limit ({limit} events)")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Vec<OsString> {
+        words.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn parses_run_options() {
+        let parsed = parse(&args(&["run", "--timeout-ms", "300", "a.scxml", "--trace"]));
+        let expected = RunOptions {
+            file: PathBuf::from("a.scxml"),
+            timeout_ms: 300,
+            trace: true,
+            seed: 0,
+        };
+        assert_eq!(parsed, Ok(Command::Run(expected)));
+        let parsed = parse(&args(&["run", "--seed=9", "b.scxml"]));
+        assert!(matches!(
+            parsed,
+            Ok(Command::Run(RunOptions { seed: 9, .. }))
+        ));
+    }
+
+    #[test]
+    fn rejects_bad_usage() {
+        assert!(parse(&args(&[])).is_err());
+        assert!(parse(&args(&["fly"])).is_err());
+        assert!(parse(&args(&["run"])).is_err());
+        assert!(parse(&args(&["run", "a", "b"])).is_err());
+        assert!(parse(&args(&["run", "--timeout-ms", "x", "a"])).is_err());
+        assert!(parse(&args(&["run", "--timeout-ms"])).is_err());
+        assert!(parse(&args(&["run", "--bogus", "a"])).is_err());
+        assert_eq!(parse(&args(&["run", "--help"])), Ok(Command::RunHelp));
+        assert_eq!(parse(&args(&["serve"])), Ok(Command::Serve));
+    }
+
+    #[test]
+    fn parses_events() {
+        let event = parse_event(r#"{"event":"call.offered","data":{"ani":"1"}}"#).unwrap();
+        assert_eq!(&*event.name, "call.offered");
+        assert_eq!(event.data.field("ani"), Some(&Value::String("1".into())));
+        let event = parse_event(r#"{"event":"go"}"#).unwrap();
+        assert_eq!(event.data, Value::Undefined);
+        for bad in [
+            "",
+            "nope",
+            "[1]",
+            r#"{"data":1}"#,
+            r#"{"event":1}"#,
+            r#"{"event":""}"#,
+        ] {
+            assert!(parse_event(bad).is_err(), "{bad}");
+        }
+        assert!(parse_event(r#"{"event":"a b"}"#).is_err());
+        assert!(parse_event(r#"{"event":"a","date":1}"#).is_err());
+    }
+}

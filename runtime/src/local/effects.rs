@@ -1,0 +1,237 @@
+//! The [`Effects`] of one session, performed against the host's other sessions.
+//!
+//! The engine calls these during a step, while the stepped session is out of its slot and
+//! the datamodel is borrowed by the step. So everything that needs the datamodel (starting
+//! a child, closing one) is queued as [`Work`] and done right after the step, in order.
+//! Everything else happens at once: a send is validated and queued synchronously, so an
+//! unknown target raises `error.communication` in the sender at the right moment.
+
+use engine::effects::{
+    Effects, InvokeError, InvokeRequest, Outgoing, SendError, Target, SCXML_INVOKE, SCXML_PROCESSOR,
+};
+use engine::event::Event;
+use engine::value::Value;
+
+use super::directory::{ParentLink, Phase, SessionKey};
+use super::{Core, Work};
+
+/// The effects of the session `key`, performed on `core`.
+pub(crate) struct HostEffects<'a> {
+    pub core: &'a mut Core,
+    pub key: SessionKey,
+}
+
+/// True for the SCXML event I/O processor's type, however it is spelt.
+fn is_scxml_processor(type_: &str) -> bool {
+    type_ == SCXML_PROCESSOR || type_ == "scxml"
+}
+
+/// True for the SCXML invoke type, with or without its trailing slash.
+fn is_scxml_invoke(type_: &str) -> bool {
+    type_ == SCXML_INVOKE || type_ == "scxml" || type_ == SCXML_INVOKE.trim_end_matches('/')
+}
+
+impl Effects for HostEffects<'_> {
+    fn send(&mut self, out: Outgoing) -> Result<(), SendError> {
+        if !is_scxml_processor(&out.type_) {
+            let reason = format!("unsupported event I/O processor '{}'", out.type_);
+            return Err(SendError { reason });
+        }
+        // Resolve now even when delayed: a target that does not exist is an error of the
+        // send itself, not of a later delivery.
+        self.core.route(self.key, &out.target)?;
+        let delayed = out.delay_ms > 0 || out.target == Target::SelfInternal;
+        if !delayed {
+            return self.core.deliver(self.key, out);
+        }
+        let pending_max = self.core.config.limits.delayed_sends_max as usize;
+        if self.core.timers.count_owner(self.key) >= pending_max {
+            let reason = format!("more than {pending_max} delayed sends pending");
+            return Err(SendError { reason });
+        }
+        let at_ms = self.core.now_ms.saturating_add(out.delay_ms);
+        self.core.timers.schedule(at_ms, self.key, out);
+        Ok(())
+    }
+
+    fn cancel(&mut self, sendid: &str) {
+        self.core.timers.cancel(self.key, sendid);
+    }
+
+    fn invoke(&mut self, request: InvokeRequest) -> Result<(), InvokeError> {
+        if !is_scxml_invoke(&request.type_) {
+            let reason = format!("unsupported invoke type '{}'", request.type_);
+            return Err(InvokeError { reason });
+        }
+        if self.core.dir.child(self.key, &request.invokeid).is_some() {
+            let reason = format!("invoke id '{}' is already in use", request.invokeid);
+            return Err(InvokeError { reason });
+        }
+        let doc = self.core.child_document(&request)?;
+        let link = ParentLink {
+            key: self.key,
+            invokeid: request.invokeid.clone(),
+        };
+        let phase = Phase::Starting {
+            params: request.params,
+        };
+        let child = self
+            .core
+            .dir
+            .insert(doc, phase, Some(link))
+            .map_err(|full| InvokeError {
+                reason: format!("too many sessions (limit {})", full.sessions_max),
+            })?;
+        if let Some(slot) = self.core.dir.get_mut(child) {
+            slot.autoforward = request.autoforward;
+        }
+        if let Some(parent) = self.core.dir.get_mut(self.key) {
+            parent.children.push((request.invokeid, child));
+        }
+        self.core.work.push_back(Work::Start(child));
+        Ok(())
+    }
+
+    fn cancel_invoke(&mut self, invokeid: &str) {
+        if let Some(child) = self.core.dir.unlink_child(self.key, invokeid) {
+            self.core.work.push_back(Work::Close(child));
+        }
+    }
+
+    fn forward(&mut self, invokeid: &str, event: &Event) {
+        let Some(child) = self.core.dir.child(self.key, invokeid) else {
+            return;
+        };
+        let queue_max = self.core.config.queue_events_max as usize;
+        if let Some(slot) = self.core.dir.get_mut(child) {
+            if slot.autoforward && slot.queue.len() < queue_max {
+                slot.queue.push_back(event.clone());
+            }
+        }
+    }
+
+    fn log(&mut self, label: Option<&str>, message: &str) {
+        self.core.log.write(label, message);
+    }
+
+    fn trace(&mut self, line: &str) {
+        if self.core.config.trace {
+            let id = self.core.dir.get(self.key).map_or("?", |slot| &*slot.id);
+            eprintln!("[trace {id}] {line}");
+        }
+    }
+
+    fn tracing(&self) -> bool {
+        self.core.config.trace
+    }
+}
+
+impl Core {
+    /// The session a send from `from` to `target` reaches, and the invoke id to stamp on
+    /// the event (set when a child sends to its parent).
+    pub(crate) fn route(
+        &self,
+        from: SessionKey,
+        target: &Target,
+    ) -> Result<(SessionKey, Option<Box<str>>), SendError> {
+        let unknown = |what: &str| SendError {
+            reason: format!("no such target: {what}"),
+        };
+        match target {
+            Target::SelfExternal | Target::SelfInternal => Ok((from, None)),
+            Target::Parent => {
+                let slot = self.dir.get(from).ok_or_else(|| unknown("#_parent"))?;
+                let link = slot.parent.as_ref().ok_or_else(|| unknown("#_parent"))?;
+                Ok((link.key, Some(link.invokeid.clone())))
+            }
+            Target::Invoked(id) => {
+                let child = self
+                    .dir
+                    .child(from, id)
+                    .ok_or_else(|| unknown(&format!("#_{id}")))?;
+                Ok((child, None))
+            }
+            Target::Session(id) => {
+                let key = self
+                    .dir
+                    .by_id(id)
+                    .ok_or_else(|| unknown(&format!("#_scxml_{id}")))?;
+                Ok((key, None))
+            }
+            Target::Uri(uri) => Err(SendError {
+                reason: format!("no event I/O processor can reach '{uri}'"),
+            }),
+        }
+    }
+
+    /// Puts `out` on its target's external queue now.
+    pub(crate) fn deliver(&mut self, from: SessionKey, out: Outgoing) -> Result<(), SendError> {
+        let (to, invokeid) = self.route(from, &out.target)?;
+        let mut event = out.event;
+        if invokeid.is_some() {
+            event.invokeid = invokeid;
+        }
+        self.enqueue(to, event)
+    }
+
+    /// Appends an event to a session's external queue, within its bound.
+    pub(crate) fn enqueue(&mut self, to: SessionKey, event: Event) -> Result<(), SendError> {
+        let queue_max = self.config.queue_events_max as usize;
+        let slot = self.dir.get_mut(to).ok_or_else(|| SendError {
+            reason: "the target session has ended".to_owned(),
+        })?;
+        if slot.queue.len() >= queue_max {
+            let reason = format!("the target's queue is full ({queue_max} events)");
+            return Err(SendError { reason });
+        }
+        slot.queue.push_back(event);
+        Ok(())
+    }
+
+    /// Compiles (or finds in the cache) the document an `<invoke>` names.
+    fn child_document(
+        &mut self,
+        request: &InvokeRequest,
+    ) -> Result<std::rc::Rc<engine::model::Document>, InvokeError> {
+        let limits = &self.config.limits;
+        let loaded = match (&request.src, &request.content) {
+            (Some(src), _) => {
+                let path = super::loader::resolve(&request.base, src)
+                    .map_err(|reason| InvokeError { reason })?;
+                self.docs.file(&path, limits)
+            }
+            (None, Some(Value::Xml(text) | Value::String(text))) => {
+                self.docs.inline(&request.base, text, limits)
+            }
+            (None, Some(other)) => {
+                let reason = format!("invoke content is not a document: {other:?}");
+                return Err(InvokeError { reason });
+            }
+            (None, None) => {
+                return Err(InvokeError {
+                    reason: "invoke has neither src nor content".into(),
+                });
+            }
+        };
+        loaded.map_err(|error| InvokeError {
+            reason: error.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names() {
+        assert!(is_scxml_processor(SCXML_PROCESSOR));
+        assert!(is_scxml_processor("scxml"));
+        assert!(!is_scxml_processor(
+            "http://www.w3.org/TR/scxml/#BasicHTTPEventProcessor"
+        ));
+        assert!(is_scxml_invoke("http://www.w3.org/TR/scxml"));
+        assert!(is_scxml_invoke(SCXML_INVOKE));
+        assert!(!is_scxml_invoke("http://example.com/vxml"));
+    }
+}

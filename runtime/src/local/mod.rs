@@ -1,0 +1,611 @@
+//! The local host: runs one SCXML session and the tree of sessions it invokes on the
+//! current thread, and performs their effects.
+//!
+//! `baton run` and the W3C conformance suite both run documents through this module, so
+//! the suite tests the same code path a strategy author uses. The host owns one datamodel
+//! of each kind (sessions are scopes in it), the session slab with each session's external
+//! queue, a timer heap for delayed sends, and a cache of compiled documents.
+//!
+//! It never reads a clock: every call takes `now_ms`, and [`Host::run`] takes a [`Clock`],
+//! real ([`RealClock`]) or virtual ([`VirtualClock`]).
+//!
+//! Scheduling: [`Host::step`] does one unit of work: it first finishes what the last step
+//! asked for (start invoked children, close cancelled ones), then gives one external event
+//! to the next session with a non-empty queue (round-robin), and when every queue is empty
+//! it moves the timers that are due into their targets' queues.
+
+mod clock;
+mod directory;
+mod effects;
+mod loader;
+mod timers;
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::rc::Rc;
+
+use engine::datamodel::ecmascript::EcmascriptDatamodel;
+use engine::datamodel::null::NullDatamodel;
+use engine::datamodel::Datamodel;
+use engine::effects::SendError;
+use engine::event::{Event, EventKind};
+use engine::limits::Limits;
+use engine::model::{DatamodelKind, Document};
+use engine::session::{EndReason, Session, SessionConfig, Status};
+use engine::value::Value;
+
+pub use clock::{Clock, RealClock, VirtualClock};
+pub use directory::{SessionKey, SessionsFull};
+pub use loader::{resolve, FileLoader, LoadError, INLINE_DOCUMENTS_MAX};
+
+use directory::{Directory, Phase};
+use effects::HostEffects;
+use loader::DocumentCache;
+use timers::Timers;
+
+/// How a host runs. [`HostConfig::default`] suits `baton run`.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// The engine's bounds, for every session and document.
+    pub limits: Limits,
+    /// Seeds session ids and the ECMAScript `Math.random` (default 0), so runs replay.
+    pub seed: u64,
+    /// Where `<log>` output goes (default: stderr).
+    pub log: LogMode,
+    /// Print each microstep's transitions on stderr (default false; `baton run --trace`).
+    pub trace: bool,
+    /// Most sessions alive at once, root included (default 10,000). An `<invoke>` past it
+    /// fails with `error.execution` in the parent. Cost: one slot and one scope each.
+    pub sessions_max: u32,
+    /// Most events waiting in one session's external queue (default 10,000). A send past it
+    /// fails with `error.communication` in the sender.
+    pub queue_events_max: u32,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            limits: Limits::default(),
+            seed: 0,
+            log: LogMode::Stderr,
+            trace: false,
+            sessions_max: 10_000,
+            queue_events_max: 10_000,
+        }
+    }
+}
+
+/// Where `<log>` lines go. A line is `label: message`, or the message alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogMode {
+    /// Written to stderr as they happen.
+    Stderr,
+    /// Kept in memory for [`Host::take_log`] (tests).
+    Capture,
+    /// Dropped.
+    Discard,
+}
+
+/// The `<log>` sink.
+struct LogSink {
+    mode: LogMode,
+    lines: Vec<String>,
+}
+
+impl LogSink {
+    fn write(&mut self, label: Option<&str>, message: &str) {
+        let line = match label {
+            Some(label) if !label.is_empty() => format!("{label}: {message}"),
+            _ => message.to_owned(),
+        };
+        match self.mode {
+            LogMode::Stderr => eprintln!("{line}"),
+            LogMode::Capture => self.lines.push(line),
+            LogMode::Discard => {}
+        }
+    }
+
+    /// A message from the host itself (not from `<log>`), prefixed `baton: `.
+    fn note(&mut self, message: &str) {
+        self.write(Some("baton"), message);
+    }
+}
+
+/// Work a step leaves for right after it, because it needs the datamodel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Work {
+    /// Create and start an invoked child.
+    Start(SessionKey),
+    /// Close a child whose invocation was cancelled, with its descendants.
+    Close(SessionKey),
+}
+
+/// What [`Host::step`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stepped {
+    /// The root session ran a macrostep (its configuration may have changed, or it ended).
+    Root,
+    /// Some other work: a child's macrostep, a child started or closed.
+    Other,
+}
+
+/// How [`Host::run`] ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The root reached a top-level final state.
+    Done {
+        /// Its id.
+        final_state: Box<str>,
+        /// Its `<donedata>`.
+        donedata: Value,
+    },
+    /// The root was ended by an engine limit.
+    Ended(EndReason),
+    /// The deadline passed first.
+    Deadline,
+    /// Nothing is queued and no timer is pending: no event can ever arrive.
+    Quiescent,
+    /// More steps than the caller allowed (sessions that keep messaging each other).
+    StepLimit,
+}
+
+/// Why [`Host::start`] failed.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The datamodel refused the session's scope.
+    Scope {
+        /// The datamodel's reason.
+        message: String,
+    },
+    /// [`HostConfig::sessions_max`] is reached.
+    Full(SessionsFull),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Scope { message } => write!(f, "cannot create the session: {message}"),
+            StartError::Full(full) => write!(f, "too many sessions (limit {})", full.sessions_max),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Everything of the host except the datamodels, so that a step can borrow both.
+struct Core {
+    config: HostConfig,
+    dir: Directory,
+    timers: Timers,
+    docs: DocumentCache,
+    work: VecDeque<Work>,
+    log: LogSink,
+    now_ms: u64,
+    root: Option<SessionKey>,
+    root_status: Option<Status>,
+    /// Slab index where the round-robin scan resumes.
+    cursor: usize,
+}
+
+/// A single-threaded host for one root session and its invoked descendants.
+pub struct Host {
+    ecmascript: EcmascriptDatamodel,
+    null: NullDatamodel,
+    core: Core,
+}
+
+/// The datamodel for a document of kind `kind`.
+fn datamodel<'a>(
+    ecmascript: &'a mut EcmascriptDatamodel,
+    null: &'a mut NullDatamodel,
+    kind: DatamodelKind,
+) -> &'a mut dyn Datamodel {
+    match kind {
+        DatamodelKind::Ecmascript => ecmascript,
+        DatamodelKind::Null => null,
+    }
+}
+
+impl Host {
+    /// A host with no sessions.
+    pub fn new(config: HostConfig) -> Host {
+        let ecmascript = EcmascriptDatamodel::new(&config.limits, config.seed);
+        let core = Core {
+            dir: Directory::new(config.sessions_max, config.seed),
+            timers: Timers::default(),
+            docs: DocumentCache::default(),
+            work: VecDeque::new(),
+            log: LogSink {
+                mode: config.log,
+                lines: Vec::new(),
+            },
+            now_ms: 0,
+            root: None,
+            root_status: None,
+            cursor: 0,
+            config,
+        };
+        Host {
+            ecmascript,
+            null: NullDatamodel::new(),
+            core,
+        }
+    }
+
+    /// Loads and compiles a document file (cached by path). Messages name it as `path`.
+    pub fn load(&mut self, path: &Path) -> Result<Rc<Document>, LoadError> {
+        self.core.docs.file(path, &self.core.config.limits)
+    }
+
+    /// Compiles a document from text (not cached); `name` is its location, used in messages
+    /// and to resolve its relative `src` attributes.
+    pub fn compile(&mut self, text: &str, name: &str) -> Result<Rc<Document>, LoadError> {
+        let limits = &self.core.config.limits;
+        let doc = engine::compile::compile(text, name, &mut FileLoader, limits);
+        doc.map(Rc::new)
+            .map_err(|e| LoadError::Compile(Box::new(e)))
+    }
+
+    /// Ends every session of a previous run, then starts `doc` as the root session and runs
+    /// its initial macrostep. Invoked children start on the following [`Host::step`]s.
+    pub fn start(
+        &mut self,
+        doc: Rc<Document>,
+        params: &[(Box<str>, Value)],
+        now_ms: u64,
+    ) -> Result<Status, StartError> {
+        self.reset();
+        self.core.now_ms = now_ms;
+        let phase = Phase::Starting {
+            params: params.to_vec(),
+        };
+        let key = self
+            .core
+            .dir
+            .insert(doc, phase, None)
+            .map_err(StartError::Full)?;
+        self.core.root = Some(key);
+        if let Err(message) = self.start_session(key) {
+            self.fail_child_start(key, &message);
+            return Err(StartError::Scope { message });
+        }
+        Ok(self.core.root_status.clone().unwrap_or(Status::Running))
+    }
+
+    /// Queues an external event for the root session.
+    pub fn deliver(&mut self, event: Event) -> Result<(), SendError> {
+        let root = self.core.root.ok_or_else(|| SendError {
+            reason: "no session is running".to_owned(),
+        })?;
+        self.core.enqueue(root, event)
+    }
+
+    /// Does one unit of work at `now_ms`; `None` when nothing is runnable before a timer.
+    pub fn step(&mut self, now_ms: u64) -> Option<Stepped> {
+        self.core.now_ms = self.core.now_ms.max(now_ms);
+        loop {
+            if let Some(work) = self.core.work.pop_front() {
+                self.do_work(work);
+                return Some(Stepped::Other);
+            }
+            if let Some(key) = self.core.dir.next_runnable(self.core.cursor) {
+                self.core.cursor = key.slot as usize + 1;
+                let is_root = self.core.root == Some(key);
+                self.run_event(key);
+                return Some(if is_root {
+                    Stepped::Root
+                } else {
+                    Stepped::Other
+                });
+            }
+            if !self.fire_due_timers() {
+                return None;
+            }
+        }
+    }
+
+    /// When the next delayed send fires, if any is pending.
+    pub fn next_timer_ms(&mut self) -> Option<u64> {
+        self.core.timers.next_ms()
+    }
+
+    /// True if some work, event or timer is pending, that is, the run can still progress.
+    pub fn has_pending(&self) -> bool {
+        let queued = self.core.dir.next_runnable(0).is_some();
+        !self.core.work.is_empty() || queued || !self.core.timers.is_empty()
+    }
+
+    /// How the root ended, once it has.
+    pub fn root_status(&self) -> Option<&Status> {
+        self.core.root_status.as_ref()
+    }
+
+    /// The ids of the root's active states in document order (the `<scxml>` root excluded);
+    /// empty once it has ended.
+    pub fn configuration(&self) -> Vec<Box<str>> {
+        self.core
+            .root
+            .map_or_else(Vec::new, |key| self.configuration_of(key))
+    }
+
+    /// The ids of the active states of the session `key` (its `<scxml>` root excluded).
+    pub fn configuration_of(&self, key: SessionKey) -> Vec<Box<str>> {
+        let Some(slot) = self.core.dir.get(key) else {
+            return Vec::new();
+        };
+        let Phase::Idle(session) = &slot.phase else {
+            return Vec::new();
+        };
+        let doc = session.document();
+        let active = session.configuration().filter(|idx| idx.0 != 0);
+        active.map(|idx| doc.state(idx).id.clone()).collect()
+    }
+
+    /// The `_sessionid` of the session `key`.
+    pub fn session_id(&self, key: SessionKey) -> Option<&str> {
+        self.core.dir.get(key).map(|slot| &*slot.id)
+    }
+
+    /// The root session's key, while it runs.
+    pub fn root(&self) -> Option<SessionKey> {
+        self.core.root
+    }
+
+    /// How many sessions are alive (root and descendants).
+    pub fn sessions(&self) -> usize {
+        self.core.dir.len()
+    }
+
+    /// The captured `<log>` lines (with [`LogMode::Capture`]), emptying the buffer.
+    pub fn take_log(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.core.log.lines)
+    }
+
+    /// Runs until the root ends, `deadline_ms` passes, nothing can happen any more
+    /// ([`Outcome::Quiescent`]) or `steps_max` steps were taken. With a [`VirtualClock`]
+    /// time jumps to the next timer whenever nothing is runnable.
+    pub fn run(&mut self, clock: &mut dyn Clock, deadline_ms: u64, steps_max: u64) -> Outcome {
+        let mut steps: u64 = 0;
+        loop {
+            if let Some(outcome) = self.outcome() {
+                return outcome;
+            }
+            let now_ms = clock.now_ms();
+            if now_ms >= deadline_ms {
+                return Outcome::Deadline;
+            }
+            if self.step(now_ms).is_some() {
+                steps += 1;
+                if steps >= steps_max {
+                    return Outcome::StepLimit;
+                }
+                continue;
+            }
+            match self.next_timer_ms() {
+                Some(at_ms) => clock.idle_until(at_ms.min(deadline_ms)),
+                None => return Outcome::Quiescent,
+            }
+        }
+    }
+
+    /// The root's end as an [`Outcome`], once it has ended.
+    pub fn outcome(&self) -> Option<Outcome> {
+        match self.core.root_status.as_ref()? {
+            Status::Running => None,
+            Status::Done {
+                final_state,
+                donedata,
+            } => Some(Outcome::Done {
+                final_state: final_state.clone(),
+                donedata: donedata.clone(),
+            }),
+            Status::Ended(reason) => Some(Outcome::Ended(reason.clone())),
+        }
+    }
+
+    /// Ends every session without running any more of their content, drops pending timers
+    /// and queued work. Captured log lines are kept.
+    pub fn reset(&mut self) {
+        let Host {
+            ecmascript,
+            null,
+            core,
+        } = self;
+        for key in core.dir.keys() {
+            if let Some(mut slot) = core.dir.remove(key) {
+                if let Phase::Idle(session) = std::mem::replace(&mut slot.phase, Phase::Busy) {
+                    datamodel(ecmascript, null, slot.doc.datamodel).drop_scope(session.scope());
+                }
+            }
+        }
+        core.timers.clear();
+        core.work.clear();
+        core.root = None;
+        core.root_status = None;
+        core.cursor = 0;
+    }
+
+    /// Moves due timers to their targets' queues; false if none was due.
+    fn fire_due_timers(&mut self) -> bool {
+        let mut fired = false;
+        while let Some(timer) = self.core.timers.pop_due(self.core.now_ms) {
+            fired = true;
+            // The target may have ended since the send; the event is then dropped, as a
+            // message to a session that no longer exists would be.
+            if let Err(error) = self.core.deliver(timer.owner, timer.out) {
+                if self.core.config.trace {
+                    eprintln!("[trace] delayed send dropped: {}", error.reason);
+                }
+            }
+        }
+        fired
+    }
+
+    fn do_work(&mut self, work: Work) {
+        match work {
+            Work::Start(key) => {
+                if let Err(message) = self.start_session(key) {
+                    self.fail_child_start(key, &message);
+                }
+            }
+            Work::Close(key) => self.close_session(key),
+        }
+    }
+
+    /// Creates the session in slot `key` (phase `Starting`) and runs its first macrostep.
+    fn start_session(&mut self, key: SessionKey) -> Result<(), String> {
+        let Host {
+            ecmascript,
+            null,
+            core,
+        } = self;
+        let Some(slot) = core.dir.get_mut(key) else {
+            return Ok(());
+        };
+        let Phase::Starting { params } = std::mem::replace(&mut slot.phase, Phase::Busy) else {
+            return Ok(());
+        };
+        let doc = Rc::clone(&slot.doc);
+        let id = slot.id.clone();
+        let dm = datamodel(ecmascript, null, doc.datamodel);
+        let config = SessionConfig {
+            session_id: &id,
+            params: &params,
+            ioprocessors: &[],
+            limits: &core.config.limits,
+        };
+        let mut session = Box::new(Session::new(doc, dm, &config).map_err(|e| e.message)?);
+        let now_ms = core.now_ms;
+        let status = session.start(dm, &mut HostEffects { core, key }, now_ms);
+        self.finish_step(key, session, status);
+        Ok(())
+    }
+
+    /// A child whose session could not be created: the parent gets `error.execution`.
+    fn fail_child_start(&mut self, key: SessionKey, message: &str) {
+        let Some(slot) = self.core.dir.remove(key) else {
+            return;
+        };
+        if let Some(link) = slot.parent {
+            let mut event = Event::new("error.execution", EventKind::Platform);
+            event.invokeid = Some(link.invokeid);
+            event.data = Value::Object(vec![("message".into(), Value::String(message.into()))]);
+            let _ = self.core.enqueue(link.key, event);
+        }
+        if self.core.root == Some(key) {
+            self.core.root = None;
+        }
+    }
+
+    /// Gives the next queued event to the session `key`.
+    fn run_event(&mut self, key: SessionKey) {
+        let Host {
+            ecmascript,
+            null,
+            core,
+        } = self;
+        let Some(slot) = core.dir.get_mut(key) else {
+            return;
+        };
+        let Some(event) = slot.queue.pop_front() else {
+            return;
+        };
+        let Phase::Idle(mut session) = std::mem::replace(&mut slot.phase, Phase::Busy) else {
+            unreachable!("next_runnable returns idle sessions only");
+        };
+        let dm = datamodel(ecmascript, null, slot.doc.datamodel);
+        let now_ms = core.now_ms;
+        let status = session.handle_event(dm, &mut HostEffects { core, key }, now_ms, &event);
+        self.finish_step(key, session, status);
+    }
+
+    /// Puts a stepped session back, or retires it if it ended.
+    fn finish_step(&mut self, key: SessionKey, session: Box<Session>, status: Status) {
+        match status {
+            Status::Running => {
+                if let Some(slot) = self.core.dir.get_mut(key) {
+                    slot.phase = Phase::Idle(session);
+                }
+            }
+            Status::Done { ref donedata, .. } => {
+                self.notify_parent_done(key, donedata);
+                self.retire(key, session, status);
+            }
+            Status::Ended(ref reason) => {
+                let id = self.core.dir.get(key).map_or("?", |slot| &*slot.id);
+                let note = format!("session {id} ended: {reason:?}");
+                self.core.log.note(&note);
+                self.retire(key, session, status);
+            }
+        }
+    }
+
+    /// Sends `done.invoke.<invokeid>` to the parent of a child that reached a final state.
+    fn notify_parent_done(&mut self, key: SessionKey, donedata: &Value) {
+        let Some(link) = self.core.dir.get(key).and_then(|slot| slot.parent.clone()) else {
+            return;
+        };
+        let name = format!("done.invoke.{}", link.invokeid);
+        let mut event = Event::external(&name, donedata.clone());
+        event.invokeid = Some(link.invokeid);
+        if let Err(error) = self.core.enqueue(link.key, event) {
+            self.core
+                .log
+                .note(&format!("{name} not delivered: {}", error.reason));
+        }
+    }
+
+    /// Frees an ended session: its scope, its timers, its slot; closes its children.
+    fn retire(&mut self, key: SessionKey, session: Box<Session>, status: Status) {
+        let Host {
+            ecmascript,
+            null,
+            core,
+        } = self;
+        datamodel(ecmascript, null, session.document().datamodel).drop_scope(session.scope());
+        core.timers.cancel_owner(key);
+        if let Some(slot) = core.dir.remove(key) {
+            core.close_children(&slot.children);
+        }
+        if core.root == Some(key) {
+            core.root_status = Some(status);
+        }
+    }
+
+    /// Closes a cancelled child: its exit handlers run, its own children are closed next.
+    fn close_session(&mut self, key: SessionKey) {
+        let Host {
+            ecmascript,
+            null,
+            core,
+        } = self;
+        let Some(slot) = core.dir.get_mut(key) else {
+            return;
+        };
+        let phase = std::mem::replace(&mut slot.phase, Phase::Busy);
+        let kind = slot.doc.datamodel;
+        if let Phase::Idle(session) = phase {
+            let dm = datamodel(ecmascript, null, kind);
+            (*session).close(dm, &mut HostEffects { core, key });
+        }
+        // The engine cancels the invocations of active states; anything left (a child still
+        // starting) is closed here.
+        if let Some(slot) = core.dir.remove(key) {
+            core.close_children(&slot.children);
+        }
+        core.timers.cancel_owner(key);
+    }
+}
+
+impl Core {
+    /// Detaches the children of a removed session and queues their closing.
+    fn close_children(&mut self, children: &[(Box<str>, SessionKey)]) {
+        for (_, child) in children {
+            if let Some(slot) = self.dir.get_mut(*child) {
+                slot.parent = None;
+                self.work.push_back(Work::Close(*child));
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! `baton run`, end to end: the real binary, its stdin, stdout, stderr and exit status.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+const BATON: &str = env!("CARGO_BIN_EXE_baton");
+const HELLO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/hello.scxml");
+
+/// A fresh directory for one test's documents.
+fn scratch_dir() -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("baton-cli-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write document");
+    path
+}
+
+/// Runs `baton ARGS` with `stdin` as its input (then closed).
+fn baton(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(BATON)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn baton");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin.as_bytes()).expect("write stdin");
+    drop(input);
+    child.wait_with_output().expect("baton runs")
+}
+
+fn stdout_lines(output: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+const SCXML: &str =
+    r#"xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript""#;
+
+#[test]
+fn hello_sample_reaches_its_final_state() {
+    let events = concat!(
+        r#"{"event":"call.offered","data":{"language":"fr"}}"#,
+        "\n",
+        r#"{"event":"agent.ready","data":{"agent":"ada"}}"#,
+        "\n"
+    );
+    let output = baton(&["run", HELLO], events);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let lines = stdout_lines(&output);
+    assert_eq!(
+        lines,
+        [
+            r#"{"configuration":["call","waiting"]}"#,
+            r#"{"configuration":["call","queued"]}"#,
+            r#"{"final":"routed"}"#,
+        ]
+    );
+    let log = stderr(&output);
+    assert!(log.contains("queued on: support-fr"), "{log}");
+    assert!(log.contains("routed to: ada via support-fr"), "{log}");
+}
+
+#[test]
+fn malformed_stdin_lines_are_reported_and_skipped() {
+    let events = "not json\n{\"event\":\"\"}\n\n{\"event\":\"call.abandoned\"}\n";
+    let output = baton(&["run", HELLO], events);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("stdin line 1"), "{err}");
+    assert!(err.contains("stdin line 2"), "{err}");
+    let lines = stdout_lines(&output);
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some(r#"{"final":"abandoned"}"#)
+    );
+}
+
+#[test]
+fn invalid_document_exits_2_with_file_line_column() {
+    let dir = scratch_dir();
+    let text = format!(
+        "<scxml {SCXML} initial=\"a\">\n  <state id=\"a\">\n    \
+         <transition target=\"nowhere\"/>\n  </state>\n</scxml>\n"
+    );
+    let path = write(&dir, "bad.scxml", &text);
+    let output = baton(&["run", path.to_str().unwrap()], "");
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    let prefix = format!("{}:", path.display());
+    assert!(err.starts_with(&prefix), "{err}");
+    let position: Vec<&str> = err[prefix.len()..].splitn(3, ':').collect();
+    assert!(position.len() == 3, "{err}");
+    assert!(
+        position[0].parse::<u32>().is_ok() && position[1].parse::<u32>().is_ok(),
+        "{err}"
+    );
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn unreadable_file_exits_2() {
+    let output = baton(&["run", "/nonexistent/strategy.scxml"], "");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("/nonexistent/strategy.scxml"));
+}
+
+#[test]
+fn timeout_exits_3() {
+    let dir = scratch_dir();
+    let text = format!(
+        "<scxml {SCXML} initial=\"a\"><state id=\"a\"><onentry>\
+         <send event=\"much.later\" delay=\"60s\"/></onentry></state></scxml>"
+    );
+    let path = write(&dir, "slow.scxml", &text);
+    let started = Instant::now();
+    let output = baton(&["run", "--timeout-ms", "300", path.to_str().unwrap()], "");
+    assert_eq!(output.status.code(), Some(3), "stderr: {}", stderr(&output));
+    assert_eq!(
+        stdout_lines(&output),
+        [r#"{"configuration":["a"]}"#, r#"{"timeout":true}"#]
+    );
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
+}
+
+#[test]
+fn delayed_send_fires_in_real_time() {
+    let dir = scratch_dir();
+    let text = format!(
+        "<scxml {SCXML} initial=\"a\"><state id=\"a\"><onentry>\
+         <send event=\"tick\" delay=\"200ms\"/></onentry>\
+         <transition event=\"tick\" target=\"b\"/></state>\
+         <state id=\"b\"><onentry><send event=\"tock\" delay=\"100ms\"/></onentry>\
+         <transition event=\"tock\" target=\"done\"/></state>\
+         <final id=\"done\"/></scxml>"
+    );
+    let path = write(&dir, "tick.scxml", &text);
+    let started = Instant::now();
+    let output = baton(
+        &["run", "--timeout-ms", "10000", path.to_str().unwrap()],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    assert_eq!(
+        stdout_lines(&output),
+        [
+            r#"{"configuration":["a"]}"#,
+            r#"{"configuration":["b"]}"#,
+            r#"{"final":"done"}"#
+        ]
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[test]
+fn invoked_child_from_src() {
+    let dir = scratch_dir();
+    let child = format!(
+        "<scxml {SCXML} initial=\"k\"><datamodel><data id=\"greeting\"/></datamodel>\
+         <state id=\"k\"><onentry><log label=\"child\" expr=\"greeting\"/>\
+         <send target=\"#_parent\" event=\"hello\"><param name=\"who\" expr=\"'kid'\"/>\
+         </send></onentry><transition target=\"kdone\"/></state><final id=\"kdone\"/></scxml>"
+    );
+    write(&dir, "child.scxml", &child);
+    let parent = format!(
+        "<scxml {SCXML} initial=\"p\"><state id=\"p\">\
+         <invoke id=\"kid\" src=\"file:child.scxml\"><param name=\"greeting\" expr=\"'hi'\"/>\
+         </invoke><transition event=\"hello\" target=\"q\">\
+         <log label=\"parent\" expr=\"_event.data.who\"/></transition></state>\
+         <state id=\"q\"><transition event=\"done.invoke.kid\" target=\"done\"/></state>\
+         <final id=\"done\"/></scxml>"
+    );
+    let path = write(&dir, "parent.scxml", &parent);
+    let output = baton(&["run", "--timeout-ms", "5000", path.to_str().unwrap()], "");
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("child: hi"), "{err}");
+    assert!(err.contains("parent: kid"), "{err}");
+    assert_eq!(
+        stdout_lines(&output).last().map(String::as_str),
+        Some(r#"{"final":"done"}"#)
+    );
+}
+
+#[test]
+fn trace_prints_transitions() {
+    let output = baton(
+        &["run", "--trace", HELLO],
+        "{\"event\":\"call.abandoned\"}\n",
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stderr(&output).contains("[trace"), "{}", stderr(&output));
+}
+
+#[test]
+fn help_and_usage_errors() {
+    let help = baton(&["--help"], "");
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("baton run"));
+    let run_help = baton(&["run", "--help"], "");
+    assert_eq!(run_help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&run_help.stdout).contains("--timeout-ms"));
+    let serve = baton(&["serve"], "");
+    assert_eq!(serve.status.code(), Some(2));
+    assert!(stderr(&serve).contains("not available yet"));
+    for args in [
+        &[][..],
+        &["fly"][..],
+        &["run"][..],
+        &["run", "--bogus", HELLO][..],
+    ] {
+        assert_eq!(baton(args, "").status.code(), Some(2), "{args:?}");
+    }
+}
