@@ -12,13 +12,14 @@
 //! references), CDATA becomes text, line ends are normalised, and attribute values get the
 //! XML whitespace normalisation.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 
 use quick_xml::escape::{resolve_predefined_entity, unescape};
 use quick_xml::events::{BytesRef, BytesStart, Event};
-use quick_xml::name::{QName, ResolveResult};
-use quick_xml::NsReader;
+use quick_xml::name::QName;
+use quick_xml::Reader;
 
 use crate::error::{CompileError, CompileErrorKind, Position};
 use crate::limits::Limits;
@@ -249,11 +250,12 @@ impl<'i> Positions<'i> {
         let Some(gap) = self.text.get(self.offset..offset) else {
             return Position::of_offset(self.text, offset);
         };
-        for c in gap.chars() {
-            if c == '\n' {
+        // Columns count characters: every byte but UTF-8 continuation bytes starts one.
+        for b in gap.bytes() {
+            if b == b'\n' {
                 self.position.line = self.position.line.saturating_add(1);
                 self.position.column = 1;
-            } else {
+            } else if b & 0xC0 != 0x80 {
                 self.position.column = self.position.column.saturating_add(1);
             }
         }
@@ -280,25 +282,24 @@ pub fn parse(text: &str, file: &str, limits: &Limits) -> Result<Tree, CompileErr
             },
         });
     }
-    let mut reader = NsReader::from_str(text);
+    let mut reader = Reader::from_str(text);
     reader.config_mut().trim_text(false);
     reader.config_mut().check_end_names = true;
     let mut builder = Builder::new(text, file, limits);
     loop {
         let begin = reader.buffer_position() as usize;
-        let (resolved, event) = match reader.read_resolved_event() {
-            Ok(pair) => pair,
+        let event = match reader.read_event() {
+            Ok(event) => event,
             Err(error) => {
                 let at = reader.error_position() as usize;
                 return Err(builder.xml_error(at, error.to_string()));
             }
         };
-        let namespace = builder.intern(resolved, begin)?;
         let after = reader.buffer_position() as usize;
         match event {
-            Event::Start(start) => builder.open(&reader, namespace, &start, begin..after)?,
+            Event::Start(start) => builder.open(&start, begin..after)?,
             Event::Empty(start) => {
-                builder.open(&reader, namespace, &start, begin..after)?;
+                builder.open(&start, begin..after)?;
                 builder.close(after, after)?;
             }
             Event::End(_) => builder.close(begin, after)?,
@@ -311,10 +312,77 @@ pub fn parse(text: &str, file: &str, limits: &Limits) -> Result<Tree, CompileErr
     }
 }
 
+/// The URI the `xml` prefix is bound to without a declaration.
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+
+/// The URI of `xmlns:prefix` attributes (namespace declarations).
+const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
+
+/// Attributes of one element compared pairwise for duplicates; past this, a hash set.
+const ATTRIBUTES_LINEAR_MAX: usize = 16;
+
+/// In-scope namespace declarations: a stack of URIs for the default namespace and one per
+/// prefix, so resolving a name costs at most one hash lookup however many declarations are
+/// in scope (quick-xml's own resolver searches them linearly).
+#[derive(Default)]
+struct Scopes {
+    default: Vec<u32>,
+    prefixed: HashMap<Box<str>, Vec<u32>>,
+    /// Prefixes declared by the open elements, innermost last ("" for the default).
+    declared: Vec<Box<str>>,
+    /// `declared.len()` when each open element started.
+    marks: Vec<usize>,
+}
+
+impl Scopes {
+    fn open(&mut self) {
+        self.marks.push(self.declared.len());
+    }
+
+    fn declare(&mut self, prefix: &str, namespace: u32) {
+        match prefix {
+            "" => self.default.push(namespace),
+            _ => self
+                .prefixed
+                .entry(prefix.into())
+                .or_default()
+                .push(namespace),
+        }
+        self.declared.push(prefix.into());
+    }
+
+    fn close(&mut self) {
+        let mark = self.marks.pop().unwrap_or(0);
+        for prefix in self.declared.drain(mark..) {
+            let uris = match &*prefix {
+                "" => Some(&mut self.default),
+                _ => self.prefixed.get_mut(&prefix),
+            };
+            if let Some(uris) = uris {
+                uris.pop();
+            }
+        }
+    }
+
+    /// The namespace index bound to `prefix` ("" for the default namespace, which is
+    /// "no namespace" when undeclared); `None` if the prefix is not declared.
+    fn resolve(&self, prefix: &str) -> Option<u32> {
+        match prefix {
+            "" => Some(self.default.last().copied().unwrap_or(0)),
+            _ => self
+                .prefixed
+                .get(prefix)
+                .and_then(|uris| uris.last())
+                .copied(),
+        }
+    }
+}
+
 /// The parser's state: the tree being built and the stack of open elements.
 struct Builder<'i> {
     tree: Tree,
     stack: Vec<ElemIdx>,
+    scopes: Scopes,
     namespace_ids: HashMap<Box<str>, u32>,
     positions: Positions<'i>,
     text: &'i str,
@@ -325,19 +393,26 @@ struct Builder<'i> {
 impl<'i> Builder<'i> {
     fn new(text: &'i str, file: &'i str, limits: &Limits) -> Self {
         let mut tree = Tree::default();
-        tree.namespaces.push("".into());
         tree.strings.reserve(text.len() / 2);
         tree.elements.reserve(text.len() / 64);
         tree.nodes.reserve(text.len() / 32);
-        Builder {
+        let mut builder = Builder {
             tree,
             stack: Vec::with_capacity(usize::from(limits.depth_max.min(256))),
+            scopes: Scopes::default(),
             namespace_ids: HashMap::new(),
             positions: Positions::new(text),
             text,
             file,
             depth_max: limits.depth_max,
-        }
+        };
+        let none = builder.intern("");
+        let xml = builder.intern(XML_NS);
+        builder.scopes.declare("xml", xml);
+        let xmlns = builder.intern(XMLNS_NS);
+        builder.scopes.declare("xmlns", xmlns);
+        assert!(none == 0);
+        builder
     }
 
     fn error(&mut self, offset: usize, kind: CompileErrorKind) -> CompileError {
@@ -352,24 +427,24 @@ impl<'i> Builder<'i> {
         self.error(offset, CompileErrorKind::Xml { message })
     }
 
-    /// Turns a resolved namespace into an index of [`Tree::namespaces`].
-    fn intern(&mut self, resolved: ResolveResult<'_>, offset: usize) -> Result<u32, CompileError> {
-        let uri = match resolved {
-            ResolveResult::Unbound => return Ok(0),
-            ResolveResult::Bound(ns) => ns.0,
-            ResolveResult::Unknown(prefix) => {
-                let prefix = String::from_utf8_lossy(&prefix).into_owned();
-                return Err(self.xml_error(offset, format!("unknown namespace prefix '{prefix}'")));
-            }
-        };
-        let uri = String::from_utf8_lossy(uri);
-        if let Some(&id) = self.namespace_ids.get(&*uri) {
-            return Ok(id);
+    fn xml_error_at(&self, position: Position, message: String) -> CompileError {
+        let kind = CompileErrorKind::Xml { message };
+        CompileError {
+            file: self.file.to_string(),
+            position,
+            kind,
+        }
+    }
+
+    /// The index of a namespace URI in [`Tree::namespaces`].
+    fn intern(&mut self, uri: &str) -> u32 {
+        if let Some(&id) = self.namespace_ids.get(uri) {
+            return id;
         }
         let id = to_u32(self.tree.namespaces.len());
-        self.tree.namespaces.push(uri.as_ref().into());
-        self.namespace_ids.insert(uri.as_ref().into(), id);
-        Ok(id)
+        self.tree.namespaces.push(uri.into());
+        self.namespace_ids.insert(uri.into(), id);
+        id
     }
 
     fn push_str(&mut self, s: &str) -> Span {
@@ -383,11 +458,14 @@ impl<'i> Builder<'i> {
 
     /// Copies a qualified name; returns it and its local part.
     fn push_name(&mut self, name: QName<'_>, offset: usize) -> Result<(Span, Span), CompileError> {
-        let Ok(name) = std::str::from_utf8(name.0) else {
+        let Some(name) = self.source_str(name.0) else {
             return Err(self.xml_error(offset, "name is not valid UTF-8".into()));
         };
         let qname = self.push_str(name);
-        let prefix = name.find(':').map_or(0, |colon| colon + 1);
+        let prefix = name
+            .bytes()
+            .position(|b| b == b':')
+            .map_or(0, |colon| colon + 1);
         Ok((
             qname,
             Span {
@@ -413,17 +491,12 @@ impl<'i> Builder<'i> {
         self.tree.elements[parent.0 as usize].last_child = node;
     }
 
-    fn open(
-        &mut self,
-        reader: &NsReader<&[u8]>,
-        namespace: u32,
-        start: &BytesStart<'_>,
-        tag: Range<usize>,
-    ) -> Result<(), CompileError> {
+    fn open(&mut self, start: &BytesStart<'_>, tag: Range<usize>) -> Result<(), CompileError> {
         if self.stack.len() >= usize::from(self.depth_max) {
+            let limit = self.depth_max.into();
             let kind = CompileErrorKind::Limit {
                 what: "nesting levels",
-                limit: self.depth_max.into(),
+                limit,
             };
             return Err(self.error(tag.start, kind));
         }
@@ -432,7 +505,9 @@ impl<'i> Builder<'i> {
         }
         let position = self.positions.at(tag.start);
         let (qname, local) = self.push_name(start.name(), tag.start)?;
-        let attributes = self.attributes(reader, start, tag.start)?;
+        self.scopes.open();
+        let attributes = self.attributes(start, tag.start)?;
+        let namespace = self.namespace_of(qname, position)?;
         let idx = ElemIdx(to_u32(self.tree.elements.len()));
         self.tree.elements.push(Element {
             qname,
@@ -452,29 +527,45 @@ impl<'i> Builder<'i> {
         Ok(())
     }
 
-    /// Reads, decodes and stores the attributes of a start tag.
+    /// Resolves the prefix of an element or prefixed attribute name (an unprefixed
+    /// element is in the default namespace).
+    fn namespace_of(&self, qname: Span, position: Position) -> Result<u32, CompileError> {
+        let name = self.tree.str(qname);
+        let prefix = name.split_once(':').map_or("", |(prefix, _)| prefix);
+        match self.scopes.resolve(prefix) {
+            Some(namespace) => Ok(namespace),
+            None => {
+                let message = format!("unknown namespace prefix '{prefix}'");
+                Err(self.xml_error_at(position, message))
+            }
+        }
+    }
+
+    /// Reads, decodes and stores the attributes of a start tag, declaring the namespaces
+    /// they declare, then resolves their prefixes and rejects duplicates.
     fn attributes(
         &mut self,
-        reader: &NsReader<&[u8]>,
         start: &BytesStart<'_>,
         tag_start: usize,
     ) -> Result<Range<u32>, CompileError> {
-        let first = to_u32(self.tree.attributes.len());
-        for attribute in start.attributes() {
+        let first = self.tree.attributes.len();
+        let mut attributes = start.attributes();
+        attributes.with_checks(false);
+        for attribute in attributes {
             let attribute = match attribute {
                 Ok(a) => a,
                 Err(error) => return Err(self.xml_error(tag_start, error.to_string())),
             };
             let offset = self.offset_of(attribute.key.0).unwrap_or(tag_start);
-            let (resolved, _) = reader.resolve_attribute(attribute.key);
-            let namespace = self.intern(resolved, offset)?;
             let (qname, local) = self.push_name(attribute.key, offset)?;
-            let value = match attribute_value(&attribute.value) {
-                Ok(v) => v,
-                Err(message) => return Err(self.xml_error(offset, message)),
+            let value = match self.source_str(&attribute.value).map(attribute_value) {
+                Some(Ok(value)) => self.push_str(&value),
+                Some(Err(message)) => return Err(self.xml_error(offset, message)),
+                None => return Err(self.xml_error(offset, "value is not valid UTF-8".into())),
             };
-            let value = self.push_str(&value);
+            self.declaration(qname, value, offset)?;
             let position = self.positions.at(offset);
+            let namespace = 0;
             self.tree.attributes.push(Attribute {
                 qname,
                 local,
@@ -483,7 +574,64 @@ impl<'i> Builder<'i> {
                 position,
             });
         }
-        Ok(first..to_u32(self.tree.attributes.len()))
+        for a in first..self.tree.attributes.len() {
+            let qname = self.tree.attributes[a].qname;
+            if self.tree.str(qname).contains(':') {
+                let position = self.tree.attributes[a].position;
+                self.tree.attributes[a].namespace = self.namespace_of(qname, position)?;
+            }
+        }
+        self.duplicates(first)?;
+        Ok(to_u32(first)..to_u32(self.tree.attributes.len()))
+    }
+
+    /// Declares the namespace if the attribute is `xmlns` or `xmlns:prefix`.
+    fn declaration(&mut self, qname: Span, value: Span, offset: usize) -> Result<(), CompileError> {
+        let name = self.tree.str(qname);
+        let uri = self.tree.str(value);
+        let prefix = match name.strip_prefix("xmlns") {
+            Some("") => "",
+            Some(rest) => match rest.strip_prefix(':') {
+                Some(prefix) => prefix,
+                None => return Ok(()),
+            },
+            None => return Ok(()),
+        };
+        if !prefix.is_empty() && (uri.is_empty() || prefix == "xmlns" || prefix == "xml") {
+            let message = format!("invalid namespace declaration '{name}=\"{uri}\"'");
+            return Err(self.xml_error(offset, message));
+        }
+        let (prefix, uri) = (prefix.to_string(), uri.to_string());
+        let namespace = self.intern(&uri);
+        self.scopes.declare(&prefix, namespace);
+        Ok(())
+    }
+
+    /// Rejects an element whose attributes (from index `first`) repeat a name.
+    fn duplicates(&self, first: usize) -> Result<(), CompileError> {
+        let all = &self.tree.attributes[first..];
+        let name = |a: &Attribute| self.tree.str(a.qname);
+        let duplicate = if all.len() <= ATTRIBUTES_LINEAR_MAX {
+            (1..all.len()).find(|&i| all[..i].iter().any(|b| name(b) == name(&all[i])))
+        } else {
+            let mut seen = std::collections::HashSet::with_capacity(all.len());
+            (0..all.len()).find(|&i| !seen.insert(name(&all[i])))
+        };
+        let Some(i) = duplicate else { return Ok(()) };
+        let message = format!("duplicate attribute '{}'", name(&all[i]));
+        Err(self.xml_error_at(all[i].position, message))
+    }
+
+    /// A slice of the input as text: found in the source when borrowed from it (no UTF-8
+    /// check needed, only char boundaries), decoded otherwise.
+    fn source_str<'s>(&self, slice: &'s [u8]) -> Option<&'s str>
+    where
+        'i: 's,
+    {
+        match self.offset_of(slice) {
+            Some(offset) => self.text.get(offset..offset + slice.len()),
+            None => std::str::from_utf8(slice).ok(),
+        }
     }
 
     /// The offset in the source of a slice borrowed from it (quick-xml borrows names from
@@ -497,6 +645,7 @@ impl<'i> Builder<'i> {
         let Some(idx) = self.stack.pop() else {
             return Err(self.xml_error(end_tag, "end tag without a start tag".into()));
         };
+        self.scopes.close();
         let subtree_end = to_u32(self.tree.elements.len());
         let element = &mut self.tree.elements[idx.0 as usize];
         element.inner.end = to_u32(end_tag).max(element.inner.start);
@@ -570,8 +719,13 @@ impl<'i> Builder<'i> {
 
 /// Decodes an attribute value: XML whitespace normalisation (each tab, line feed, carriage
 /// return or CR LF pair becomes one space), then entity and character references.
-fn attribute_value(raw: &[u8]) -> Result<String, String> {
-    let raw = std::str::from_utf8(raw).map_err(|e| e.to_string())?;
+fn attribute_value(raw: &str) -> Result<Cow<'_, str>, String> {
+    if !raw
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'\t' | b'\n' | b'\r'))
+    {
+        return Ok(Cow::Borrowed(raw));
+    }
     let mut normalised = String::with_capacity(raw.len());
     let mut chars = raw.chars().peekable();
     while let Some(c) = chars.next() {
@@ -587,7 +741,7 @@ fn attribute_value(raw: &[u8]) -> Result<String, String> {
         }
     }
     match unescape(&normalised) {
-        Ok(value) => Ok(value.into_owned()),
+        Ok(value) => Ok(Cow::Owned(value.into_owned())),
         Err(error) => Err(error.to_string()),
     }
 }
@@ -664,10 +818,81 @@ mod tests {
         assert_eq!(e.position, Position { line: 1, column: 5 }, "{e}");
         let e = error("<a/>x", &Limits::default());
         assert!(matches!(e.kind, CompileErrorKind::Xml { .. }), "{e}");
+        assert!(parse(
+            "\u{feff}<?xml version='1.0'?><a/>\n",
+            "t",
+            &Limits::default()
+        )
+        .is_ok());
         let e = error("", &Limits::default());
         assert!(matches!(e.kind, CompileErrorKind::Xml { .. }), "{e}");
         let e = error("<q:a/>", &Limits::default());
         assert!(matches!(e.kind, CompileErrorKind::Xml { .. }), "{e}");
+    }
+
+    #[test]
+    fn namespaces_and_duplicates() {
+        let src =
+            "<a xmlns='urn:a' xmlns:p='urn:p'><p:b p:x='1' y='2'><c xmlns='' xmlns:p='urn:q'>\
+                   <p:d/></c></p:b><e xml:lang='en'/></a>";
+        let t = tree(src);
+        let ns: Vec<&str> = (0..t.len() as u32)
+            .map(|e| t.namespace(ElemIdx(e)))
+            .collect();
+        assert_eq!(ns, ["urn:a", "urn:p", "", "urn:q", "urn:a"]);
+        let b = t.attributes(ElemIdx(1));
+        assert_eq!(
+            (t.namespace_uri(b[0].namespace), b[1].namespace),
+            ("urn:p", 0)
+        );
+        let lang = t.attributes(ElemIdx(4))[0].namespace;
+        assert_eq!(t.namespace_uri(lang), XML_NS);
+        let e = error("<a>\n <b x='1' y='2' x='3'/></a>", &Limits::default());
+        assert_eq!(
+            e.position,
+            Position {
+                line: 2,
+                column: 17
+            },
+            "{e}"
+        );
+        let e = error("<a xmlns:p=''/>", &Limits::default());
+        assert!(matches!(e.kind, CompileErrorKind::Xml { .. }), "{e}");
+        let e = error("<a><p:b xmlns:p='urn:p'/><p:c/></a>", &Limits::default());
+        assert_eq!(
+            e.position,
+            Position {
+                line: 1,
+                column: 26
+            },
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn adversarial_inputs_stay_linear() {
+        let mut many_attributes = String::from("<a");
+        for i in 0..50_000 {
+            many_attributes.push_str(&format!(" a{i}='{i}'"));
+        }
+        many_attributes.push_str("/>");
+        let mut many_namespaces = String::from("<a");
+        for i in 0..20_000 {
+            many_namespaces.push_str(&format!(" xmlns:p{i}='urn:{i}'"));
+        }
+        many_namespaces.push('>');
+        for i in 0..20_000 {
+            many_namespaces.push_str(&format!("<p{i}:b p0:c='1'/>"));
+        }
+        many_namespaces.push_str("</a>");
+        let long_line = "<a>".to_string() + &"<b x='1'/>".repeat(100_000) + "</a>";
+        for text in [many_attributes, many_namespaces, long_line] {
+            let start = std::time::Instant::now();
+            let parsed = parse(&text, "t", &Limits::default());
+            assert!(parsed.is_ok());
+            let elapsed = start.elapsed();
+            assert!(elapsed < std::time::Duration::from_secs(2), "{elapsed:?}");
+        }
     }
 
     #[test]

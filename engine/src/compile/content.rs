@@ -8,6 +8,8 @@
 //! inline child `<scxml>`) are added to each top-level element that does not declare them,
 //! so that the text means the same thing once it stands alone.
 
+use std::collections::HashSet;
+
 use quick_xml::escape::escape;
 
 use crate::limits::Limits;
@@ -45,42 +47,41 @@ pub(super) fn element_content(tree: &Tree, source: &str, e: ElemIdx) -> Value {
     }
 }
 
-/// The source text of an element's children, with in-scope namespace declarations added to
-/// each top-level child element.
+/// The source text of an element's children, with the namespace declarations each
+/// top-level child inherits added to it.
 fn children_xml(tree: &Tree, source: &str, e: ElemIdx) -> String {
-    let scope = declarations_in_scope(tree, e);
     let inner = &tree.element(e).inner;
     let mut xml = String::with_capacity((inner.end - inner.start) as usize + 64);
     let mut cursor = inner.start as usize;
     for child in tree.child_elements(e) {
         let at = name_end(tree, child);
         xml.push_str(source.get(cursor..at).unwrap_or(""));
-        add_declarations(tree, child, &scope, &mut xml);
+        add_declarations(tree, child, &mut xml);
         cursor = at;
     }
     xml.push_str(source.get(cursor..inner.end as usize).unwrap_or(""));
     xml
 }
 
-/// The source text of one element, with in-scope namespace declarations added.
+/// The source text of one element, with the namespace declarations it inherits added.
 pub(super) fn element_xml(tree: &Tree, source: &str, e: ElemIdx) -> String {
-    let scope = match tree.element(e).parent {
-        Some(parent) => declarations_in_scope(tree, parent),
-        None => Vec::new(),
-    };
     let outer = &tree.element(e).outer;
     let at = name_end(tree, e);
     let mut xml = String::with_capacity((outer.end - outer.start) as usize + 64);
     xml.push_str(source.get(outer.start as usize..at).unwrap_or(""));
-    add_declarations(tree, e, &scope, &mut xml);
+    add_declarations(tree, e, &mut xml);
     xml.push_str(source.get(at..outer.end as usize).unwrap_or(""));
     xml
 }
 
 /// The byte offset just after the element's name in its start tag.
 fn name_end(tree: &Tree, e: ElemIdx) -> usize {
-    let element = tree.element(e);
-    element.outer.start as usize + 1 + tree.name(e).len()
+    tree.element(e).outer.start as usize + 1 + tree.name(e).len()
+}
+
+/// The prefix of a qualified name ("" for none).
+fn prefix(qname: &str) -> &str {
+    qname.split_once(':').map_or("", |(prefix, _)| prefix)
 }
 
 /// The namespace prefix an `xmlns`/`xmlns:p` attribute declares ("" for the default).
@@ -92,59 +93,38 @@ fn declared_prefix(qname: &str) -> Option<&str> {
     }
 }
 
-/// Namespace declarations in scope at `e` (its own and its ancestors'), innermost first,
-/// as (prefix, URI) pairs.
-fn declarations_in_scope(tree: &Tree, e: ElemIdx) -> Vec<(&str, &str)> {
-    let mut scope: Vec<(&str, &str)> = Vec::new();
-    let mut at = Some(e);
-    while let Some(element) = at {
-        for attribute in tree.attributes(element) {
-            let Some(prefix) = declared_prefix(tree.str(attribute.qname)) else {
-                continue;
-            };
-            if !scope.iter().any(|(p, _)| *p == prefix) {
-                scope.push((prefix, tree.str(attribute.value)));
-            }
-        }
-        at = tree.element(element).parent;
-    }
-    scope
-}
-
-/// Writes ` xmlns:p="uri"` for each declaration in scope that `e` does not make itself:
-/// the default namespace (unless empty) and prefixes used in `e`'s subtree.
-fn add_declarations(tree: &Tree, e: ElemIdx, scope: &[(&str, &str)], xml: &mut String) {
-    let declares = |prefix: &str| {
-        let own = tree.attributes(e).iter();
-        own.filter_map(|a| declared_prefix(tree.str(a.qname)))
-            .any(|p| p == prefix)
-    };
-    for &(prefix, uri) in scope {
-        if declares(prefix) {
-            continue;
-        }
-        if prefix.is_empty() {
-            if uri.is_empty() {
+/// Writes ` xmlns="uri"` / ` xmlns:p="uri"` for each prefix (and the default namespace)
+/// used in `e`'s subtree that `e` does not declare itself, bound to the URI the parser
+/// resolved for its first use. One pass over the subtree: no search of the ancestors.
+/// (Should a subtree rebind a prefix inside and also use the outer binding after that, the
+/// first use wins; documents doing that are not expected in `<content>`.)
+fn add_declarations(tree: &Tree, e: ElemIdx, xml: &mut String) {
+    let mut done: HashSet<&str> = HashSet::from(["xml", "xmlns"]);
+    let own = tree.attributes(e).iter();
+    done.extend(own.filter_map(|a| declared_prefix(tree.str(a.qname))));
+    for d in (e.0..tree.element(e).subtree_end).map(ElemIdx) {
+        let element = tree.element(d);
+        let uses = std::iter::once((tree.name(d), element.namespace)).chain(
+            tree.attributes(d)
+                .iter()
+                .filter(|a| a.qname != a.local)
+                .map(|a| (tree.str(a.qname), a.namespace)),
+        );
+        for (qname, namespace) in uses {
+            let prefix = prefix(qname);
+            let uri = tree.namespace_uri(namespace);
+            if !done.insert(prefix) || (prefix.is_empty() && uri.is_empty()) {
                 continue;
             }
-            xml.push_str(" xmlns=\"");
-        } else {
-            if !prefix_used(tree, e, prefix) {
-                continue;
-            }
-            xml.push_str(" xmlns:");
+            xml.push_str(if prefix.is_empty() {
+                " xmlns"
+            } else {
+                " xmlns:"
+            });
             xml.push_str(prefix);
             xml.push_str("=\"");
+            xml.push_str(&escape(uri));
+            xml.push('"');
         }
-        xml.push_str(&escape(uri));
-        xml.push('"');
     }
-}
-
-/// True if some element or attribute name in `e`'s subtree uses `prefix:`.
-fn prefix_used(tree: &Tree, e: ElemIdx, prefix: &str) -> bool {
-    let uses = |qname: &str| qname.split_once(':').is_some_and(|(p, _)| p == prefix);
-    (e.0..tree.element(e).subtree_end)
-        .map(ElemIdx)
-        .any(|d| uses(tree.name(d)) || tree.attributes(d).iter().any(|a| uses(tree.str(a.qname))))
 }

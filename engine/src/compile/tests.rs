@@ -466,45 +466,20 @@ fn errors_name_their_position() {
     let e = error(&scxml("<state>\n  <onentry>\n</state>"));
     assert!(matches!(e.kind, K::Xml { .. }), "{e}");
     assert_eq!(e.position, at(3, 1));
-    assert_error(
-        "<state>\n <transition target=\"nope\"/></state>",
-        at(2, 14),
-        K::UnknownTarget { id: "nope".into() },
-    );
-    assert_error(
-        "<state id=\"a\"/>\n<final id=\"a\"/>",
-        at(2, 8),
-        K::DuplicateId { id: "a".into() },
-    );
-    assert_error(
-        "<state><onentry><send event=\"a\"\n eventexpr=\"b\"/></onentry></state>",
-        at(2, 2),
-        conflict("send", "event", "eventexpr"),
-    );
-    assert_error(
-        "<state><onentry>\n<raise/></onentry></state>",
-        at(2, 1),
-        K::MissingAttribute {
-            element: "raise".into(),
-            attribute: "event".into(),
-        },
-    );
-    assert_error(
-        "<state>\n<bogus/></state>",
-        at(2, 1),
-        K::UnexpectedElement {
-            element: "bogus".into(),
-            parent: "state".into(),
-        },
-    );
-    assert_error(
-        "<final><transition/></final>",
-        at(1, BODY + 7),
-        K::UnexpectedElement {
-            element: "transition".into(),
-            parent: "final".into(),
-        },
-    );
+    #[rustfmt::skip]
+    let cases = [
+        ("<state>\n <transition target=\"nope\"/></state>", at(2, 14),
+            K::UnknownTarget { id: "nope".into() }),
+        ("<state id=\"a\"/>\n<final id=\"a\"/>", at(2, 8), K::DuplicateId { id: "a".into() }),
+        ("<state><onentry><send event=\"a\"\n eventexpr=\"b\"/></onentry></state>", at(2, 2),
+            conflict("send", "event", "eventexpr")),
+        ("<state><onentry>\n<raise/></onentry></state>", at(2, 1), missing("raise", "event")),
+        ("<state>\n<bogus/></state>", at(2, 1), unexpected("bogus", "state")),
+        ("<final><transition/></final>", at(1, BODY + 7), unexpected("transition", "final")),
+    ];
+    for (body, position, kind) in cases {
+        assert_error(body, position, kind);
+    }
     let e = error(r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" datamodel="xpath"/>"#);
     let bad = K::BadAttributeValue {
         element: "scxml".into(),
@@ -522,6 +497,13 @@ fn errors_name_their_position() {
                 found: "scxml".into()
             }
         )
+    );
+    let e = error("<scxml xmlns='urn:x'/>");
+    assert_eq!(
+        e.kind,
+        K::NotScxml {
+            found: "scxml (namespace 'urn:x')".into()
+        }
     );
 }
 
@@ -543,65 +525,27 @@ fn unexpected(element: &str, parent: &str) -> K {
 /// content start, and the error.
 #[test]
 fn executable_content_errors() {
+    #[rustfmt::skip]
     let cases = [
-        (
-            r#"<assign location="x" expr="1">2</assign>"#,
-            21,
-            conflict("assign", "expr", "content"),
-        ),
+        (r#"<assign location="x" expr="1">2</assign>"#, 21, conflict("assign", "expr", "content")),
         (r#"<assign location="x"/>"#, 0, missing("assign", "expr")),
         (r#"<assign expr="1"/>"#, 0, missing("assign", "location")),
-        (
-            r#"<param name="x" expr="1"/>"#,
-            0,
-            unexpected("param", "onentry"),
-        ),
-        (
-            r#"<send><param expr="1"/></send>"#,
-            6,
-            missing("param", "name"),
-        ),
-        (
-            r#"<send><param name="n"/></send>"#,
-            6,
-            missing("param", "expr"),
-        ),
-        (
-            r#"<send namelist="a"><content/></send>"#,
-            0,
-            conflict("send", "namelist", "<content>"),
-        ),
-        (
-            r#"<send><param name="a" expr="1"/><content/></send>"#,
-            0,
-            conflict("send", "<param>", "<content>"),
-        ),
-        (
-            r#"<send type="a" typeexpr="b"/>"#,
-            15,
-            conflict("send", "type", "typeexpr"),
-        ),
-        (
-            r#"<send id="a" idlocation="b"/>"#,
-            13,
-            conflict("send", "id", "idlocation"),
-        ),
-        (
-            r#"<send delay="1s" delayexpr="b"/>"#,
-            17,
-            conflict("send", "delay", "delayexpr"),
-        ),
+        (r#"<param name="x" expr="1"/>"#, 0, unexpected("param", "onentry")),
+        (r#"<send><param expr="1"/></send>"#, 6, missing("param", "name")),
+        (r#"<send><param name="n"/></send>"#, 6, missing("param", "expr")),
+        (r#"<send namelist="a"><content/></send>"#, 0, conflict("send", "namelist", "<content>")),
+        (r#"<send><param name="a" expr="1"/><content/></send>"#, 0,
+            conflict("send", "<param>", "<content>")),
+        (r#"<send type="a" typeexpr="b"/>"#, 15, conflict("send", "type", "typeexpr")),
+        (r#"<send id="a" idlocation="b"/>"#, 13, conflict("send", "id", "idlocation")),
+        (r#"<send delay="1s" delayexpr="b"/>"#, 17, conflict("send", "delay", "delayexpr")),
         (r#"<cancel/>"#, 0, missing("cancel", "sendid")),
         (r#"<foreach item="x"/>"#, 0, missing("foreach", "array")),
         (r#"<foreach array="x"/>"#, 0, missing("foreach", "item")),
         (r#"<if/>"#, 0, missing("if", "cond")),
         (r#"<else/>"#, 0, unexpected("else", "onentry")),
         (r#"<if cond="a"><foo/></if>"#, 13, unexpected("foo", "if")),
-        (
-            r#"<log><raise event="x"/></log>"#,
-            5,
-            unexpected("raise", "log"),
-        ),
+        (r#"<log><raise event="x"/></log>"#, 5, unexpected("raise", "log")),
     ];
     for (content, column, kind) in cases {
         let body = format!("<state><onentry>{content}</onentry></state>");
@@ -622,48 +566,21 @@ fn executable_content_errors() {
 fn state_content_errors() {
     let initial = r#"<state initial="x"><initial><transition target="x"/></initial>
         <state id="x"/></state>"#;
+    #[rustfmt::skip]
     let cases = [
         (initial, 19, conflict("state", "initial", "<initial>")),
-        (
-            r#"<datamodel><data id="d" expr="1" src="y"/></datamodel>"#,
-            33,
-            conflict("data", "expr", "src"),
-        ),
-        (
-            r#"<datamodel><data id="d" expr="1">2</data></datamodel>"#,
-            24,
-            conflict("data", "expr", "content"),
-        ),
-        (
-            r#"<datamodel><data expr="1"/></datamodel>"#,
-            11,
-            missing("data", "id"),
-        ),
-        (
-            r#"<datamodel><state/></datamodel>"#,
-            11,
-            unexpected("state", "datamodel"),
-        ),
-        (
-            r#"<state><invoke src="a"><content/></invoke></state>"#,
-            7,
-            conflict("invoke", "src", "<content>"),
-        ),
-        (
-            r#"<state><invoke src="a" srcexpr="b"/></state>"#,
-            23,
-            conflict("invoke", "src", "srcexpr"),
-        ),
-        (
-            r#"<state><history><state/></history></state>"#,
-            16,
-            unexpected("state", "history"),
-        ),
-        (
-            r#"<parallel><initial/></parallel>"#,
-            10,
-            unexpected("initial", "parallel"),
-        ),
+        (r#"<datamodel><data id="d" expr="1" src="y"/></datamodel>"#, 33,
+            conflict("data", "expr", "src")),
+        (r#"<datamodel><data id="d" expr="1">2</data></datamodel>"#, 24,
+            conflict("data", "expr", "content")),
+        (r#"<datamodel><data expr="1"/></datamodel>"#, 11, missing("data", "id")),
+        (r#"<datamodel><state/></datamodel>"#, 11, unexpected("state", "datamodel")),
+        (r#"<state><invoke src="a"><content/></invoke></state>"#, 7,
+            conflict("invoke", "src", "<content>")),
+        (r#"<state><invoke src="a" srcexpr="b"/></state>"#, 23,
+            conflict("invoke", "src", "srcexpr")),
+        (r#"<state><history><state/></history></state>"#, 16, unexpected("state", "history")),
+        (r#"<parallel><initial/></parallel>"#, 10, unexpected("initial", "parallel")),
         (r#"<log expr="1"/>"#, 0, unexpected("log", "scxml")),
         (r#"<final><raise/></final>"#, 7, missing("raise", "event")),
     ];
@@ -787,4 +704,58 @@ fn two_hundred_states_compile_fast() {
     let each = start.elapsed() / rounds;
     // Debug builds are ~10x slower than release; the bound is for a debug build.
     assert!(each < std::time::Duration::from_millis(20), "{each:?}");
+}
+
+/// Deterministic mutations of the W3C documents (cut, repeat, splice SCXML fragments)
+/// must compile or fail cleanly, never panic. The fuzz target does this at length.
+#[test]
+fn mutated_documents_never_panic() {
+    const FRAGMENTS: [&str; 12] = [
+        "<",
+        "&",
+        "&#0;",
+        "\"",
+        "<state>",
+        "</if>",
+        "<if cond='a'>",
+        "<elseif/>",
+        "<else/>",
+        "<foreach array='a' item='b'>",
+        "<content><scxml xmlns:q='u'><q:x/></scxml>",
+        "]]>",
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n.max(1) as u64) as usize
+    };
+    for name in [
+        "test144.scxml",
+        "test147.scxml",
+        "test215.scxml",
+        "test226.scxml",
+        "test387.scxml",
+        "test530.scxml",
+        "test557.scxml",
+        "test579.scxml",
+    ] {
+        let text = std::fs::read_to_string(format!("{W3C_DIR}/{name}")).expect("readable");
+        for _ in 0..300 {
+            let (a, b) = (next(text.len()), next(text.len()));
+            let (a, b) = (a.min(b), a.max(b));
+            let (Some(head), Some(tail)) = (text.get(..a), text.get(b..)) else {
+                continue;
+            };
+            let middle = match next(3) {
+                0 => "",
+                1 => FRAGMENTS[next(FRAGMENTS.len())],
+                _ => text.get(a..b).unwrap_or(""),
+            };
+            let mutated = format!("{head}{middle}{middle}{tail}");
+            let mut loader = DirLoader(PathBuf::from(W3C_DIR));
+            let _ = compile(&mutated, name, &mut loader, &Limits::default());
+        }
+    }
 }
