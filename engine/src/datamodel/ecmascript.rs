@@ -1,1 +1,0 @@
-//! The ECMAScript datamodel. (Being written: see the datamodel brief.)

@@ -1,0 +1,389 @@
+//! Compiles a document's expressions once, into per-chunk dispatcher factories.
+//!
+//! Every evaluation the datamodel can make is a *case*: reading an expression (a value, a
+//! condition as `!!(...)`, a location, or running a script), writing a location, or a
+//! whole `<assign>` (expression then location, one call instead of two). Cases are grouped
+//! into chunks of up to [`CHUNK_CASES_MAX`]; each chunk compiles to one factory
+//!
+//! ```js
+//! (function (__baton_S) { with (__baton_S) { return (__baton_i, __baton_v) => {
+//!     "use strict"; if (__baton_i < 2) { ... case 0 ... } else { ... } }; } })
+//! ```
+//!
+//! which a session calls once, with its scope object, to get a dispatcher closure. The
+//! `with` makes the scope's properties the datamodel variables; strict mode inside makes an
+//! assignment to an undeclared name a `ReferenceError` (SCXML's `error.execution`); the
+//! binary `if` tree keeps dispatch at four comparisons. Chunks bound the closures a session
+//! creates to the parts of the document it actually runs.
+//!
+//! A case that does not compile becomes a thrower of its `SyntaxError`, so one bad
+//! expression fails only when evaluated (W3C tests 309, 487). A case whose brackets do not
+//! balance gets a chunk of its own, so it cannot reach into its neighbours.
+
+use std::fmt::Write as _;
+use std::rc::Rc;
+
+use rquickjs::context::EvalOptions;
+use rquickjs::{Ctx, Error as JsError, Function, Persistent};
+
+use super::realm::describe;
+use super::script_rewrite::{is_balanced, rewrite};
+use crate::datamodel::ScopeError;
+use crate::model::{Document, Expr, ExprKind, Instr};
+
+/// Most cases in one chunk: dispatch costs log2 of it in comparisons.
+pub(crate) const CHUNK_CASES_MAX: usize = 16;
+
+/// Which system variables a document mentions; only those are created per session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SystemUse {
+    pub session_id: bool,
+    pub name: bool,
+    pub ioprocessors: bool,
+    pub x: bool,
+    pub event: bool,
+}
+
+/// Where a case lives: its chunk and its index inside the chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CaseRef {
+    pub chunk: u32,
+    pub local: u32,
+}
+
+/// An `<assign>` compiled as one case.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pair {
+    pub expr: u32,
+    pub case: CaseRef,
+}
+
+/// A document prepared for sessions.
+pub(crate) struct Prepared {
+    /// Kept alive so that its address, the cache key, stays unique.
+    pub doc: Rc<Document>,
+    /// `(sessionid, name, ioprocessors) => scope`.
+    pub maker: Persistent<Function<'static>>,
+    /// Per chunk, `(scope) => dispatcher`.
+    pub factories: Vec<Persistent<Function<'static>>>,
+    /// Per expression, the case that evaluates it.
+    pub read: Vec<CaseRef>,
+    /// Per expression, the case that assigns to it (locations only).
+    pub write: Vec<Option<CaseRef>>,
+    /// Per location expression, its `<assign>` as one case.
+    pub pairs: Vec<Option<Pair>>,
+    /// System variables to create.
+    pub uses: SystemUse,
+    /// Live scopes of this document.
+    pub scopes: u32,
+}
+
+impl Prepared {
+    /// The single case for `<assign location expr>`, if there is one.
+    pub fn pair(&self, location: u32, expr: u32) -> Option<CaseRef> {
+        let pair = self.pairs.get(location as usize).copied().flatten()?;
+        (pair.expr == expr).then_some(pair.case)
+    }
+}
+
+/// The case texts of a document, before chunking.
+#[derive(Default)]
+struct Cases {
+    sources: Vec<String>,
+    read: Vec<u32>,
+    write: Vec<Option<u32>>,
+    pairs: Vec<Option<(u32, u32)>>,
+    declared: Vec<Box<str>>,
+}
+
+/// Compiles `doc`'s cases and its scope maker.
+pub(crate) fn prepare(ctx: &Ctx<'_>, doc: &Rc<Document>) -> Result<Prepared, ScopeError> {
+    let cases = collect_cases(doc);
+    let uses = system_use(doc);
+    let (factories, refs) = compile_chunks(ctx, doc, cases.sources)?;
+    let at = |case: u32| refs[case as usize];
+    let maker_src = maker_source(&cases.declared, uses);
+    let maker: Function = compile(ctx, doc, maker_src).map_err(|message| ScopeError { message })?;
+    let pairs = cases.pairs.iter().map(|p| {
+        p.map(|(expr, case)| Pair {
+            expr,
+            case: at(case),
+        })
+    });
+    Ok(Prepared {
+        doc: doc.clone(),
+        maker: Persistent::save(ctx, maker),
+        factories,
+        read: cases.read.iter().map(|&c| at(c)).collect(),
+        write: cases.write.iter().map(|c| c.map(at)).collect(),
+        pairs: pairs.collect(),
+        uses,
+        scopes: 0,
+    })
+}
+
+/// Generates every case's source text.
+fn collect_cases(doc: &Document) -> Cases {
+    let mut cases = Cases::default();
+    for data in &doc.data {
+        push_unique(&mut cases.declared, &data.id);
+    }
+    for expr in &doc.exprs {
+        cases.read.push(cases.sources.len() as u32);
+        let source = match expr.kind {
+            ExprKind::Value | ExprKind::Location => format!("return ({}\n);", trimmed(expr)),
+            ExprKind::Cond => format!("return !!({}\n);", trimmed(expr)),
+            ExprKind::Script => {
+                let r = rewrite(&expr.text);
+                r.declared
+                    .iter()
+                    .for_each(|name| push_unique(&mut cases.declared, name));
+                let mut body = String::from("{ ");
+                for f in &r.functions {
+                    let _ = write!(body, "this.{f} = {f}; ");
+                }
+                body.push_str(&r.body);
+                body.push_str("\n} return;");
+                body
+            }
+        };
+        cases.sources.push(source);
+        let write = (expr.kind == ExprKind::Location).then(|| {
+            cases
+                .sources
+                .push(format!("({}\n) = __baton_v; return;", trimmed(expr)));
+            cases.sources.len() as u32 - 1
+        });
+        cases.write.push(write);
+    }
+    cases.pairs = vec![None; doc.exprs.len()];
+    for instr in &doc.instrs {
+        let Instr::Assign { location, expr } = instr else {
+            continue;
+        };
+        let (Some(l), Some(e)) = (
+            doc.exprs.get(location.0 as usize),
+            doc.exprs.get(expr.0 as usize),
+        ) else {
+            continue;
+        };
+        let slot = &mut cases.pairs[location.0 as usize];
+        if slot.is_none() && l.kind == ExprKind::Location && e.kind == ExprKind::Value {
+            let (l, e) = (trimmed(l), trimmed(e));
+            let source = format!("{{ const __baton_r = ({e}\n); ({l}\n) = __baton_r; }} return;");
+            cases.sources.push(source);
+            *slot = Some((expr.0, cases.sources.len() as u32 - 1));
+        }
+    }
+    cases
+}
+
+fn push_unique(names: &mut Vec<Box<str>>, name: &str) {
+    if !names.iter().any(|n| &**n == name) {
+        names.push(name.into());
+    }
+}
+
+/// An expression's text without trailing whitespace and semicolons (`new f();` is a common
+/// way to write an expression, W3C test 452).
+fn trimmed(expr: &Expr) -> &str {
+    expr.text
+        .trim_end_matches(|c: char| c == ';' || c.is_whitespace())
+}
+
+/// Scans the expression texts for system variable names. `eval` or `Function` could name
+/// anything, so they count as using them all.
+fn system_use(doc: &Document) -> SystemUse {
+    let mut uses = SystemUse {
+        event: doc.uses_event,
+        ..SystemUse::default()
+    };
+    for expr in &doc.exprs {
+        let t = &*expr.text;
+        let any = t.contains("eval") || t.contains("Function");
+        uses.session_id |= any || t.contains("_sessionid");
+        uses.name |= any || t.contains("_name");
+        uses.ioprocessors |= any || t.contains("_ioprocessors");
+        uses.x |= any || t.contains("_x");
+        uses.event |= any || t.contains("_event");
+    }
+    uses
+}
+
+/// Groups cases into chunks and compiles them; returns the factories and each case's place.
+fn compile_chunks(
+    ctx: &Ctx<'_>,
+    doc: &Document,
+    mut sources: Vec<String>,
+) -> Result<(Vec<Persistent<Function<'static>>>, Vec<CaseRef>), ScopeError> {
+    let mut factories = Vec::new();
+    let mut refs = Vec::with_capacity(sources.len());
+    let mut start = 0;
+    while start < sources.len() {
+        let mut end = start + 1;
+        if is_balanced(&sources[start]) {
+            while end < sources.len() && end - start < CHUNK_CASES_MAX && is_balanced(&sources[end])
+            {
+                end += 1;
+            }
+        }
+        for group in compile_group(ctx, doc, &mut sources[start..end])? {
+            let chunk = factories.len() as u32;
+            for local in 0..group.1 {
+                refs.push(CaseRef {
+                    chunk,
+                    local: local as u32,
+                });
+            }
+            factories.push(Persistent::save(ctx, group.0));
+        }
+        start = end;
+    }
+    assert_eq!(refs.len(), sources.len(), "every case has a place");
+    Ok((factories, refs))
+}
+
+/// Compiles one chunk. If it fails, each case is compiled alone and the bad ones become
+/// throwers; if the chunk still fails, every case gets its own chunk. Returns the
+/// factories with the number of cases each holds, in case order.
+fn compile_group<'js>(
+    ctx: &Ctx<'js>,
+    doc: &Document,
+    cases: &mut [String],
+) -> Result<Vec<(Function<'js>, usize)>, ScopeError> {
+    if let Ok(f) = compile(ctx, doc, chunk_source(cases)) {
+        return Ok(vec![(f, cases.len())]);
+    }
+    for case in cases.iter_mut() {
+        if let Err(message) = compile(ctx, doc, chunk_source(std::slice::from_ref(case))) {
+            *case = format!("throw new SyntaxError({});", js_string(&message));
+        }
+    }
+    if let Ok(f) = compile(ctx, doc, chunk_source(cases)) {
+        return Ok(vec![(f, cases.len())]);
+    }
+    let mut out = Vec::with_capacity(cases.len());
+    for case in cases.iter() {
+        let f = compile(ctx, doc, chunk_source(std::slice::from_ref(case)))
+            .map_err(|message| ScopeError { message })?;
+        out.push((f, 1));
+    }
+    Ok(out)
+}
+
+/// Evaluates a function expression; a syntax error comes back as its message.
+fn compile<'js>(ctx: &Ctx<'js>, doc: &Document, source: String) -> Result<Function<'js>, String> {
+    let mut options = EvalOptions::default();
+    options.strict = false;
+    options.backtrace_barrier = true;
+    options.filename = Some(doc.source_name.to_string());
+    ctx.eval_with_options(source, options).map_err(|e| match e {
+        JsError::Exception => describe(ctx, ctx.catch()),
+        other => other.to_string(),
+    })
+}
+
+/// The factory source for a chunk of cases.
+fn chunk_source(cases: &[String]) -> String {
+    let body: usize = cases.iter().map(|c| c.len() + 40).sum();
+    let mut src = String::with_capacity(body + 200);
+    src.push_str("(function (__baton_S) { with (__baton_S) { ");
+    src.push_str("return (__baton_i, __baton_v) => { \"use strict\";\n");
+    dispatch_tree(&mut src, cases, 0);
+    src.push_str("\n}; } })");
+    src
+}
+
+/// A binary `if` tree over `cases`, whose first case has index `first`. Recursion depth is
+/// log2 of [`CHUNK_CASES_MAX`].
+fn dispatch_tree(src: &mut String, cases: &[String], first: usize) {
+    if let [case] = cases {
+        src.push_str("{ ");
+        src.push_str(case);
+        src.push_str("\n}");
+        return;
+    }
+    let mid = cases.len() / 2;
+    let _ = write!(src, "if (__baton_i < {}) ", first + mid);
+    dispatch_tree(src, &cases[..mid], first);
+    src.push_str(" else ");
+    dispatch_tree(src, &cases[mid..], first + mid);
+}
+
+/// The scope maker: a null-prototype object with every variable declared, plus the
+/// system variables the document uses, read-only.
+fn maker_source(declared: &[Box<str>], uses: SystemUse) -> String {
+    const SYSTEM: [&str; 5] = ["_sessionid", "_name", "_ioprocessors", "_x", "_event"];
+    let mut src = String::from(
+        "(function (__baton_sid, __baton_name, __baton_io) { \"use strict\";\n\
+         const def = Object.defineProperty, freeze = Object.freeze;\n\
+         const S = { __proto__: null",
+    );
+    for name in declared.iter().filter(|n| !SYSTEM.contains(&&***n)) {
+        let key = js_string(name);
+        if &**name == "__proto__" {
+            let _ = write!(src, ", [{key}]: undefined");
+        } else {
+            let _ = write!(src, ", {key}: undefined");
+        }
+    }
+    src.push_str(" };\n");
+    if uses.session_id {
+        src.push_str("def(S, \"_sessionid\", { value: __baton_sid });\n");
+    }
+    if uses.name {
+        src.push_str("def(S, \"_name\", { value: __baton_name });\n");
+    }
+    if uses.ioprocessors {
+        src.push_str(
+            "const io = {};\n\
+             for (let i = 0; i + 1 < __baton_io.length; i += 2) {\n\
+             def(io, __baton_io[i], { value: freeze({ location: __baton_io[i + 1] }), \
+             enumerable: true });\n}\n\
+             def(S, \"_ioprocessors\", { value: freeze(io) });\n",
+        );
+    }
+    if uses.x {
+        src.push_str("def(S, \"_x\", { value: freeze({}) });\n");
+    }
+    if uses.event {
+        src.push_str("def(S, \"_event\", { value: undefined, configurable: true });\n");
+    }
+    src.push_str("return S; })");
+    src
+}
+
+/// A JavaScript string literal for `s` (JSON's escaping is valid JavaScript).
+pub(crate) fn js_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cases(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("return {i};")).collect()
+    }
+
+    #[test]
+    fn dispatch_tree_covers_every_case_once() {
+        for n in 1..=CHUNK_CASES_MAX {
+            let src = chunk_source(&cases(n));
+            for i in 0..n {
+                assert_eq!(src.matches(&format!("return {i};")).count(), 1);
+            }
+            assert_eq!(src.matches("if (").count(), n - 1);
+        }
+    }
+
+    #[test]
+    fn trailing_semicolons_are_trimmed() {
+        let expr = Expr {
+            text: "new testobject(); \n".into(),
+            kind: ExprKind::Value,
+            position: Default::default(),
+        };
+        assert_eq!(trimmed(&expr), "new testobject()");
+    }
+}

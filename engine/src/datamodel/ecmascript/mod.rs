@@ -1,0 +1,523 @@
+//! The ECMAScript datamodel: QuickJS through rquickjs, one runtime and context per shard.
+//!
+//! A full QuickJS context costs about 80 µs and 50 KB, so sessions do not get one each.
+//! Instead every session is a *scope object* in the shard's single context, and each
+//! document's expressions are compiled once ([`factory`]) into closures that resolve names
+//! through the session's scope with `with`. Sessions share the realm, so the realm is frozen
+//! after setup ([`realm`]): no session can change what another one sees.
+//!
+//! SCXML semantics kept here: assigning to an undeclared variable or to a system variable
+//! (`_sessionid`, `_name`, `_ioprocessors`, `_event`) is an error; a syntax error in one
+//! expression fails that expression only, when it is evaluated; top-level `var`, `let`,
+//! `const`, `function` and `class` in `<script>` create datamodel variables
+//! ([`script_rewrite`]); XML values are DOM objects ([`dom`]); `Date` and `Math.random` read
+//! the injected clock and seed, so runs replay. Scripts are bounded by fuel (interrupt
+//! polls), heap and stack limits from [`Limits`]; hitting one is a [`ScriptError`].
+//!
+//! Known limits: script code runs in strict mode; destructuring declarations in scripts
+//! stay local; a script that fills the shared heap makes other sessions' evaluations fail
+//! until its scope is dropped (the runtime should end such sessions).
+
+mod convert;
+mod dom;
+mod factory;
+mod lexer;
+mod realm;
+mod scope;
+mod script_rewrite;
+pub(crate) mod slots;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use rquickjs::{Array, Ctx, FromJs, Function, Object, Persistent, Value as JsValue};
+
+use self::factory::{prepare, CaseRef, Prepared};
+use self::realm::{Configuration, Realm};
+use self::scope::Scope;
+use self::slots::Slots;
+use crate::datamodel::{Datamodel, ScopeError, ScopeId, ScriptError, SystemVars};
+use crate::event::Event;
+use crate::limits::Limits;
+use crate::model::{DataIdx, DataInit, Document, ExprIdx};
+use crate::value::Value;
+
+/// The ECMAScript datamodel of one shard. Not `Send`: it lives on its shard's thread.
+pub struct EcmascriptDatamodel {
+    // Field order is drop order: scopes and documents hold JS values, so they go before
+    // the realm that owns the runtime.
+    scopes: Slots<Scope>,
+    docs: Vec<Option<Prepared>>,
+    doc_index: HashMap<usize, u32>,
+    realm: Realm,
+}
+
+impl std::fmt::Debug for EcmascriptDatamodel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EcmascriptDatamodel")
+            .field("scopes", &self.scopes.len())
+            .finish()
+    }
+}
+
+/// The result of one datamodel operation inside the realm.
+type JsResult<T> = rquickjs::Result<T>;
+
+impl EcmascriptDatamodel {
+    /// Creates the shard's runtime with the heap, stack and fuel bounds of `limits`;
+    /// `Math.random` is seeded with `seed`.
+    ///
+    /// # Panics
+    /// If QuickJS cannot create a runtime at all (out of memory at shard start); use
+    /// [`EcmascriptDatamodel::try_new`] to handle that.
+    pub fn new(limits: &Limits, seed: u64) -> EcmascriptDatamodel {
+        match EcmascriptDatamodel::try_new(limits, seed) {
+            Ok(dm) => dm,
+            Err(e) => panic!("cannot start the ECMAScript datamodel: {}", e.message),
+        }
+    }
+
+    /// Like [`EcmascriptDatamodel::new`], but reports failure.
+    pub fn try_new(limits: &Limits, seed: u64) -> Result<EcmascriptDatamodel, ScopeError> {
+        Ok(EcmascriptDatamodel {
+            scopes: Slots::default(),
+            docs: Vec::new(),
+            doc_index: HashMap::new(),
+            realm: Realm::new(limits, seed)?,
+        })
+    }
+
+    /// Bytes the shard's JS heap holds now (QuickJS's accounting).
+    pub fn heap_bytes(&self) -> u64 {
+        self.realm.heap_bytes()
+    }
+
+    /// Live scopes.
+    pub fn scope_count(&self) -> usize {
+        self.scopes.len()
+    }
+
+    /// The prepared document for `doc`, compiling it on first use.
+    fn prepared_index(&mut self, doc: &Rc<Document>) -> Result<u32, ScopeError> {
+        let key = Rc::as_ptr(doc) as usize;
+        if let Some(&i) = self.doc_index.get(&key) {
+            return Ok(i);
+        }
+        self.evict_unused_documents();
+        let prepared = self.realm.with(|ctx| prepare(&ctx, doc))?;
+        let free = self.docs.iter().position(Option::is_none);
+        let i = free.unwrap_or(self.docs.len());
+        let index = u32::try_from(i).map_err(|_| ScopeError {
+            message: "too many documents".into(),
+        })?;
+        match self.docs.get_mut(i) {
+            Some(entry) => *entry = Some(prepared),
+            None => self.docs.push(Some(prepared)),
+        }
+        self.doc_index.insert(key, index);
+        Ok(index)
+    }
+
+    /// Forgets compiled documents that no scope uses and nobody else holds.
+    fn evict_unused_documents(&mut self) {
+        for entry in &mut self.docs {
+            let unused = entry
+                .as_ref()
+                .is_some_and(|p| p.scopes == 0 && Rc::strong_count(&p.doc) == 1);
+            if unused {
+                if let Some(p) = entry.take() {
+                    self.doc_index.remove(&(Rc::as_ptr(&p.doc) as usize));
+                }
+            }
+        }
+    }
+
+    /// Runs `f` inside the realm with the scope and its document; maps JS failures.
+    fn run<T>(
+        &mut self,
+        id: ScopeId,
+        f: impl for<'js> FnOnce(&Ctx<'js>, &Realm, &mut Scope, &Prepared) -> JsResult<T>,
+    ) -> Result<T, ScriptError> {
+        let Self {
+            realm,
+            scopes,
+            docs,
+            ..
+        } = self;
+        let Some(scope) = scopes.get_mut(id) else {
+            return Err(ScriptError::new("the session's scope no longer exists"));
+        };
+        let Some(Some(prepared)) = docs.get(scope.doc as usize) else {
+            return Err(ScriptError::new("the session's document is not prepared"));
+        };
+        let realm: &Realm = realm;
+        realm.enter(id.slot, |ctx| {
+            f(ctx, realm, scope, prepared).map_err(|e| realm.script_error(ctx, e))
+        })
+    }
+
+    /// Evaluates expression `expr` and hands its JS value to `then`.
+    fn eval_with<T>(
+        &mut self,
+        id: ScopeId,
+        expr: ExprIdx,
+        then: impl for<'js> FnOnce(&Ctx<'js>, &Realm, JsValue<'js>) -> JsResult<T>,
+    ) -> Result<T, ScriptError> {
+        self.run(id, |ctx, realm, scope, prepared| {
+            let case = read_case(ctx, prepared, expr)?;
+            let value = scope.call(ctx, prepared, case, JsValue::new_undefined(ctx.clone()))?;
+            then(ctx, realm, value)
+        })
+    }
+
+    /// Sets variable `name` of the scope to a converted value.
+    fn set_data(&mut self, id: ScopeId, name: &str, value: &Value) -> Result<(), ScriptError> {
+        self.run(id, |ctx, realm, scope, _| {
+            let js = convert::to_js(ctx, &realm.helpers, value)?;
+            scope.object(ctx)?.set(name, js)
+        })
+    }
+}
+
+/// The case reading `expr`; an index outside the document is a thrown `RangeError`.
+fn read_case(ctx: &Ctx<'_>, prepared: &Prepared, expr: ExprIdx) -> JsResult<CaseRef> {
+    match prepared.read.get(expr.0 as usize) {
+        Some(&case) => Ok(case),
+        None => Err(rquickjs::Exception::throw_range(
+            ctx,
+            "no such expression in the document",
+        )),
+    }
+}
+
+/// The case assigning to `location`; an error if it is not a location.
+fn write_case(ctx: &Ctx<'_>, prepared: &Prepared, location: ExprIdx) -> JsResult<CaseRef> {
+    match prepared.write.get(location.0 as usize) {
+        Some(Some(case)) => Ok(*case),
+        _ => Err(rquickjs::Exception::throw_type(
+            ctx,
+            "the expression is not a location",
+        )),
+    }
+}
+
+/// The variable name of a `<foreach>` `item`/`index`, which must be a legal name.
+fn loop_variable<'a>(ctx: &Ctx<'_>, prepared: &'a Prepared, expr: ExprIdx) -> JsResult<&'a str> {
+    let text = prepared
+        .doc
+        .exprs
+        .get(expr.0 as usize)
+        .map_or("", |e| e.text.trim());
+    if lexer::is_variable_name(text) {
+        Ok(text)
+    } else {
+        let message = format!("'{text}' is not a legal variable name for <foreach>");
+        Err(rquickjs::Exception::throw_syntax(ctx, &message))
+    }
+}
+
+impl Datamodel for EcmascriptDatamodel {
+    fn create_scope(
+        &mut self,
+        doc: &Rc<Document>,
+        sys: &SystemVars<'_>,
+    ) -> Result<ScopeId, ScopeError> {
+        let index = self.prepared_index(doc)?;
+        let Some(Some(prepared)) = self.docs.get_mut(index as usize) else {
+            return Err(ScopeError {
+                message: "document cache is inconsistent".into(),
+            });
+        };
+        let object = self.realm.with(|ctx| make_scope(&ctx, prepared, sys));
+        let object = object.map_err(|message| ScopeError { message })?;
+        let scope = Scope::new(index, object, prepared.factories.len());
+        let id = self.scopes.insert(scope).map_err(|_| ScopeError {
+            message: "too many scopes".into(),
+        })?;
+        prepared.scopes += 1;
+        let mut configs = self.realm.shared.configs.borrow_mut();
+        if configs.len() <= id.slot as usize {
+            configs.resize_with(id.slot as usize + 1, Configuration::default);
+        }
+        configs[id.slot as usize] = Configuration {
+            doc: Some(doc.clone()),
+            words: Vec::new(),
+        };
+        Ok(id)
+    }
+
+    fn drop_scope(&mut self, scope: ScopeId) {
+        let Some(removed) = self.scopes.remove(scope) else {
+            return;
+        };
+        if let Some(Some(prepared)) = self.docs.get_mut(removed.doc as usize) {
+            assert!(
+                prepared.scopes > 0,
+                "a document's scope count covers its scopes"
+            );
+            prepared.scopes -= 1;
+        }
+        if let Some(config) = self
+            .realm
+            .shared
+            .configs
+            .borrow_mut()
+            .get_mut(scope.slot as usize)
+        {
+            *config = Configuration::default();
+        }
+        drop(removed);
+    }
+
+    fn set_now(&mut self, now_ms: u64) {
+        self.realm.shared.now_ms.set(now_ms as f64);
+    }
+
+    fn set_event(&mut self, scope: ScopeId, event: &Event) {
+        let result = self.run(scope, |ctx, realm, scope, _| {
+            let data = match convert::to_js(ctx, &realm.helpers, &event.data) {
+                Ok(data) => data,
+                Err(_) => {
+                    // Unconvertible data (too deep, heap full) shows as `undefined`.
+                    let _ = ctx.catch();
+                    JsValue::new_undefined(ctx.clone())
+                }
+            };
+            let mut args = rquickjs::function::Args::new(ctx.clone(), 8);
+            args.push_arg(scope.object(ctx)?)?;
+            args.push_arg(&*event.name)?;
+            args.push_arg(event.kind.as_str())?;
+            for field in [
+                &event.sendid,
+                &event.origin,
+                &event.origintype,
+                &event.invokeid,
+            ] {
+                args.push_arg(field.as_deref())?;
+            }
+            args.push_arg(data)?;
+            let set_event: Function = realm.helpers.set_event.clone().restore(ctx)?;
+            set_event.call_arg::<()>(args)
+        });
+        // `set_event` cannot report; on failure (heap exhausted) the previous `_event` stays.
+        let _ = result;
+    }
+
+    fn set_configuration(&mut self, scope: ScopeId, active: &[u64]) {
+        if self.scopes.get(scope).is_none() {
+            return;
+        }
+        if let Some(config) = self
+            .realm
+            .shared
+            .configs
+            .borrow_mut()
+            .get_mut(scope.slot as usize)
+        {
+            config.words.clear();
+            config.words.extend_from_slice(active);
+        }
+    }
+
+    fn init_data(&mut self, scope: ScopeId, data: DataIdx) -> Result<(), ScriptError> {
+        let doc = self
+            .scopes
+            .get(scope)
+            .and_then(|s| self.docs.get(s.doc as usize));
+        let Some(Some(prepared)) = doc else {
+            return Err(ScriptError::new("the session's scope no longer exists"));
+        };
+        let doc = prepared.doc.clone();
+        let Some(decl) = doc.data.get(data.0 as usize) else {
+            return Err(ScriptError::new("no such <data> in the document"));
+        };
+        let id = &*decl.id;
+        match &decl.init {
+            DataInit::None => self.set_data(scope, id, &Value::Undefined),
+            DataInit::Value(value) => self.set_data(scope, id, value),
+            DataInit::LoadError(message) => {
+                self.set_data(scope, id, &Value::Undefined)?;
+                Err(ScriptError::new(message.to_string()))
+            }
+            DataInit::Expr(expr) => {
+                let result = self.run(scope, |ctx, _, scope, prepared| {
+                    let case = read_case(ctx, prepared, *expr)?;
+                    let value =
+                        scope.call(ctx, prepared, case, JsValue::new_undefined(ctx.clone()))?;
+                    scope.object(ctx)?.set(id, value)
+                });
+                if result.is_err() {
+                    // The variable exists either way; a failed initialisation leaves it unset.
+                    let _ = self.set_data(scope, id, &Value::Undefined);
+                }
+                result
+            }
+        }
+    }
+
+    fn set_variable(&mut self, scope: ScopeId, name: &str, value: &Value) -> bool {
+        let result = self.run(scope, |ctx, realm, scope, _| {
+            let object = scope.object(ctx)?;
+            if !object.contains_key(name)? {
+                return Ok(false);
+            }
+            let js = convert::to_js(ctx, &realm.helpers, value)?;
+            object.set(name, js)?;
+            Ok(true)
+        });
+        result.unwrap_or(false)
+    }
+
+    fn eval_cond(&mut self, scope: ScopeId, expr: ExprIdx) -> Result<bool, ScriptError> {
+        self.eval_with(scope, expr, |ctx, _, value| match value.as_bool() {
+            Some(b) => Ok(b),
+            None => rquickjs::convert::Coerced::<bool>::from_js(ctx, value).map(|b| b.0),
+        })
+    }
+
+    fn eval_value(&mut self, scope: ScopeId, expr: ExprIdx) -> Result<Value, ScriptError> {
+        self.eval_with(scope, expr, |ctx, realm, value| {
+            convert::to_value(ctx, &realm.helpers, value)
+        })
+    }
+
+    fn eval_string(&mut self, scope: ScopeId, expr: ExprIdx) -> Result<String, ScriptError> {
+        self.eval_with(scope, expr, |ctx, realm, value| {
+            convert::text(ctx, &realm.helpers, value).map(String::from)
+        })
+    }
+
+    fn assign(
+        &mut self,
+        scope: ScopeId,
+        location: ExprIdx,
+        expr: ExprIdx,
+    ) -> Result<(), ScriptError> {
+        self.run(scope, |ctx, _, scope, prepared| {
+            let undefined = JsValue::new_undefined(ctx.clone());
+            if let Some(case) = prepared.pair(location.0, expr.0) {
+                return scope.call(ctx, prepared, case, undefined).map(drop);
+            }
+            let value = scope.call(ctx, prepared, read_case(ctx, prepared, expr)?, undefined)?;
+            let write = write_case(ctx, prepared, location)?;
+            scope.call(ctx, prepared, write, value).map(drop)
+        })
+    }
+
+    fn assign_value(
+        &mut self,
+        scope: ScopeId,
+        location: ExprIdx,
+        value: &Value,
+    ) -> Result<(), ScriptError> {
+        self.run(scope, |ctx, realm, scope, prepared| {
+            let write = write_case(ctx, prepared, location)?;
+            let js = convert::to_js(ctx, &realm.helpers, value)?;
+            scope.call(ctx, prepared, write, js).map(drop)
+        })
+    }
+
+    fn run_script(&mut self, scope: ScopeId, script: ExprIdx) -> Result<(), ScriptError> {
+        self.eval_with(scope, script, |_, _, _| Ok(()))
+    }
+
+    fn foreach_begin(&mut self, scope: ScopeId, array: ExprIdx) -> Result<u32, ScriptError> {
+        self.run(scope, |ctx, realm, scope, prepared| {
+            let undefined = JsValue::new_undefined(ctx.clone());
+            let value = scope.call(ctx, prepared, read_case(ctx, prepared, array)?, undefined)?;
+            let copy_list: Function = realm.helpers.copy_list.clone().restore(ctx)?;
+            let copy: Object = copy_list.call((value,))?;
+            let len: f64 = copy.get("length")?;
+            if !(0.0..=u32::MAX as f64).contains(&len) {
+                return Err(rquickjs::Exception::throw_range(
+                    ctx,
+                    "foreach array is too long",
+                ));
+            }
+            scope.loops.push(Persistent::save(ctx, copy));
+            Ok(len as u32)
+        })
+    }
+
+    fn foreach_assign(
+        &mut self,
+        scope: ScopeId,
+        item: ExprIdx,
+        index: Option<ExprIdx>,
+        i: u32,
+    ) -> Result<(), ScriptError> {
+        self.run(scope, |ctx, _, scope, prepared| {
+            let item = loop_variable(ctx, prepared, item)?;
+            let index = index
+                .map(|index| loop_variable(ctx, prepared, index))
+                .transpose()?;
+            let Some(list) = scope.loops.last() else {
+                return Err(rquickjs::Exception::throw_internal(
+                    ctx,
+                    "no <foreach> is running",
+                ));
+            };
+            let value: JsValue = list.clone().restore(ctx)?.get(i)?;
+            let object = scope.object(ctx)?;
+            object.set(item, value)?;
+            if let Some(index) = index {
+                object.set(index, i)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn foreach_end(&mut self, scope: ScopeId) {
+        if let Some(scope) = self.scopes.get_mut(scope) {
+            scope.loops.pop();
+        }
+    }
+
+    fn snapshot(&mut self, scope: ScopeId) -> Value {
+        let result = self.run(scope, |ctx, realm, scope, _| {
+            let object = scope.object(ctx)?;
+            let filter = rquickjs::object::Filter::new().string().enum_only();
+            let keys = object
+                .own_keys::<String>(filter)
+                .collect::<JsResult<Vec<String>>>()?;
+            let mut fields = Vec::with_capacity(keys.len());
+            for key in keys {
+                let value: JsValue = object.get(key.as_str())?;
+                if value.is_function() {
+                    continue;
+                }
+                match convert::to_value(ctx, &realm.helpers, value) {
+                    Ok(v) => fields.push((key.into_boxed_str(), v)),
+                    Err(_) => drop(ctx.catch()),
+                }
+            }
+            Ok(Value::Object(fields))
+        });
+        result.unwrap_or_default()
+    }
+}
+
+/// Calls the document's scope maker with the system variables.
+fn make_scope(
+    ctx: &Ctx<'_>,
+    prepared: &Prepared,
+    sys: &SystemVars<'_>,
+) -> Result<Persistent<Object<'static>>, String> {
+    let err = |e: rquickjs::Error| match e {
+        rquickjs::Error::Exception => realm::describe(ctx, ctx.catch()),
+        other => other.to_string(),
+    };
+    let io = Array::new(ctx.clone()).map_err(err)?;
+    if prepared.uses.ioprocessors {
+        for (i, (kind, location)) in sys.ioprocessors.iter().enumerate() {
+            io.set(2 * i, *kind).map_err(err)?;
+            io.set(2 * i + 1, *location).map_err(err)?;
+        }
+    }
+    let maker: Function = prepared.maker.clone().restore(ctx).map_err(err)?;
+    let object: Object = maker.call((sys.session_id, sys.name, io)).map_err(err)?;
+    Ok(Persistent::save(ctx, object))
+}

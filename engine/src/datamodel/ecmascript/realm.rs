@@ -1,0 +1,252 @@
+//! The shard's QuickJS runtime and context: limits, the injected clock and random source,
+//! `In()`, the frozen intrinsics, and the JavaScript helpers the datamodel calls.
+//!
+//! One realm serves every session of a shard, so isolation between sessions rests on the
+//! realm being immutable after setup: `realm.js` freezes every reachable intrinsic and the
+//! global object, so no script can leave anything behind that another session would see.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use rquickjs::context::EvalOptions;
+use rquickjs::convert::Coerced;
+use rquickjs::function::Opt;
+use rquickjs::{Context, Ctx, Error as JsError, FromJs, Function, Persistent, Runtime, Value};
+
+use crate::datamodel::{ScopeError, ScriptError};
+use crate::limits::Limits;
+use crate::model::Document;
+
+/// Promise jobs run after each evaluation, at most this many (a job may queue another).
+const JOBS_PER_EVALUATION_MAX: u32 = 10_000;
+
+/// The active configuration of one scope, for `In()`.
+#[derive(Default)]
+pub(crate) struct Configuration {
+    /// The scope's document (for state ids); `None` for a free slot.
+    pub doc: Option<Rc<Document>>,
+    /// Bit `i` set: state `i` is active.
+    pub words: Vec<u64>,
+}
+
+/// State shared between the Rust side and the native functions inside the realm.
+pub(crate) struct Shared {
+    /// What `Date.now()` returns.
+    pub now_ms: Cell<f64>,
+    /// Interrupt polls used by the current evaluation.
+    pub fuel_used: Cell<u32>,
+    /// Interrupt polls allowed per evaluation.
+    pub fuel_max: u32,
+    /// The `Math.random` state (SplitMix64).
+    rng: Cell<u64>,
+    /// The scope slot being evaluated: `In()` answers for it.
+    pub current: Cell<u32>,
+    /// Per scope slot, the configuration `In()` reads.
+    pub configs: RefCell<Vec<Configuration>>,
+}
+
+impl Shared {
+    fn next_random(&self) -> f64 {
+        // SplitMix64: small, fast and good enough for scripts; not for cryptography.
+        let mut z = self.rng.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        self.rng.set(z);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// `In(id)` for the scope being evaluated.
+    fn is_active(&self, id: &str) -> bool {
+        let configs = self.configs.borrow();
+        let Some(config) = configs.get(self.current.get() as usize) else {
+            return false;
+        };
+        let Some(state) = config.doc.as_ref().and_then(|d| d.state_by_id(id)) else {
+            return false;
+        };
+        let i = state.0 as usize;
+        config
+            .words
+            .get(i / 64)
+            .is_some_and(|w| w & (1u64 << (i % 64)) != 0)
+    }
+
+    /// True once the current evaluation has used up its fuel.
+    pub fn fuel_exhausted(&self) -> bool {
+        self.fuel_used.get() > self.fuel_max
+    }
+}
+
+/// The JavaScript helpers from `realm.js`.
+pub(crate) struct Helpers {
+    /// `setEvent(scope, name, type, sendid, origin, origintype, invokeid, data)`.
+    pub set_event: Persistent<Function<'static>>,
+    /// `copyList(value)`: the `<foreach>` copy.
+    pub copy_list: Persistent<Function<'static>>,
+    /// `buildDom(flat)`: a DOM document from flat node records.
+    pub build_dom: Persistent<Function<'static>>,
+    /// `serialize(node)`: XML text of a DOM node.
+    pub serialize: Persistent<Function<'static>>,
+    /// `kindOf(object)`: how to convert an object to a plain value.
+    pub kind_of: Persistent<Function<'static>>,
+    /// `callToJSON(value, key)`.
+    pub call_to_json: Persistent<Function<'static>>,
+    /// `wellFormed(string)`: lone surrogates replaced by U+FFFD.
+    pub well_formed: Persistent<Function<'static>>,
+}
+
+/// One shard's JavaScript engine. Field order matters: everything holding JS values drops
+/// before the context, and the context before the runtime.
+pub(crate) struct Realm {
+    pub helpers: Helpers,
+    pub shared: Rc<Shared>,
+    pub context: Context,
+    pub runtime: Runtime,
+}
+
+impl Realm {
+    /// Creates the runtime and context with `limits` and sets up the realm.
+    pub fn new(limits: &Limits, seed: u64) -> Result<Realm, ScopeError> {
+        let fail = |what: &str, e: JsError| ScopeError {
+            message: format!("{what}: {e}"),
+        };
+        let runtime = Runtime::new().map_err(|e| fail("cannot create the JS runtime", e))?;
+        runtime.set_memory_limit(limits.js_heap_bytes_max as usize);
+        runtime.set_max_stack_size(limits.js_stack_bytes_max as usize);
+        let shared = Rc::new(Shared {
+            now_ms: Cell::new(0.0),
+            fuel_used: Cell::new(0),
+            fuel_max: limits.script_fuel_max,
+            rng: Cell::new(seed),
+            current: Cell::new(u32::MAX),
+            configs: RefCell::new(Vec::new()),
+        });
+        let fuel = shared.clone();
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            fuel.fuel_used.set(fuel.fuel_used.get().saturating_add(1));
+            fuel.fuel_exhausted()
+        })));
+        let context =
+            Context::full(&runtime).map_err(|e| fail("cannot create the JS context", e))?;
+        let helpers = context
+            .with(|ctx| setup(&ctx, &shared))
+            .map_err(|message| ScopeError { message })?;
+        Ok(Realm {
+            helpers,
+            shared,
+            context,
+            runtime,
+        })
+    }
+
+    /// Runs `f` as one evaluation for scope `slot`: with fresh fuel, `In()` answering for
+    /// that scope, and the promise jobs it queued run afterwards.
+    pub fn enter<T>(
+        &self,
+        slot: u32,
+        f: impl for<'js> FnOnce(&Ctx<'js>) -> Result<T, ScriptError>,
+    ) -> Result<T, ScriptError> {
+        self.shared.fuel_used.set(0);
+        self.shared.current.set(slot);
+        self.context.with(|ctx| {
+            let result = f(&ctx);
+            for _ in 0..JOBS_PER_EVALUATION_MAX {
+                if !ctx.execute_pending_job() {
+                    break;
+                }
+            }
+            result
+        })
+    }
+
+    /// Runs `f` in the context with fresh fuel, outside any scope (compiling documents,
+    /// creating scopes): a previous evaluation's exhausted fuel must not interrupt it.
+    pub fn with<T>(&self, f: impl for<'js> FnOnce(Ctx<'js>) -> T) -> T {
+        self.shared.fuel_used.set(0);
+        self.shared.current.set(u32::MAX);
+        self.context.with(f)
+    }
+
+    /// Turns a failed JS operation into a [`ScriptError`], clearing the pending exception.
+    pub fn script_error(&self, ctx: &Ctx<'_>, error: JsError) -> ScriptError {
+        let exception = matches!(error, JsError::Exception).then(|| ctx.catch());
+        if self.shared.fuel_exhausted() {
+            let max = self.shared.fuel_max;
+            return ScriptError::new(format!("script ran out of fuel ({max} interrupt polls)"));
+        }
+        match (error, exception) {
+            (_, Some(value)) => ScriptError::new(describe(ctx, value)),
+            (JsError::Allocation, _) => ScriptError::new("out of memory"),
+            (other, _) => ScriptError::new(other.to_string()),
+        }
+    }
+
+    /// Bytes the JS heap holds (QuickJS's own accounting).
+    pub fn heap_bytes(&self) -> u64 {
+        self.runtime.memory_usage().malloc_size.max(0) as u64
+    }
+}
+
+/// A readable message for a thrown value: `Name: message` for errors, else `String(v)`.
+pub(crate) fn describe<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> String {
+    if let Some(obj) = value.as_object() {
+        let name = obj.get::<_, Coerced<String>>("name");
+        let message = obj.get::<_, Coerced<String>>("message");
+        if let (Ok(name), Ok(message)) = (name, message) {
+            return if message.0.is_empty() {
+                name.0
+            } else {
+                format!("{}: {}", name.0, message.0)
+            };
+        }
+        let _ = ctx.catch();
+    }
+    match Coerced::<String>::from_js(ctx, value) {
+        Ok(text) => text.0,
+        Err(_) => {
+            let _ = ctx.catch();
+            "uncaught exception".to_owned()
+        }
+    }
+}
+
+/// Installs the natives and runs `realm.js`; returns its helpers.
+fn setup(ctx: &Ctx<'_>, shared: &Rc<Shared>) -> Result<Helpers, String> {
+    let err = |e: JsError| match e {
+        JsError::Exception => describe(ctx, ctx.catch()),
+        other => other.to_string(),
+    };
+    let now = shared.clone();
+    let now_fn = Function::new(ctx.clone(), move || now.now_ms.get()).map_err(err)?;
+    let rng = shared.clone();
+    let random_fn = Function::new(ctx.clone(), move || rng.next_random()).map_err(err)?;
+    let random_fn = random_fn.with_name("random").map_err(err)?;
+    let config = shared.clone();
+    let in_fn = Function::new(ctx.clone(), move |id: Opt<Coerced<String>>| match id.0 {
+        Some(id) => config.is_active(&id.0),
+        None => false,
+    })
+    .map_err(err)?
+    .with_name("In")
+    .map_err(err)?;
+    let mut options = EvalOptions::default();
+    options.strict = false;
+    let init: Function = ctx
+        .eval_with_options(include_str!("realm.js"), options)
+        .map_err(err)?;
+    let helpers: rquickjs::Object = init.call((now_fn, random_fn, in_fn)).map_err(err)?;
+    let get = |name: &str| -> Result<Persistent<Function<'static>>, String> {
+        let f: Function = helpers.get(name).map_err(err)?;
+        Ok(Persistent::save(ctx, f))
+    };
+    Ok(Helpers {
+        set_event: get("setEvent")?,
+        copy_list: get("copyList")?,
+        build_dom: get("buildDom")?,
+        serialize: get("serialize")?,
+        kind_of: get("kindOf")?,
+        call_to_json: get("callToJSON")?,
+        well_formed: get("wellFormed")?,
+    })
+}
