@@ -147,9 +147,10 @@ fn a_child_that_cannot_load_raises_error_execution() {
 
 #[test]
 fn inline_child_talks_to_its_parent_and_ends() {
+    // The invoke sits on `family`, so moving from s0 to s1 does not cancel the child.
     let text = doc(
-        r##"initial="s0""##,
-        r##"<state id="s0">
+        r##"initial="family""##,
+        r##"<state id="family" initial="s0">
              <invoke id="kid" type="scxml"><content>
                <scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
                    datamodel="ecmascript" initial="k">
@@ -160,14 +161,15 @@ fn inline_child_talks_to_its_parent_and_ends() {
                  <final id="kdone"/>
                </scxml>
              </content></invoke>
-             <transition event="hello" cond="_event.invokeid === 'kid'" target="s1">
-               <send target="#_kid" event="ack"/>
-             </transition>
              <transition event="*" target="fail"/>
-           </state>
-           <state id="s1">
-             <transition event="done.invoke.kid" target="pass"/>
-             <transition event="*" target="fail"/>
+             <state id="s0">
+               <transition event="hello" cond="_event.invokeid === 'kid'" target="s1">
+                 <send target="#_kid" event="ack"/>
+               </transition>
+             </state>
+             <state id="s1">
+               <transition event="done.invoke.kid" target="pass"/>
+             </state>
            </state>"##,
     );
     assert_pass(&run_text(&text, "family.scxml"));
@@ -214,4 +216,27 @@ fn reset_ends_every_session() {
     host.reset();
     assert_eq!(host.sessions(), 0);
     assert!(!host.has_pending());
+}
+
+#[test]
+fn a_cancelled_child_is_unreachable_at_once() {
+    // Leaving s0 cancels the child before the transition's content runs, so the send to it
+    // fails with error.communication.
+    let text = doc(
+        r##"initial="s0""##,
+        r##"<state id="s0">
+             <invoke id="kid" type="scxml"><content>
+               <scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" initial="k">
+                 <state id="k"><onentry><send target="#_parent" event="hello"/></onentry>
+                 </state>
+               </scxml>
+             </content></invoke>
+             <transition event="hello" target="s1"><send target="#_kid" event="ack"/></transition>
+           </state>
+           <state id="s1">
+             <transition event="error.communication" target="pass"/>
+             <transition event="*" target="fail"/>
+           </state>"##,
+    );
+    assert_pass(&run_text(&text, "cancelled.scxml"));
 }
