@@ -1,1 +1,234 @@
-//! Interpreter tests (see the W3C suite in tests/ for conformance).
+//! Interpreter tests for what the W3C suite does not pin down: limits, the effects a
+//! session asks for, ids, closing. Conformance itself is tested by the W3C suite in tests/.
+
+use std::rc::Rc;
+
+use super::{EndReason, Session, SessionConfig, Status};
+use crate::compile::{compile, NoLoader};
+use crate::datamodel::ecmascript::EcmascriptDatamodel;
+use crate::effects::{Effects, InvokeError, InvokeRequest, Outgoing, SendError, Target};
+use crate::event::Event;
+use crate::limits::Limits;
+use crate::model::Document;
+use crate::value::Value;
+
+/// Records every effect.
+#[derive(Default)]
+struct Recorder {
+    sent: Vec<Outgoing>,
+    cancelled: Vec<String>,
+    invoked: Vec<InvokeRequest>,
+    cancelled_invokes: Vec<String>,
+    logs: Vec<String>,
+    refuse_sends: bool,
+}
+
+impl Effects for Recorder {
+    fn send(&mut self, out: Outgoing) -> Result<(), SendError> {
+        if self.refuse_sends {
+            return Err(SendError { reason: "refused".into() });
+        }
+        self.sent.push(out);
+        Ok(())
+    }
+    fn cancel(&mut self, sendid: &str) {
+        self.cancelled.push(sendid.into());
+    }
+    fn invoke(&mut self, request: InvokeRequest) -> Result<(), InvokeError> {
+        self.invoked.push(request);
+        Ok(())
+    }
+    fn cancel_invoke(&mut self, invokeid: &str) {
+        self.cancelled_invokes.push(invokeid.into());
+    }
+    fn forward(&mut self, _invokeid: &str, _event: &Event) {}
+    fn log(&mut self, label: Option<&str>, message: &str) {
+        self.logs.push(format!("{}:{message}", label.unwrap_or("")));
+    }
+}
+
+const HEAD: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
+ datamodel="ecmascript""#;
+
+fn document(body: &str) -> Rc<Document> {
+    let text = format!("{HEAD} {body}</scxml>");
+    match compile(&text, "test.scxml", &mut NoLoader, &Limits::default()) {
+        Ok(doc) => Rc::new(doc),
+        Err(e) => panic!("test document does not compile: {e}"),
+    }
+}
+
+struct Run {
+    dm: EcmascriptDatamodel,
+    fx: Recorder,
+    session: Session,
+    status: Status,
+}
+
+fn start_with(body: &str, limits: Limits) -> Run {
+    let doc = document(body);
+    let mut dm = EcmascriptDatamodel::new(&limits, 7);
+    let mut fx = Recorder::default();
+    let config = SessionConfig { session_id: "t1", params: &[], ioprocessors: &[], limits: &limits };
+    let mut session = Session::new(doc, &mut dm, &config).expect("scope");
+    let status = session.start(&mut dm, &mut fx, 1_000);
+    Run { dm, fx, session, status }
+}
+
+fn start(body: &str) -> Run {
+    start_with(body, Limits::default())
+}
+
+impl Run {
+    fn event(&mut self, name: &str) -> Status {
+        let event = Event::external(name, Value::Undefined);
+        self.status = self.session.handle_event(&mut self.dm, &mut self.fx, 2_000, &event);
+        self.status.clone()
+    }
+
+    fn active(&self) -> Vec<String> {
+        let doc = self.session.document().clone();
+        self.session.configuration().map(|s| doc.state(s).id.to_string()).collect()
+    }
+}
+
+#[test]
+fn configuration_is_in_document_order_across_parallel_regions() {
+    let run = start(
+        r#"initial="p"><parallel id="p"><state id="a"><state id="a1"/></state>
+           <state id="b"><state id="b1"/></state></parallel>"#,
+    );
+    assert_eq!(run.status, Status::Running);
+    assert_eq!(run.active(), ["p", "a", "a1", "b", "b1"]);
+}
+
+#[test]
+fn eventless_loop_is_ended_by_the_microstep_limit() {
+    let limits = Limits { microsteps_per_macrostep_max: 50, ..Limits::default() };
+    let run = start_with(
+        r#"initial="a"><state id="a"><transition target="b"/></state>
+           <state id="b"><transition target="a"/></state>"#,
+        limits,
+    );
+    assert_eq!(run.status, Status::Ended(EndReason::MicrostepLimit { limit: 50 }));
+}
+
+#[test]
+fn raise_flood_is_ended_by_the_internal_queue_limit() {
+    let limits = Limits { internal_queue_max: 10, ..Limits::default() };
+    let run = start_with(
+        r#"initial="a"><state id="a"><onentry><foreach array="[1,2,3,4,5,6,7,8,9,10,11,12]"
+           item="i"><raise event="x"/></foreach></onentry></state>"#,
+        limits,
+    );
+    assert_eq!(run.status, Status::Ended(EndReason::InternalQueueLimit { limit: 10 }));
+}
+
+#[test]
+fn delayed_send_becomes_an_effect_with_origin_and_delay() {
+    let run = start(
+        r#"initial="a"><state id="a"><onentry><send id="t" event="tick" delay="1.5s">
+           <param name="k" expr="41 + 1"/></send></onentry></state>"#,
+    );
+    let out = &run.fx.sent[0];
+    assert_eq!(&*out.sendid, "t");
+    assert_eq!(out.target, Target::SelfExternal);
+    assert_eq!(out.delay_ms, 1500);
+    assert_eq!(&*out.event.name, "tick");
+    assert_eq!(out.event.origin.as_deref(), Some("#_scxml_t1"));
+    assert_eq!(out.event.data, Value::Object(vec![("k".into(), Value::Number(42.0))]));
+}
+
+#[test]
+fn refused_send_raises_error_communication() {
+    let doc = document(
+        r##"initial="a"><state id="a"><onentry><send event="x" target="#_scxml_nobody"/>
+           </onentry><transition event="error.communication" target="ok"/></state>
+           <state id="ok"/>"##,
+    );
+    let limits = Limits::default();
+    let mut dm = EcmascriptDatamodel::new(&limits, 7);
+    let mut fx = Recorder { refuse_sends: true, ..Recorder::default() };
+    let config = SessionConfig { session_id: "t1", params: &[], ioprocessors: &[], limits: &limits };
+    let mut session = Session::new(doc.clone(), &mut dm, &config).expect("scope");
+    session.start(&mut dm, &mut fx, 0);
+    let active: Vec<&str> = session.configuration().map(|s| &*doc.state(s).id).collect();
+    assert_eq!(active, ["ok"]);
+}
+
+#[test]
+fn leaving_a_state_cancels_its_invocation_and_close_cancels_the_rest() {
+    let mut run = start(
+        r#"initial="a"><state id="a"><invoke id="child" src="child.scxml"/>
+           <transition event="go" target="b"/></state>
+           <state id="b"><invoke id="other" src="other.scxml"/></state>"#,
+    );
+    assert_eq!(run.fx.invoked.len(), 1);
+    assert_eq!(&*run.fx.invoked[0].invokeid, "child");
+    run.event("go");
+    assert_eq!(run.fx.cancelled_invokes, ["child"]);
+    assert_eq!(run.fx.invoked.len(), 2);
+    let Run { mut dm, mut fx, session, .. } = run;
+    session.close(&mut dm, &mut fx);
+    assert_eq!(fx.cancelled_invokes, ["child", "other"]);
+}
+
+#[test]
+fn events_from_a_cancelled_invocation_are_ignored() {
+    let mut run = start(
+        r#"initial="a"><state id="a"><invoke id="child" src="c.scxml"/>
+           <transition event="go" target="b"/></state>
+           <state id="b"><transition event="late" target="wrong"/></state><state id="wrong"/>"#,
+    );
+    run.event("go");
+    let mut late = Event::external("late", Value::Undefined);
+    late.invokeid = Some("child".into());
+    run.session.handle_event(&mut run.dm, &mut run.fx, 0, &late);
+    assert_eq!(run.active(), ["b"]);
+}
+
+#[test]
+fn top_level_final_reports_donedata() {
+    let mut run = start(
+        r#"initial="a"><state id="a"><transition event="go" target="end"/></state>
+           <final id="end"><donedata><param name="answer" expr="6 * 7"/></donedata></final>"#,
+    );
+    let status = run.event("go");
+    let donedata = Value::Object(vec![("answer".into(), Value::Number(42.0))]);
+    assert_eq!(status, Status::Done { final_state: "end".into(), donedata });
+}
+
+#[test]
+fn script_error_stops_the_block_and_raises_error_execution() {
+    let run = start(
+        r#"initial="a"><datamodel><data id="x" expr="0"/></datamodel>
+           <state id="a"><onentry><assign location="x" expr="1"/>
+           <assign location="x" expr="undefined.boom"/><assign location="x" expr="3"/>
+           </onentry><transition event="error.execution" cond="x === 1" target="ok"/></state>
+           <state id="ok"/>"#,
+    );
+    assert_eq!(run.active(), ["ok"]);
+}
+
+#[test]
+fn unsupported_send_type_and_target_are_errors() {
+    let run = start(
+        r#"initial="a"><state id="a"><onentry><send event="x" type="carrier-pigeon"/>
+           </onentry><transition event="error.execution" target="b"/></state>
+           <state id="b"><onentry><send event="x" target="!bad"/></onentry>
+           <transition event="error.execution" target="ok"/></state><state id="ok"/>"#,
+    );
+    assert_eq!(run.active(), ["ok"]);
+    assert!(run.fx.sent.is_empty());
+}
+
+#[test]
+fn generated_ids_are_unique_and_stored_at_idlocation() {
+    let run = start(
+        r#"initial="a"><datamodel><data id="id1"/><data id="id2"/></datamodel>
+           <state id="a"><onentry><send event="x" idlocation="id1"/>
+           <send event="y" idlocation="id2"/><log expr="id1 !== id2"/></onentry></state>"#,
+    );
+    assert_eq!(run.fx.logs, [":true"]);
+    assert_ne!(run.fx.sent[0].sendid, run.fx.sent[1].sendid);
+}
