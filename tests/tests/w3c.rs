@@ -180,30 +180,35 @@ fn document_failure(path: &std::path::Path, why: String) -> String {
     format!("{name}: {why}")
 }
 
+/// Writes the per-category counts straight to stderr, past the test harness's capture, so
+/// that they show in every run (CI logs included), not only when the test fails.
 fn report(tallies: &BTreeMap<String, Tally>, elapsed: std::time::Duration) {
+    use std::io::Write;
+    let mut lines = Vec::new();
     for (category, tally) in tallies {
         let label = if category == "optional-auto" {
             "optional-auto (no http)"
         } else {
             category
         };
-        println!(
-            "w3c {label}: {} passed, {} failed",
-            tally.passed.len(),
-            tally.failed.len()
-        );
+        let (passed, failed) = (tally.passed.len(), tally.failed.len());
+        lines.push(format!("w3c {label}: {passed} passed, {failed} failed"));
         if !tally.skipped.is_empty() {
-            println!(
-                "w3c {category}: {} skipped (needs Basic HTTP: runtime issue): {}",
-                tally.skipped.len(),
-                tally.skipped.join(" ")
-            );
+            let ids = tally.skipped.join(" ");
+            let count = tally.skipped.len();
+            lines.push(format!(
+                "w3c {category} http: {count} skipped (needs Basic HTTP: runtime issue): {ids}"
+            ));
         }
         for (id, why) in &tally.failed {
-            println!("  FAILED {id}: {why}");
+            lines.push(format!("  FAILED {id}: {why}"));
         }
     }
-    println!("w3c suite ran in {:.1} s", elapsed.as_secs_f64());
+    lines.push(format!("w3c suite ran in {} ms", elapsed.as_millis()));
+    let mut stderr = std::io::stderr().lock();
+    for line in lines {
+        let _ = writeln!(stderr, "{line}");
+    }
 }
 
 fn check_known_failures(tallies: &BTreeMap<String, Tally>) {
