@@ -334,3 +334,100 @@ pub(crate) fn text<'js>(
         }
     }
 }
+
+/// `_event.raw`: the data as the processor received it. Events arrive as values, so this
+/// is their text: JSON for objects and arrays (keeping duplicate keys, which W3C test 178
+/// looks for), the text itself for strings and XML, nothing for no data.
+pub(crate) fn raw_text(data: &Value) -> Option<String> {
+    match data {
+        Value::Undefined => None,
+        Value::String(s) | Value::Xml(s) => Some(s.to_string()),
+        other => Some(json_text(other)),
+    }
+}
+
+/// JSON text of a value, keeping object keys in order and duplicates; iterative.
+fn json_text(value: &Value) -> String {
+    enum Open<'a> {
+        List(std::slice::Iter<'a, Value>),
+        Map(std::slice::Iter<'a, (Box<str>, Value)>),
+    }
+    let mut out = String::new();
+    let mut stack: Vec<(Open<'_>, bool)> = Vec::new();
+    let mut next = Some(value);
+    loop {
+        if let Some(v) = next.take() {
+            match v {
+                Value::Array(items) => {
+                    out.push('[');
+                    stack.push((Open::List(items.iter()), true));
+                }
+                Value::Object(fields) => {
+                    out.push('{');
+                    stack.push((Open::Map(fields.iter()), true));
+                }
+                leaf => out.push_str(&leaf_json(leaf)),
+            }
+        }
+        let Some((open, first)) = stack.last_mut() else {
+            return out;
+        };
+        let item = match open {
+            Open::List(items) => items.next().map(|v| (None, v)),
+            Open::Map(fields) => fields.next().map(|(k, v)| (Some(k), v)),
+        };
+        match item {
+            Some((key, v)) => {
+                if !std::mem::replace(first, false) {
+                    out.push(',');
+                }
+                if let Some(key) = key {
+                    out.push_str(&leaf_json(&Value::String(key.clone())));
+                    out.push(':');
+                }
+                next = Some(v);
+            }
+            None => {
+                out.push(if matches!(open, Open::List(_)) {
+                    ']'
+                } else {
+                    '}'
+                });
+                stack.pop();
+            }
+        }
+    }
+}
+
+fn leaf_json(v: &Value) -> String {
+    match v {
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) if n.is_finite() => n.to_string(),
+        Value::String(s) | Value::Xml(s) => {
+            serde_json::to_string(&**s).unwrap_or_else(|_| String::from("\"\""))
+        }
+        _ => String::from("null"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_text_keeps_duplicates_and_order() {
+        let data = Value::Object(vec![
+            ("Var1".into(), Value::Number(2.0)),
+            ("Var1".into(), Value::Number(3.0)),
+            (
+                "l".into(),
+                Value::Array(vec![Value::Null, Value::String("a\"".into())]),
+            ),
+            ("e".into(), Value::Object(Vec::new())),
+        ]);
+        let raw = raw_text(&data).expect("text");
+        assert_eq!(raw, r#"{"Var1":2,"Var1":3,"l":[null,"a\""],"e":{}}"#);
+        assert_eq!(raw_text(&Value::Undefined), None);
+        assert_eq!(raw_text(&Value::Number(1.5)).as_deref(), Some("1.5"));
+    }
+}

@@ -42,6 +42,8 @@ pub(crate) struct SystemUse {
     pub ioprocessors: bool,
     pub x: bool,
     pub event: bool,
+    /// `_event.raw` is mentioned: events carry their data's text.
+    pub raw: bool,
 }
 
 /// Where a case lives: its chunk and its index inside the chunk.
@@ -185,10 +187,16 @@ fn push_unique(names: &mut Vec<Box<str>>, name: &str) {
 }
 
 /// An expression's text without trailing whitespace and semicolons (`new f();` is a common
-/// way to write an expression, W3C test 452).
+/// way to write an expression, W3C test 452). An empty value expression is `undefined`, as
+/// `eval("")` is (`<log expr=""/>`, W3C test 307).
 fn trimmed(expr: &Expr) -> &str {
-    expr.text
-        .trim_end_matches(|c: char| c == ';' || c.is_whitespace())
+    let text = expr
+        .text
+        .trim_end_matches(|c: char| c == ';' || c.is_whitespace());
+    if text.trim_start().is_empty() && expr.kind == ExprKind::Value {
+        return "undefined";
+    }
+    text
 }
 
 /// Scans the expression texts for system variable names. `eval` or `Function` could name
@@ -206,6 +214,7 @@ fn system_use(doc: &Document) -> SystemUse {
         uses.ioprocessors |= any || t.contains("_ioprocessors");
         uses.x |= any || t.contains("_x");
         uses.event |= any || t.contains("_event");
+        uses.raw |= any || t.contains("raw");
     }
     uses
 }
@@ -385,5 +394,11 @@ mod tests {
             position: Default::default(),
         };
         assert_eq!(trimmed(&expr), "new testobject()");
+        let empty = Expr {
+            text: " ".into(),
+            kind: ExprKind::Value,
+            position: Default::default(),
+        };
+        assert_eq!(trimmed(&empty), "undefined");
     }
 }

@@ -277,7 +277,7 @@ impl Datamodel for EcmascriptDatamodel {
     }
 
     fn set_event(&mut self, scope: ScopeId, event: &Event) {
-        let result = self.run(scope, |ctx, realm, scope, _| {
+        let result = self.run(scope, |ctx, realm, scope, prepared| {
             let data = match convert::to_js(ctx, &realm.helpers, &event.data) {
                 Ok(data) => data,
                 Err(_) => {
@@ -286,7 +286,12 @@ impl Datamodel for EcmascriptDatamodel {
                     JsValue::new_undefined(ctx.clone())
                 }
             };
-            let mut args = rquickjs::function::Args::new(ctx.clone(), 8);
+            let raw = prepared
+                .uses
+                .raw
+                .then(|| convert::raw_text(&event.data))
+                .flatten();
+            let mut args = rquickjs::function::Args::new(ctx.clone(), 9);
             args.push_arg(scope.object(ctx)?)?;
             args.push_arg(&*event.name)?;
             args.push_arg(event.kind.as_str())?;
@@ -299,6 +304,7 @@ impl Datamodel for EcmascriptDatamodel {
                 args.push_arg(field.as_deref())?;
             }
             args.push_arg(data)?;
+            args.push_arg(raw.as_deref())?;
             let set_event: Function = realm.helpers.set_event.clone().restore(ctx)?;
             set_event.call_arg::<()>(args)
         });

@@ -221,8 +221,8 @@
   }
 
   // `_event`: read-only for scripts, replaced by the datamodel for each event.
-  function setEvent(scope, name, type, sendid, origin, origintype, invokeid, data) {
-    const event = freeze({ name, type, sendid, origin, origintype, invokeid, data });
+  function setEvent(scope, name, type, sendid, origin, origintype, invokeid, data, raw) {
+    const event = freeze({ name, type, sendid, origin, origintype, invokeid, data, raw });
     defineProperty(scope, "_event", { value: event, writable: false, configurable: true });
   }
 

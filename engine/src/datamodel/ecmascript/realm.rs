@@ -80,7 +80,7 @@ impl Shared {
 
 /// The JavaScript helpers from `realm.js`.
 pub(crate) struct Helpers {
-    /// `setEvent(scope, name, type, sendid, origin, origintype, invokeid, data)`.
+    /// `setEvent(scope, name, type, sendid, origin, origintype, invokeid, data, raw)`.
     pub set_event: Persistent<Function<'static>>,
     /// `copyList(value)`: the `<foreach>` copy.
     pub copy_list: Persistent<Function<'static>>,

@@ -783,3 +783,24 @@ fn measure() {
         (after - before) / scopes.len() as u64
     );
 }
+
+#[test]
+fn raw_event_text_and_empty_expressions() {
+    let d = doc(
+        &[],
+        &["_event.raw", "", "?typeof _event.raw === 'undefined'"],
+    );
+    let (mut dm, s) = start(&d);
+    let data = Value::Object(vec![
+        ("Var1".into(), Value::Number(2.0)),
+        ("Var1".into(), Value::Number(3.0)),
+    ]);
+    dm.set_event(s, &Event::external("event1", data));
+    assert_eq!(
+        value(&mut dm, s, 0),
+        Value::String(r#"{"Var1":2,"Var1":3}"#.into())
+    );
+    assert_eq!(value(&mut dm, s, 1), Value::Undefined);
+    dm.set_event(s, &Event::new("e", EventKind::Internal));
+    assert!(holds(&mut dm, s, 2));
+}
