@@ -222,9 +222,7 @@ impl Session {
         if doc.uses_event {
             cx.dm.set_event(self.scope, event);
         }
-        if !self.accept_from_invocation(&mut cx, event) {
-            return self.status.clone();
-        }
+        self.finalize_invocation(&mut cx, event);
         for inv in self.invocations.iter().filter(|inv| inv.autoforward) {
             cx.fx.forward(&inv.id, event);
         }
@@ -258,10 +256,20 @@ impl Session {
         self.scope
     }
 
-    /// Ends the session from outside (terminate, or the parent's state exited): cancels its
-    /// invocations through `fx` and frees its scope. No `done` is produced; the host drops
-    /// the session's pending delayed sends.
-    pub fn close(self, dm: &mut dyn Datamodel, fx: &mut dyn Effects) {
+    /// Ends the session from outside (terminate, or the parent's state exited): as the
+    /// specification's `exitInterpreter` on cancellation, exits every active state (onexit
+    /// handlers run, invocations are cancelled through `fx`), then frees the scope. No
+    /// `done` is produced; the host drops the session's pending delayed sends.
+    pub fn close(mut self, dm: &mut dyn Datamodel, fx: &mut dyn Effects) {
+        if self.status == Status::Running {
+            let doc = self.doc.clone();
+            let mut cx = Cx { dm: &mut *dm, fx: &mut *fx, doc: &doc };
+            let exiting: Vec<StateIdx> = self.configuration.iter_rev().collect();
+            for s in exiting {
+                self.run_onexit(&mut cx, s);
+                self.configuration.remove(s);
+            }
+        }
         for inv in &self.invocations {
             fx.cancel_invoke(&inv.id);
         }
@@ -295,24 +303,24 @@ impl Session {
         }
     }
 
-    /// Finalize and bookkeeping for events from invoked children. Returns false if the event
-    /// comes from an invocation that is no longer active and must be ignored.
-    fn accept_from_invocation(&mut self, cx: &mut Cx<'_>, event: &Event) -> bool {
+    /// Runs `<finalize>` for an event from one of this session's active invocations, and
+    /// forgets the invocation once its `done.invoke` arrives. Events from cancelled children
+    /// never arrive: the host unlinks a child when its invocation is cancelled. An unknown
+    /// `invokeid` is not ours to judge (an autoforwarded event keeps the parent's).
+    fn finalize_invocation(&mut self, cx: &mut Cx<'_>, event: &Event) {
         let Some(invokeid) = event.invokeid.as_deref() else {
-            return true;
+            return;
         };
         let Some(pos) = self.invocations.iter().position(|inv| &*inv.id == invokeid) else {
-            return false;
+            return;
         };
         let finalize = cx.doc.invokes[self.invocations[pos].invoke.0 as usize].finalize;
         if !finalize.is_empty() {
             self.execute(cx, finalize);
         }
-        let done = event.name.strip_prefix("done.invoke.") == Some(invokeid);
-        if done {
-            self.invocations.retain(|inv| &*inv.id != invokeid);
+        if event.name.strip_prefix("done.invoke.") == Some(invokeid) {
+            self.invocations.swap_remove(pos);
         }
-        true
     }
 
     /// The W3C main loop from after an event's microstep to the next stable configuration:

@@ -174,16 +174,21 @@ fn leaving_a_state_cancels_its_invocation_and_close_cancels_the_rest() {
 }
 
 #[test]
-fn events_from_a_cancelled_invocation_are_ignored() {
+fn finalize_runs_only_for_the_invocation_the_event_comes_from() {
     let mut run = start(
-        r#"initial="a"><state id="a"><invoke id="child" src="c.scxml"/>
-           <transition event="go" target="b"/></state>
-           <state id="b"><transition event="late" target="wrong"/></state><state id="wrong"/>"#,
+        r#"initial="a"><datamodel><data id="n" expr="0"/></datamodel>
+           <state id="a"><invoke id="child" src="c.scxml"><finalize>
+           <assign location="n" expr="n + 1"/></finalize></invoke>
+           <transition event="ping" cond="n === 1" target="b"/></state><state id="b"/>"#,
     );
-    run.event("go");
-    let mut late = Event::external("late", Value::Undefined);
-    late.invokeid = Some("child".into());
-    run.session.handle_event(&mut run.dm, &mut run.fx, 0, &late);
+    // An event with another session's invoke id (as an autoforwarded one carries) is
+    // processed, but runs no finalize.
+    let mut foreign = Event::external("other", Value::Undefined);
+    foreign.invokeid = Some("not-mine".into());
+    run.session.handle_event(&mut run.dm, &mut run.fx, 0, &foreign);
+    let mut ping = Event::external("ping", Value::Undefined);
+    ping.invokeid = Some("child".into());
+    run.session.handle_event(&mut run.dm, &mut run.fx, 0, &ping);
     assert_eq!(run.active(), ["b"]);
 }
 

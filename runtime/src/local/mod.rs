@@ -368,8 +368,12 @@ impl Host {
     pub fn run(&mut self, clock: &mut dyn Clock, deadline_ms: u64, steps_max: u64) -> Outcome {
         let mut steps: u64 = 0;
         loop {
-            if let Some(outcome) = self.outcome() {
-                return outcome;
+            // Pending work (a cancelled child's close, with its onexit handlers) still runs
+            // after the root has ended.
+            if self.core.work.is_empty() {
+                if let Some(outcome) = self.outcome() {
+                    return outcome;
+                }
             }
             let now_ms = clock.now_ms();
             if now_ms >= deadline_ms {
