@@ -72,14 +72,6 @@ fn allowed(role: Role, local: &str) -> bool {
     }
 }
 
-/// Executable content elements that may stand directly in a state (see [`Compiler::stray`]).
-fn is_executable(local: &str) -> bool {
-    matches!(
-        local,
-        "raise" | "log" | "assign" | "script" | "send" | "cancel" | "if" | "foreach"
-    )
-}
-
 /// Parses a transition's `event` attribute. `*` matches any event; a trailing `.*` and then
 /// a trailing `.` are removed (`foo.*` and `foo.` mean `foo`). A token that is empty after
 /// that (`.*`, `.`) is read as `*`.
@@ -209,21 +201,13 @@ impl<'a> Compiler<'a> {
         let data = index(self.doc.data.len());
         let invokes = index(self.doc.invokes.len());
         let mut initial = None;
-        let mut run_open = false;
         for child in tree.child_elements(e) {
             let Some(local) = self.scxml_local(child) else {
                 continue;
             };
-            let stray = !matches!(role, Role::Root | Role::History) && is_executable(local);
-            if stray {
-                self.stray(child, e, s, run_open)?;
-                run_open = true;
-                continue;
-            }
             if !allowed(role, local) {
                 return Err(self.unexpected(child, e));
             }
-            run_open = false;
             self.child(child, local, role, s, &mut initial)?;
         }
         let state = &mut self.doc.states[s as usize];
@@ -289,28 +273,6 @@ impl<'a> Compiler<'a> {
             tree.element(child).position,
             CompileErrorKind::Invalid { reason },
         )
-    }
-
-    /// Executable content standing directly in a state, outside `<onentry>`. SCXML does not
-    /// allow it, but the W3C conversion of tests 313 and 314 lost their `<onentry>` wrapper
-    /// and expects the content to run on entry; so each run of such elements becomes an
-    /// extra `<onentry>` block, in document order with the real ones.
-    fn stray(
-        &mut self,
-        e: ElemIdx,
-        parent: ElemIdx,
-        s: u32,
-        run: bool,
-    ) -> Result<(), CompileError> {
-        let start = index(self.doc.instrs.len());
-        self.lower_one(e, parent)?;
-        let end = index(self.doc.instrs.len());
-        let onentry = &mut self.doc.states[s as usize].onentry;
-        match onentry.last_mut() {
-            Some(block) if run && block.end == start => block.end = end,
-            _ => onentry.push(Block { start, end }),
-        }
-        Ok(())
     }
 
     /// A `<transition>` of a state (not of `<initial>` or `<history>`).

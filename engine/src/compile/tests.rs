@@ -404,10 +404,9 @@ fn event_descriptors_are_normalised() {
 }
 
 #[test]
-fn send_cancel_and_stray_content() {
+fn send_cancel_and_invoke() {
     let d = doc(&scxml(
-        r##"<state id="s"><assign location="v" expr="1"/><raise event="r"/>
-             <transition/><log/>
+        r##"<state id="s"><transition/>
              <onentry><send eventexpr="e" target="#_internal" idlocation="l" delay="1.5s"
                namelist="a b"><param name="p" location="q"/></send>
                <send event="x" id="i" delayexpr="d"><content expr="c"/></send>
@@ -417,9 +416,7 @@ fn send_cancel_and_stray_content() {
            </state>"##,
     ));
     let s = &d.states[1];
-    assert_eq!(s.onentry.len(), 3);
-    assert_eq!((s.onentry[0].start, s.onentry[0].end), (0, 2));
-    assert_eq!((s.onentry[1].start, s.onentry[1].end), (2, 3));
+    assert_eq!(s.onentry.len(), 1);
     let send = &d.sends[0];
     assert!(matches!(send.event, Some(Dyn::Expr(_))));
     assert!(matches!(&send.target, Some(Dyn::Literal(t)) if &**t == "#_internal"));
@@ -430,7 +427,7 @@ fn send_cancel_and_stray_content() {
     let send = &d.sends[1];
     assert!(matches!(send.delay, Some(Delay::Expr(_))) && matches!(&send.id, SendId::Literal(_)));
     assert!(matches!(send.payload.content, Some(Content::Expr(_))));
-    let block = s.onentry[2];
+    let block = s.onentry[0];
     let tail = &d.instrs[block.end as usize - 2..block.end as usize];
     assert!(matches!(&tail[0], Instr::Cancel(Dyn::Literal(i)) if &**i == "i"));
     assert!(matches!(&tail[1], Instr::Foreign { name } if &**name == "x:ext"));
@@ -582,7 +579,7 @@ fn state_content_errors() {
         (r#"<state><history><state/></history></state>"#, 16, unexpected("state", "history")),
         (r#"<parallel><initial/></parallel>"#, 10, unexpected("initial", "parallel")),
         (r#"<log expr="1"/>"#, 0, unexpected("log", "scxml")),
-        (r#"<final><raise/></final>"#, 7, missing("raise", "event")),
+        (r#"<final><raise/></final>"#, 7, unexpected("raise", "final")),
     ];
     for (body, column, kind) in cases {
         assert_error(body, at(1, BODY + column), kind);
@@ -758,4 +755,15 @@ fn mutated_documents_never_panic() {
             let _ = compile(&mutated, name, &mut loader, &Limits::default());
         }
     }
+}
+
+/// Executable content must be inside `<onentry>`, `<onexit>` or `<transition>`; standing
+/// directly in a state it is an author's mistake, reported with its position.
+#[test]
+fn executable_content_directly_in_a_state_is_rejected() {
+    assert_error(
+        r#"<state id="s"><assign location="v" expr="1"/></state>"#,
+        Position { line: 1, column: 76 },
+        unexpected("assign", "state"),
+    );
 }
