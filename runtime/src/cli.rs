@@ -250,7 +250,7 @@ pub fn run(options: &RunOptions) -> i32 {
     let mut out = Output {
         stdout: std::io::stdout(),
     };
-    if let Some(code) = out.report(&host) {
+    if let Some(code) = out.report(&mut host) {
         return code;
     }
     let input = spawn_stdin_reader();
@@ -364,8 +364,12 @@ impl Output {
         }
     }
 
-    /// Prints the root's state after a macrostep; the exit status if it has ended.
-    fn report(&mut self, host: &Host) -> Option<i32> {
+    /// Prints the root's state after a macrostep; the exit status if it has ended. An ended
+    /// root's cancelled children are closed first, so their `<onexit>` logs come out.
+    fn report(&mut self, host: &mut Host) -> Option<i32> {
+        if host.outcome().is_some() {
+            host.drain_work();
+        }
         match host.root_status() {
             None | Some(Status::Running) => {
                 let configuration = host.configuration();

@@ -368,12 +368,9 @@ impl Host {
     pub fn run(&mut self, clock: &mut dyn Clock, deadline_ms: u64, steps_max: u64) -> Outcome {
         let mut steps: u64 = 0;
         loop {
-            // Pending work (a cancelled child's close, with its onexit handlers) still runs
-            // after the root has ended.
-            if self.core.work.is_empty() {
-                if let Some(outcome) = self.outcome() {
-                    return outcome;
-                }
+            if let Some(outcome) = self.outcome() {
+                self.drain_work();
+                return outcome;
             }
             let now_ms = clock.now_ms();
             if now_ms >= deadline_ms {
@@ -444,6 +441,14 @@ impl Host {
             }
         }
         fired
+    }
+
+    /// Finishes the work the last steps left (closing cancelled children, whose `<onexit>`
+    /// handlers still run) without delivering any more events. Called once the root ended.
+    pub fn drain_work(&mut self) {
+        while let Some(work) = self.core.work.pop_front() {
+            self.do_work(work);
+        }
     }
 
     fn do_work(&mut self, work: Work) {
