@@ -15,8 +15,10 @@
 //! polls), heap and stack limits from [`Limits`]; hitting one is a [`ScriptError`].
 //!
 //! Known limits: script code runs in strict mode; destructuring declarations in scripts
-//! stay local; a script that fills the shared heap makes other sessions' evaluations fail
-//! until its scope is dropped (the runtime should end such sessions).
+//! stay local; `_event` cannot be reassigned but its fields are plain properties (a frozen
+//! object per event costs a new QuickJS shape each time); a script that fills the shared
+//! heap makes other sessions' evaluations fail until its scope is dropped (the runtime
+//! should end such sessions); promise jobs run after each evaluation, a bounded number.
 
 mod convert;
 mod dom;
@@ -291,8 +293,7 @@ impl Datamodel for EcmascriptDatamodel {
                 .raw
                 .then(|| convert::raw_text(&event.data))
                 .flatten();
-            let mut args = rquickjs::function::Args::new(ctx.clone(), 9);
-            args.push_arg(scope.object(ctx)?)?;
+            let mut args = rquickjs::function::Args::new(ctx.clone(), 8);
             args.push_arg(&*event.name)?;
             args.push_arg(event.kind.as_str())?;
             for field in [
@@ -305,8 +306,12 @@ impl Datamodel for EcmascriptDatamodel {
             }
             args.push_arg(data)?;
             args.push_arg(raw.as_deref())?;
-            let set_event: Function = realm.helpers.set_event.clone().restore(ctx)?;
-            set_event.call_arg::<()>(args)
+            let make_event: Function = realm.helpers.make_event.clone().restore(ctx)?;
+            let event: Object = make_event.call_arg(args)?;
+            // Defined from Rust: no descriptor object, and the flags (read-only,
+            // configurable) stay as the maker set them, so the scope keeps its shape.
+            let flags = rquickjs::object::Property::from(event).configurable();
+            scope.object(ctx)?.prop("_event", flags)
         });
         // `set_event` cannot report; on failure (heap exhausted) the previous `_event` stays.
         let _ = result;
@@ -524,6 +529,8 @@ fn make_scope(
         }
     }
     let maker: Function = prepared.maker.clone().restore(ctx).map_err(err)?;
-    let object: Object = maker.call((sys.session_id, sys.name, io)).map_err(err)?;
+    let object: Object = maker
+        .call((sys.session_id, sys.name, io, -1))
+        .map_err(err)?;
     Ok(Persistent::save(ctx, object))
 }

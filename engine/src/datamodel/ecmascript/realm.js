@@ -220,11 +220,24 @@
     return toText(s).replace(/[\uD800-\uDFFF]/g, "\uFFFD");
   }
 
-  // `_event`: read-only for scripts, replaced by the datamodel for each event.
-  function setEvent(scope, name, type, sendid, origin, origintype, invokeid, data, raw) {
-    const event = freeze({ name, type, sendid, origin, origintype, invokeid, data, raw });
-    defineProperty(scope, "_event", { value: event, writable: false, configurable: true });
+  // The value of `_event`, which the datamodel defines read-only on the scope. Its fields
+  // are plain properties: building a frozen object costs a new shape per event.
+  function makeEvent(name, type, sendid, origin, origintype, invokeid, data, raw) {
+    return { name, type, sendid, origin, origintype, invokeid, data, raw };
   }
+
+  // QuickJS shares an object layout ("shape") between objects only while some object
+  // holds it, and builds a literal one property at a time. Keeping one object of every
+  // prefix alive lets each event object and descriptor reuse shapes instead of allocating.
+  const shapes = [
+    { name: 0 }, { name: 0, type: 0 }, { name: 0, type: 0, sendid: 0 },
+    { name: 0, type: 0, sendid: 0, origin: 0 },
+    { name: 0, type: 0, sendid: 0, origin: 0, origintype: 0 },
+    { name: 0, type: 0, sendid: 0, origin: 0, origintype: 0, invokeid: 0 },
+    { name: 0, type: 0, sendid: 0, origin: 0, origintype: 0, invokeid: 0, data: 0 },
+    { name: 0, type: 0, sendid: 0, origin: 0, origintype: 0, invokeid: 0, data: 0, raw: 0 },
+    { value: 0 }, { value: 0, configurable: true }, { value: 0, enumerable: true },
+  ];
 
   // A shallow copy of a `<foreach>` array: arrays, typed arrays, iterables and array-likes.
   function copyList(v) {
@@ -313,10 +326,10 @@
   }
 
   const helpers = {
-    setEvent, copyList, buildDom, serialize, kindOf, callToJSON, wellFormed,
+    makeEvent, copyList, buildDom, serialize, kindOf, callToJSON, wellFormed,
   };
   const roots = hiddenRoots();
   roots.push(G, helpers, Node);
   harden(roots);
-  return helpers;
+  return { helpers, shapes };
 })

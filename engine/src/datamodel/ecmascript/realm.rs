@@ -17,8 +17,10 @@ use crate::datamodel::{ScopeError, ScriptError};
 use crate::limits::Limits;
 use crate::model::Document;
 
-/// Promise jobs run after each evaluation, at most this many (a job may queue another).
-const JOBS_PER_EVALUATION_MAX: u32 = 10_000;
+/// Promise jobs run after each evaluation, at most this many, and only while fuel lasts.
+/// Jobs cannot be discarded, so a script that keeps queuing them (each job queuing the
+/// next) costs every later evaluation up to this many short jobs: a bound, not a cure.
+const JOBS_PER_EVALUATION_MAX: u32 = 256;
 
 /// The active configuration of one scope, for `In()`.
 #[derive(Default)]
@@ -80,8 +82,11 @@ impl Shared {
 
 /// The JavaScript helpers from `realm.js`.
 pub(crate) struct Helpers {
-    /// `setEvent(scope, name, type, sendid, origin, origintype, invokeid, data, raw)`.
-    pub set_event: Persistent<Function<'static>>,
+    /// Objects kept alive for their shapes (see `realm.js`).
+    #[allow(dead_code)] // Held, never read: holding it is the point.
+    pub shapes: Persistent<rquickjs::Object<'static>>,
+    /// `makeEvent(name, type, sendid, origin, origintype, invokeid, data, raw)`.
+    pub make_event: Persistent<Function<'static>>,
     /// `copyList(value)`: the `<foreach>` copy.
     pub copy_list: Persistent<Function<'static>>,
     /// `buildDom(flat)`: a DOM document from flat node records.
@@ -152,7 +157,7 @@ impl Realm {
         self.context.with(|ctx| {
             let result = f(&ctx);
             for _ in 0..JOBS_PER_EVALUATION_MAX {
-                if !ctx.execute_pending_job() {
+                if self.shared.fuel_exhausted() || !ctx.execute_pending_job() {
                     break;
                 }
             }
@@ -235,13 +240,16 @@ fn setup(ctx: &Ctx<'_>, shared: &Rc<Shared>) -> Result<Helpers, String> {
     let init: Function = ctx
         .eval_with_options(include_str!("realm.js"), options)
         .map_err(err)?;
-    let helpers: rquickjs::Object = init.call((now_fn, random_fn, in_fn)).map_err(err)?;
+    let realm: rquickjs::Object = init.call((now_fn, random_fn, in_fn)).map_err(err)?;
+    let helpers: rquickjs::Object = realm.get("helpers").map_err(err)?;
+    let shapes: rquickjs::Object = realm.get("shapes").map_err(err)?;
     let get = |name: &str| -> Result<Persistent<Function<'static>>, String> {
         let f: Function = helpers.get(name).map_err(err)?;
         Ok(Persistent::save(ctx, f))
     };
     Ok(Helpers {
-        set_event: get("setEvent")?,
+        shapes: Persistent::save(ctx, shapes),
+        make_event: get("makeEvent")?,
         copy_list: get("copyList")?,
         build_dom: get("buildDom")?,
         serialize: get("serialize")?,
