@@ -8,7 +8,7 @@ fn bench(c: &mut Criterion) {
     let text = routing_document(200);
     let limits = Limits::default();
     c.bench_function("compile/routing_200_states", |b| {
-        b.iter(|| compile(&text, "routing.scxml", &mut NoLoader, &limits).map(|d| d.states.len()))
+        b.iter(|| compile(&text, "routing.scxml", &mut NoLoader, &limits).is_ok())
     });
 }
 

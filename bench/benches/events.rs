@@ -16,7 +16,9 @@ fn bench_events(c: &mut Criterion, name: &str, text: &str) {
     let event = Event::external("e", Value::Undefined);
     let mut group = c.benchmark_group("events");
     group.throughput(Throughput::Elements(1));
-    group.bench_function(name, |b| b.iter(|| session.handle_event(&mut dm, &mut fx, 0, &event)));
+    group.bench_function(name, |b| {
+        b.iter(|| session.handle_event(&mut dm, &mut fx, 0, &event))
+    });
     group.finish();
 }
 

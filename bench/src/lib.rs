@@ -16,7 +16,10 @@ pub const PINGPONG: &str = include_str!("../../../shared/bench/pingpong.scxml");
 
 /// Ping-pong with a `cond` on every transition.
 pub fn pingpong_with_cond() -> String {
-    PINGPONG.replace("<transition event=\"e\"", "<transition event=\"e\" cond=\"n &gt;= 0\"")
+    PINGPONG.replace(
+        "<transition event=\"e\"",
+        "<transition event=\"e\" cond=\"n &gt;= 0\"",
+    )
 }
 
 /// A small routing strategy: customer data, a segment decision in script, a queue request.
@@ -120,12 +123,20 @@ pub fn start_session(
     id: &str,
     limits: &Limits,
 ) -> Session {
-    let config = SessionConfig { session_id: id, params: &[], ioprocessors: &[], limits };
+    let config = SessionConfig {
+        session_id: id,
+        params: &[],
+        ioprocessors: &[],
+        limits,
+    };
     let mut session = match Session::new(doc.clone(), dm, &config) {
         Ok(session) => session,
         Err(e) => panic!("cannot create a session: {}", e.message),
     };
     let status = session.start(dm, fx, 0);
-    assert!(matches!(status, Status::Running), "fixture session stopped at start: {status:?}");
+    assert!(
+        matches!(status, Status::Running),
+        "fixture session stopped at start: {status:?}"
+    );
     session
 }

@@ -11,12 +11,19 @@ use engine::limits::Limits;
 /// Resident set size of this process in bytes, from /proc/self/statm.
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
 fn main() {
-    let sessions: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    let sessions: usize = std::env::args()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
     let limits = Limits::default();
     let doc = compile_fixture(PINGPONG, "pingpong.scxml");
     let mut dm = EcmascriptDatamodel::new(&limits, 1);

@@ -13,24 +13,12 @@ use crate::parse::{Child, Children, ElemIdx};
 use super::content::element_content;
 use super::{index, Compiler};
 
-/// The elements a frame still has to lower.
-enum Cursor<'t> {
-    /// The children of a container element.
-    Children(Children<'t>),
-    /// A single element (executable content standing directly in a state).
-    One(Option<ElemIdx>),
-}
-
-impl Cursor<'_> {
-    fn next_element(&mut self) -> Option<ElemIdx> {
-        match self {
-            Cursor::Children(children) => children.find_map(|child| match child {
-                Child::Element(e) => Some(e),
-                Child::Text(_) => None,
-            }),
-            Cursor::One(one) => one.take(),
-        }
-    }
+/// The next element among a container's children (text between them is ignored here).
+fn next_element(children: &mut Children<'_>) -> Option<ElemIdx> {
+    children.find_map(|child| match child {
+        Child::Element(e) => Some(e),
+        Child::Text(_) => None,
+    })
 }
 
 /// What a frame is lowering; decides what its end emits and patches.
@@ -50,7 +38,7 @@ enum Kind {
 }
 
 struct Frame<'t> {
-    cursor: Cursor<'t>,
+    cursor: Children<'t>,
     kind: Kind,
     container: ElemIdx,
 }
@@ -59,16 +47,11 @@ impl<'a> Compiler<'a> {
     /// Lowers the children of `e` as one block.
     pub(super) fn lower_children(&mut self, e: ElemIdx) -> Result<Block, CompileError> {
         let start = self.pc();
-        self.lower(Cursor::Children(self.tree.children(e)), e)?;
+        self.lower(self.tree.children(e), e)?;
         Ok(Block {
             start,
             end: self.pc(),
         })
-    }
-
-    /// Lowers the single executable element `e`, a child of `parent`.
-    pub(super) fn lower_one(&mut self, e: ElemIdx, parent: ElemIdx) -> Result<(), CompileError> {
-        self.lower(Cursor::One(Some(e)), parent)
     }
 
     fn pc(&self) -> u32 {
@@ -81,7 +64,7 @@ impl<'a> Compiler<'a> {
         pc
     }
 
-    fn lower(&mut self, cursor: Cursor<'a>, container: ElemIdx) -> Result<(), CompileError> {
+    fn lower(&mut self, cursor: Children<'a>, container: ElemIdx) -> Result<(), CompileError> {
         let tree = self.tree;
         let mut frames = vec![Frame {
             cursor,
@@ -91,7 +74,7 @@ impl<'a> Compiler<'a> {
         let mut jumps: Vec<u32> = Vec::new();
         while let Some(frame) = frames.last_mut() {
             let container = frame.container;
-            let Some(e) = frame.cursor.next_element() else {
+            let Some(e) = next_element(&mut frame.cursor) else {
                 let kind = frame.kind;
                 frames.pop();
                 self.end(kind, &mut jumps);
@@ -113,7 +96,7 @@ impl<'a> Compiler<'a> {
                         after_else: false,
                     };
                     frames.push(Frame {
-                        cursor: Cursor::Children(tree.children(e)),
+                        cursor: tree.children(e),
                         kind,
                         container: e,
                     });
@@ -125,7 +108,7 @@ impl<'a> Compiler<'a> {
                     let start = self.foreach(e)?;
                     let kind = Kind::Foreach { start };
                     frames.push(Frame {
-                        cursor: Cursor::Children(tree.children(e)),
+                        cursor: tree.children(e),
                         kind,
                         container: e,
                     });

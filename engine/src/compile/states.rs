@@ -6,7 +6,7 @@
 
 use crate::error::{CompileError, CompileErrorKind};
 use crate::model::{
-    Block, Data, DataInit, EventDescriptor, ExprKind, State, StateIdx, StateKind, Transition,
+    Data, DataInit, EventDescriptor, ExprKind, State, StateIdx, StateKind, Transition,
     TransitionKind,
 };
 use crate::parse::ElemIdx;

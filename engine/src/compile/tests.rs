@@ -763,7 +763,10 @@ fn mutated_documents_never_panic() {
 fn executable_content_directly_in_a_state_is_rejected() {
     assert_error(
         r#"<state id="s"><assign location="v" expr="1"/></state>"#,
-        Position { line: 1, column: 76 },
+        Position {
+            line: 1,
+            column: 76,
+        },
         unexpected("assign", "state"),
     );
 }
