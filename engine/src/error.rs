@@ -17,8 +17,14 @@ impl Position {
         let offset = offset.min(text.len());
         let before = &text.as_bytes()[..offset];
         let line = before.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
-        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let column = String::from_utf8_lossy(&before[line_start..]).chars().count() as u32 + 1;
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count() as u32
+            + 1;
         Position { line, column }
     }
 }
@@ -142,11 +148,20 @@ impl fmt::Display for CompileErrorKind {
             MissingAttribute { element, attribute } => {
                 write!(f, "<{element}> requires the attribute '{attribute}'")
             }
-            BadAttributeValue { element, attribute, value, expected } => write!(
+            BadAttributeValue {
+                element,
+                attribute,
+                value,
+                expected,
+            } => write!(
                 f,
                 "<{element}> attribute '{attribute}' has value '{value}', expected {expected}"
             ),
-            ConflictingAttributes { element, first, second } => {
+            ConflictingAttributes {
+                element,
+                first,
+                second,
+            } => {
                 write!(f, "<{element}> must not have both '{first}' and '{second}'")
             }
             DuplicateId { id } => write!(f, "duplicate state id '{id}'"),
@@ -162,7 +177,11 @@ impl fmt::Display for CompileErrorKind {
 impl fmt::Display for CompileError {
     /// `FILE:LINE:COL: message`, the format `baton run` prints.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.position.line, self.position.column, self.kind)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.position.line, self.position.column, self.kind
+        )
     }
 }
 

@@ -59,6 +59,9 @@ impl Event {
 
     /// An external event with a name and data, as the runtime API delivers one.
     pub fn external(name: &str, data: Value) -> Event {
-        Event { data, ..Event::new(name, EventKind::External) }
+        Event {
+            data,
+            ..Event::new(name, EventKind::External)
+        }
     }
 }

@@ -37,7 +37,9 @@ pub struct ScriptError {
 impl ScriptError {
     /// An error with a message.
     pub fn new(message: impl Into<String>) -> ScriptError {
-        ScriptError { message: message.into() }
+        ScriptError {
+            message: message.into(),
+        }
     }
 }
 
@@ -65,8 +67,11 @@ pub trait Datamodel {
     /// Creates a session scope for `doc` with its system variables bound (read-only) and
     /// every `<data>` variable declared (`undefined`). Compiles the document's expressions
     /// on first use.
-    fn create_scope(&mut self, doc: &Rc<Document>, sys: &SystemVars<'_>)
-        -> Result<ScopeId, ScopeError>;
+    fn create_scope(
+        &mut self,
+        doc: &Rc<Document>,
+        sys: &SystemVars<'_>,
+    ) -> Result<ScopeId, ScopeError>;
 
     /// Frees a scope. A stale id is ignored.
     fn drop_scope(&mut self, scope: ScopeId);
@@ -102,12 +107,20 @@ pub trait Datamodel {
 
     /// `<assign location expr>`: evaluates `expr` and assigns it to `location`. Assigning
     /// to an undeclared location or to a system variable is an error.
-    fn assign(&mut self, scope: ScopeId, location: ExprIdx, expr: ExprIdx)
-        -> Result<(), ScriptError>;
+    fn assign(
+        &mut self,
+        scope: ScopeId,
+        location: ExprIdx,
+        expr: ExprIdx,
+    ) -> Result<(), ScriptError>;
 
     /// Assigns a plain value (inline `<assign>` content, generated ids for `idlocation`).
-    fn assign_value(&mut self, scope: ScopeId, location: ExprIdx, value: &Value)
-        -> Result<(), ScriptError>;
+    fn assign_value(
+        &mut self,
+        scope: ScopeId,
+        location: ExprIdx,
+        value: &Value,
+    ) -> Result<(), ScriptError>;
 
     /// Runs a [`crate::model::ExprKind::Script`].
     fn run_script(&mut self, scope: ScopeId, script: ExprIdx) -> Result<(), ScriptError>;

@@ -15,7 +15,9 @@ pub struct Bits {
 impl Bits {
     /// An empty set able to hold states `0 .. states`.
     pub fn with_states(states: usize) -> Bits {
-        Bits { words: vec![0; states.div_ceil(64).max(1)] }
+        Bits {
+            words: vec![0; states.div_ceil(64).max(1)],
+        }
     }
 
     /// The raw words (bit `i` is state `i`).
@@ -61,7 +63,10 @@ impl Bits {
 
     /// Adds every state of `other`.
     pub fn union_with(&mut self, other: &Bits) {
-        self.words.iter_mut().zip(&other.words).for_each(|(a, b)| *a |= b);
+        self.words
+            .iter_mut()
+            .zip(&other.words)
+            .for_each(|(a, b)| *a |= b);
     }
 
     /// True if any state in `lo .. hi` is in the set.
@@ -85,13 +90,21 @@ impl Bits {
 
     /// The states in ascending (document) order.
     pub fn iter(&self) -> Ascending<'_> {
-        Ascending { words: &self.words, index: 0, word: self.words.first().copied().unwrap_or(0) }
+        Ascending {
+            words: &self.words,
+            index: 0,
+            word: self.words.first().copied().unwrap_or(0),
+        }
     }
 
     /// The states in descending (exit) order.
     pub fn iter_rev(&self) -> Descending<'_> {
         let index = self.words.len();
-        Descending { words: &self.words, index, word: 0 }
+        Descending {
+            words: &self.words,
+            index,
+            word: 0,
+        }
     }
 }
 
@@ -157,7 +170,10 @@ mod tests {
         assert!(!bits.contains(StateIdx(3)));
         assert_eq!(bits.first_in(StateIdx(1), StateIdx(64)), None);
         assert_eq!(bits.first_in(StateIdx(1), StateIdx(65)), Some(StateIdx(64)));
-        assert_eq!(bits.first_in(StateIdx(65), StateIdx(130)), Some(StateIdx(129)));
+        assert_eq!(
+            bits.first_in(StateIdx(65), StateIdx(130)),
+            Some(StateIdx(129))
+        );
         assert!(!bits.any_in(StateIdx(65), StateIdx(129)));
     }
 }

@@ -174,7 +174,9 @@ impl Session {
     /// A final state was entered: stop at the top level, else raise `done.state.*`.
     fn entered_final(&mut self, cx: &mut Cx<'_>, s: StateIdx) {
         let doc = cx.doc;
-        let Some(parent) = doc.state(s).parent else { return };
+        let Some(parent) = doc.state(s).parent else {
+            return;
+        };
         if parent == ROOT {
             self.stopping = true;
             return;
@@ -182,7 +184,9 @@ impl Session {
         let donedata = self.eval_donedata(cx, s);
         let name = format!("done.state.{}", doc.state(parent).id);
         self.enqueue_internal(Event::platform(&name, donedata));
-        let Some(grandparent) = doc.state(parent).parent else { return };
+        let Some(grandparent) = doc.state(parent).parent else {
+            return;
+        };
         if doc.state(grandparent).kind == StateKind::Parallel
             && child_states(doc, grandparent).all(|c| self.is_in_final_state(doc, c))
         {
@@ -199,7 +203,8 @@ impl Session {
                 Some(recorded) => recorded.to_vec(),
                 None => {
                     let Some(default) = state.initial else { return };
-                    sets.default_history.push((parent, doc.transition(default).body));
+                    sets.default_history
+                        .push((parent, doc.transition(default).body));
                     doc.transition(default).targets.clone()
                 }
             };
@@ -271,7 +276,8 @@ impl Session {
     /// Tells the datamodel the configuration, if the document uses `In()`.
     fn sync_configuration(&self, cx: &mut Cx<'_>) {
         if cx.doc.uses_in {
-            cx.dm.set_configuration(self.scope, self.configuration.words());
+            cx.dm
+                .set_configuration(self.scope, self.configuration.words());
         }
     }
 
@@ -279,8 +285,11 @@ impl Session {
         let doc = cx.doc;
         for &t in enabled {
             let transition = doc.transition(t);
-            let targets: Vec<&str> =
-                transition.targets.iter().map(|&s| &*doc.state(s).id).collect();
+            let targets: Vec<&str> = transition
+                .targets
+                .iter()
+                .map(|&s| &*doc.state(s).id)
+                .collect();
             let line = format!(
                 "microstep: {} -> [{}] on {}",
                 doc.state(transition.source).id,
@@ -294,5 +303,9 @@ impl Session {
 
 /// The `<state>`, `<parallel>` and `<final>` children of `s`, in document order.
 fn child_states(doc: &Document, s: StateIdx) -> impl Iterator<Item = StateIdx> + '_ {
-    doc.state(s).children.iter().copied().filter(move |&c| !is_history(doc.state(c).kind))
+    doc.state(s)
+        .children
+        .iter()
+        .copied()
+        .filter(move |&c| !is_history(doc.state(c).kind))
 }

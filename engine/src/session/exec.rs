@@ -17,11 +17,17 @@ pub(super) struct ExecError {
 
 impl ExecError {
     pub(super) fn script(e: ScriptError) -> ExecError {
-        ExecError { message: e.message, sendid: None }
+        ExecError {
+            message: e.message,
+            sendid: None,
+        }
     }
 
     pub(super) fn new(message: impl Into<String>) -> ExecError {
-        ExecError { message: message.into(), sendid: None }
+        ExecError {
+            message: message.into(),
+            sendid: None,
+        }
     }
 }
 
@@ -78,13 +84,24 @@ impl Session {
                 cx.fx.log(label.as_deref(), &message);
             }
             Instr::Assign { location, expr } => cx.dm.assign(scope, *location, *expr)?,
-            Instr::AssignValue { location, value } => cx.dm.assign_value(scope, *location, value)?,
+            Instr::AssignValue { location, value } => {
+                cx.dm.assign_value(scope, *location, value)?
+            }
             Instr::Script(script) => cx.dm.run_script(scope, *script)?,
             Instr::If { cond, else_pc } => {
-                return Ok(if cx.dm.eval_cond(scope, *cond)? { next } else { *else_pc });
+                return Ok(if cx.dm.eval_cond(scope, *cond)? {
+                    next
+                } else {
+                    *else_pc
+                });
             }
             Instr::Jump { pc } => return Ok(*pc),
-            Instr::ForeachStart { array, item, index, end_pc } => {
+            Instr::ForeachStart {
+                array,
+                item,
+                index,
+                end_pc,
+            } => {
                 return self.foreach_start(cx, loops, (*array, *item, *index), next, *end_pc);
             }
             Instr::ForeachNext { body_pc } => return self.foreach_next(cx, loops, pc, *body_pc),
@@ -110,7 +127,9 @@ impl Session {
         loops.push(Loop { len, i: 0 });
         if len > self.limits.foreach_items_max {
             let max = self.limits.foreach_items_max;
-            return Err(ExecError::new(format!("foreach over {len} items, the limit is {max}")));
+            return Err(ExecError::new(format!(
+                "foreach over {len} items, the limit is {max}"
+            )));
         }
         if len == 0 {
             loops.pop();
@@ -138,9 +157,13 @@ impl Session {
             return Ok(pc + 1);
         }
         let i = top.i;
-        let start = body_pc.checked_sub(1).and_then(|p| cx.doc.instrs.get(p as usize));
+        let start = body_pc
+            .checked_sub(1)
+            .and_then(|p| cx.doc.instrs.get(p as usize));
         let Some(Instr::ForeachStart { item, index, .. }) = start else {
-            return Err(ExecError::new("malformed foreach: the body must follow its start"));
+            return Err(ExecError::new(
+                "malformed foreach: the body must follow its start",
+            ));
         };
         cx.dm.foreach_assign(self.scope, *item, *index, i)?;
         Ok(body_pc)
@@ -159,7 +182,11 @@ impl Session {
     }
 
     /// A literal attribute or the string value of its `...expr` twin.
-    pub(super) fn dyn_string(&mut self, cx: &mut Cx<'_>, value: &Dyn) -> Result<Box<str>, ExecError> {
+    pub(super) fn dyn_string(
+        &mut self,
+        cx: &mut Cx<'_>,
+        value: &Dyn,
+    ) -> Result<Box<str>, ExecError> {
         match value {
             Dyn::Literal(text) => Ok(text.clone()),
             Dyn::Expr(e) => Ok(cx.dm.eval_string(self.scope, *e)?.into()),

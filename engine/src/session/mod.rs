@@ -64,7 +64,10 @@ impl std::fmt::Display for EndReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             EndReason::MicrostepLimit { limit } => {
-                write!(f, "more than {limit} microsteps in one macrostep (a transition loop?)")
+                write!(
+                    f,
+                    "more than {limit} microsteps in one macrostep (a transition loop?)"
+                )
             }
             EndReason::InternalQueueLimit { limit } => {
                 write!(f, "internal event queue longer than {limit}")
@@ -197,7 +200,10 @@ impl Session {
         let params = std::mem::take(&mut self.params);
         self.init_datamodel(&mut cx, &params);
         let initial = doc.state(ROOT).initial;
-        assert!(initial.is_some(), "the compiler gives the root an initial transition");
+        assert!(
+            initial.is_some(),
+            "the compiler gives the root an initial transition"
+        );
         if let Some(initial) = initial {
             self.enter_states(&mut cx, &[initial]);
         }
@@ -263,7 +269,11 @@ impl Session {
     pub fn close(mut self, dm: &mut dyn Datamodel, fx: &mut dyn Effects) {
         if self.status == Status::Running {
             let doc = self.doc.clone();
-            let mut cx = Cx { dm: &mut *dm, fx: &mut *fx, doc: &doc };
+            let mut cx = Cx {
+                dm: &mut *dm,
+                fx: &mut *fx,
+                doc: &doc,
+            };
             let exiting: Vec<StateIdx> = self.configuration.iter_rev().collect();
             for s in exiting {
                 self.run_onexit(&mut cx, s);
@@ -333,7 +343,9 @@ impl Session {
                 self.select_transitions(cx, None, &mut enabled);
                 let mut event_name = None;
                 if enabled.is_empty() {
-                    let Some(event) = self.internal.pop_front() else { break };
+                    let Some(event) = self.internal.pop_front() else {
+                        break;
+                    };
                     if cx.doc.uses_event {
                         cx.dm.set_event(self.scope, &event);
                     }
@@ -380,7 +392,10 @@ impl Session {
         }
         self.stopping = false;
         let (final_state, donedata) = outcome.unwrap_or_default();
-        self.status = Status::Done { final_state, donedata };
+        self.status = Status::Done {
+            final_state,
+            donedata,
+        };
     }
 
     /// Places an event on the internal queue, ending the session if the queue is full.
@@ -403,6 +418,9 @@ impl Session {
 impl Event {
     /// A platform event (`done.*`, `error.*`) with data.
     pub(crate) fn platform(name: &str, data: Value) -> Event {
-        Event { data, ..Event::new(name, EventKind::Platform) }
+        Event {
+            data,
+            ..Event::new(name, EventKind::Platform)
+        }
     }
 }

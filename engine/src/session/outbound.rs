@@ -58,17 +58,31 @@ impl Session {
         let sendid = user_id.unwrap_or_else(|| self.issue_id(""));
         let target = match resolve_target(processor, target) {
             Ok(target) => target,
-            Err(message) => return Err(ExecError { message, sendid: Some(sendid) }),
+            Err(message) => {
+                return Err(ExecError {
+                    message,
+                    sendid: Some(sendid),
+                })
+            }
         };
         if target == Target::SelfInternal && delay_ms == 0 {
-            self.enqueue_internal(Event { kind: EventKind::Internal, ..event });
+            self.enqueue_internal(Event {
+                kind: EventKind::Internal,
+                ..event
+            });
             return Ok(());
         }
         let type_ = match processor {
             Processor::Scxml => SCXML_PROCESSOR,
             Processor::BasicHttp => BASICHTTP_PROCESSOR,
         };
-        let out = Outgoing { sendid: sendid.clone(), target, type_: type_.into(), delay_ms, event };
+        let out = Outgoing {
+            sendid: sendid.clone(),
+            target,
+            type_: type_.into(),
+            delay_ms,
+            event,
+        };
         if let Err(e) = cx.fx.send(out) {
             let data = Value::Object(vec![("message".into(), Value::String(e.reason.into()))]);
             let mut error = Event::platform("error.communication", data);
@@ -120,7 +134,10 @@ impl Session {
             fields.push((name.clone(), cx.dm.eval_value(self.scope, *location)?));
         }
         for param in &payload.params {
-            fields.push((param.name.clone(), cx.dm.eval_value(self.scope, param.value)?));
+            fields.push((
+                param.name.clone(),
+                cx.dm.eval_value(self.scope, param.value)?,
+            ));
         }
         Ok(fields)
     }
@@ -193,9 +210,15 @@ impl Session {
             params,
             autoforward: invoke.autoforward,
         };
-        cx.fx.invoke(request).map_err(|e| ExecError::new(e.reason))?;
+        cx.fx
+            .invoke(request)
+            .map_err(|e| ExecError::new(e.reason))?;
         let autoforward = invoke.autoforward;
-        self.invocations.push(Invocation { invoke: idx, id: invokeid, autoforward });
+        self.invocations.push(Invocation {
+            invoke: idx,
+            id: invokeid,
+            autoforward,
+        });
         Ok(())
     }
 }
@@ -231,6 +254,10 @@ fn resolve_target(processor: Processor, target: Option<Box<str>>) -> Result<Targ
         "#_parent" => Target::Parent,
         t if t.starts_with("#_scxml_") => Target::Session(t["#_scxml_".len()..].into()),
         t if t.starts_with("#_") && t.len() > 2 => Target::Invoked(t[2..].into()),
-        other => return Err(format!("unsupported target '{other}' for the SCXML processor")),
+        other => {
+            return Err(format!(
+                "unsupported target '{other}' for the SCXML processor"
+            ))
+        }
     })
 }

@@ -17,10 +17,14 @@ impl Session {
     ) {
         enabled.clear();
         let doc = cx.doc;
-        let mut atomic = self.configuration.first_in(ROOT, StateIdx(doc.states.len() as u32));
+        let mut atomic = self
+            .configuration
+            .first_in(ROOT, StateIdx(doc.states.len() as u32));
         while let Some(leaf) = atomic {
             let next = StateIdx(leaf.0 + 1);
-            atomic = self.configuration.first_in(next, StateIdx(doc.states.len() as u32));
+            atomic = self
+                .configuration
+                .first_in(next, StateIdx(doc.states.len() as u32));
             if !is_leaf(doc.state(leaf).kind) {
                 continue;
             }
@@ -154,7 +158,10 @@ impl Session {
 
     /// The recorded configuration of history state `h`, if it was ever recorded.
     pub(super) fn history_of(&self, h: StateIdx) -> Option<&[StateIdx]> {
-        self.history.iter().find(|(s, _)| *s == h).map(|(_, v)| v.as_slice())
+        self.history
+            .iter()
+            .find(|(s, _)| *s == h)
+            .map(|(_, v)| v.as_slice())
     }
 }
 

@@ -26,7 +26,9 @@ struct Recorder {
 impl Effects for Recorder {
     fn send(&mut self, out: Outgoing) -> Result<(), SendError> {
         if self.refuse_sends {
-            return Err(SendError { reason: "refused".into() });
+            return Err(SendError {
+                reason: "refused".into(),
+            });
         }
         self.sent.push(out);
         Ok(())
@@ -69,10 +71,20 @@ fn start_with(body: &str, limits: Limits) -> Run {
     let doc = document(body);
     let mut dm = EcmascriptDatamodel::new(&limits, 7);
     let mut fx = Recorder::default();
-    let config = SessionConfig { session_id: "t1", params: &[], ioprocessors: &[], limits: &limits };
+    let config = SessionConfig {
+        session_id: "t1",
+        params: &[],
+        ioprocessors: &[],
+        limits: &limits,
+    };
     let mut session = Session::new(doc, &mut dm, &config).expect("scope");
     let status = session.start(&mut dm, &mut fx, 1_000);
-    Run { dm, fx, session, status }
+    Run {
+        dm,
+        fx,
+        session,
+        status,
+    }
 }
 
 fn start(body: &str) -> Run {
@@ -82,13 +94,18 @@ fn start(body: &str) -> Run {
 impl Run {
     fn event(&mut self, name: &str) -> Status {
         let event = Event::external(name, Value::Undefined);
-        self.status = self.session.handle_event(&mut self.dm, &mut self.fx, 2_000, &event);
+        self.status = self
+            .session
+            .handle_event(&mut self.dm, &mut self.fx, 2_000, &event);
         self.status.clone()
     }
 
     fn active(&self) -> Vec<String> {
         let doc = self.session.document().clone();
-        self.session.configuration().map(|s| doc.state(s).id.to_string()).collect()
+        self.session
+            .configuration()
+            .map(|s| doc.state(s).id.to_string())
+            .collect()
     }
 }
 
@@ -104,24 +121,36 @@ fn configuration_is_in_document_order_across_parallel_regions() {
 
 #[test]
 fn eventless_loop_is_ended_by_the_microstep_limit() {
-    let limits = Limits { microsteps_per_macrostep_max: 50, ..Limits::default() };
+    let limits = Limits {
+        microsteps_per_macrostep_max: 50,
+        ..Limits::default()
+    };
     let run = start_with(
         r#"initial="a"><state id="a"><transition target="b"/></state>
            <state id="b"><transition target="a"/></state>"#,
         limits,
     );
-    assert_eq!(run.status, Status::Ended(EndReason::MicrostepLimit { limit: 50 }));
+    assert_eq!(
+        run.status,
+        Status::Ended(EndReason::MicrostepLimit { limit: 50 })
+    );
 }
 
 #[test]
 fn raise_flood_is_ended_by_the_internal_queue_limit() {
-    let limits = Limits { internal_queue_max: 10, ..Limits::default() };
+    let limits = Limits {
+        internal_queue_max: 10,
+        ..Limits::default()
+    };
     let run = start_with(
         r#"initial="a"><state id="a"><onentry><foreach array="[1,2,3,4,5,6,7,8,9,10,11,12]"
            item="i"><raise event="x"/></foreach></onentry></state>"#,
         limits,
     );
-    assert_eq!(run.status, Status::Ended(EndReason::InternalQueueLimit { limit: 10 }));
+    assert_eq!(
+        run.status,
+        Status::Ended(EndReason::InternalQueueLimit { limit: 10 })
+    );
 }
 
 #[test]
@@ -136,7 +165,10 @@ fn delayed_send_becomes_an_effect_with_origin_and_delay() {
     assert_eq!(out.delay_ms, 1500);
     assert_eq!(&*out.event.name, "tick");
     assert_eq!(out.event.origin.as_deref(), Some("#_scxml_t1"));
-    assert_eq!(out.event.data, Value::Object(vec![("k".into(), Value::Number(42.0))]));
+    assert_eq!(
+        out.event.data,
+        Value::Object(vec![("k".into(), Value::Number(42.0))])
+    );
 }
 
 #[test]
@@ -148,8 +180,16 @@ fn refused_send_raises_error_communication() {
     );
     let limits = Limits::default();
     let mut dm = EcmascriptDatamodel::new(&limits, 7);
-    let mut fx = Recorder { refuse_sends: true, ..Recorder::default() };
-    let config = SessionConfig { session_id: "t1", params: &[], ioprocessors: &[], limits: &limits };
+    let mut fx = Recorder {
+        refuse_sends: true,
+        ..Recorder::default()
+    };
+    let config = SessionConfig {
+        session_id: "t1",
+        params: &[],
+        ioprocessors: &[],
+        limits: &limits,
+    };
     let mut session = Session::new(doc.clone(), &mut dm, &config).expect("scope");
     session.start(&mut dm, &mut fx, 0);
     let active: Vec<&str> = session.configuration().map(|s| &*doc.state(s).id).collect();
@@ -168,7 +208,12 @@ fn leaving_a_state_cancels_its_invocation_and_close_cancels_the_rest() {
     run.event("go");
     assert_eq!(run.fx.cancelled_invokes, ["child"]);
     assert_eq!(run.fx.invoked.len(), 2);
-    let Run { mut dm, mut fx, session, .. } = run;
+    let Run {
+        mut dm,
+        mut fx,
+        session,
+        ..
+    } = run;
     session.close(&mut dm, &mut fx);
     assert_eq!(fx.cancelled_invokes, ["child", "other"]);
 }
@@ -185,7 +230,8 @@ fn finalize_runs_only_for_the_invocation_the_event_comes_from() {
     // processed, but runs no finalize.
     let mut foreign = Event::external("other", Value::Undefined);
     foreign.invokeid = Some("not-mine".into());
-    run.session.handle_event(&mut run.dm, &mut run.fx, 0, &foreign);
+    run.session
+        .handle_event(&mut run.dm, &mut run.fx, 0, &foreign);
     let mut ping = Event::external("ping", Value::Undefined);
     ping.invokeid = Some("child".into());
     run.session.handle_event(&mut run.dm, &mut run.fx, 0, &ping);
@@ -200,7 +246,13 @@ fn top_level_final_reports_donedata() {
     );
     let status = run.event("go");
     let donedata = Value::Object(vec![("answer".into(), Value::Number(42.0))]);
-    assert_eq!(status, Status::Done { final_state: "end".into(), donedata });
+    assert_eq!(
+        status,
+        Status::Done {
+            final_state: "end".into(),
+            donedata
+        }
+    );
 }
 
 #[test]
