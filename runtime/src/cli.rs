@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 
 use engine::event::Event;
-use engine::session::{EndReason, Status};
+use engine::session::Status;
 use engine::value::Value;
 
 use crate::local::{Clock, Host, HostConfig, LoadError, LogMode, RealClock, Stepped};
@@ -380,19 +380,9 @@ impl Output {
                 Some(failed.unwrap_or(EXIT_FINAL))
             }
             Some(Status::Ended(reason)) => {
-                let failed = self.line(&serde_json::json!({ "ended": end_reason(reason) }));
+                let failed = self.line(&serde_json::json!({ "ended": reason.to_string() }));
                 Some(failed.unwrap_or(EXIT_ENDED))
             }
-        }
-    }
-}
-
-/// A stable name for why the engine ended a session.
-fn end_reason(reason: &EndReason) -> String {
-    match reason {
-        EndReason::MicrostepLimit { limit } => format!("microstep limit ({limit} per macrostep)"),
-        EndReason::InternalQueueLimit { limit } => {
-            format!("internal queue limit ({limit} events)")
         }
     }
 }

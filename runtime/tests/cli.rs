@@ -142,6 +142,21 @@ fn timeout_exits_3() {
 }
 
 #[test]
+fn a_limit_ends_the_session_with_exit_4() {
+    let dir = scratch_dir();
+    let text = format!(
+        "<scxml {SCXML} initial=\"a\"><state id=\"a\"><transition target=\"b\"/></state>\
+         <state id=\"b\"><transition target=\"a\"/></state></scxml>"
+    );
+    let path = write(&dir, "loop.scxml", &text);
+    let output = baton(&["run", path.to_str().unwrap()], "");
+    assert_eq!(output.status.code(), Some(4), "stderr: {}", stderr(&output));
+    let lines = stdout_lines(&output);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with(r#"{"ended":"#), "{lines:?}");
+}
+
+#[test]
 fn delayed_send_fires_in_real_time() {
     let dir = scratch_dir();
     let text = format!(
