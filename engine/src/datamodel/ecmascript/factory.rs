@@ -27,9 +27,9 @@ use rquickjs::context::EvalOptions;
 use rquickjs::{Array, Ctx, Error as JsError, Function, Persistent};
 
 use super::realm::describe;
-use super::script_rewrite::{is_balanced, rewrite};
+use super::script_rewrite::{is_balanced, rewrite, SCOPE};
 use crate::datamodel::ScopeError;
-use crate::model::{Document, Expr, ExprKind, Instr};
+use crate::model::{DataInit, Document, Expr, ExprKind, Instr};
 
 /// Most cases in one chunk: dispatch costs log2 of it in comparisons.
 pub(crate) const CHUNK_CASES_MAX: usize = 16;
@@ -77,6 +77,8 @@ pub(crate) struct Prepared {
     pub write: Vec<Option<CaseRef>>,
     /// Per location expression, its `<assign>` as one case.
     pub pairs: Vec<Option<Pair>>,
+    /// Per `<data>` with an expression, its initialisation as one case.
+    pub inits: Vec<Option<CaseRef>>,
     /// System variables to create.
     pub uses: SystemUse,
     /// Live scopes of this document.
@@ -98,6 +100,7 @@ struct Cases {
     read: Vec<u32>,
     write: Vec<Option<u32>>,
     pairs: Vec<Option<(u32, u32)>>,
+    inits: Vec<Option<u32>>,
     declared: Vec<Box<str>>,
 }
 
@@ -126,6 +129,7 @@ pub(crate) fn prepare(ctx: &Ctx<'_>, doc: &Rc<Document>) -> Result<Prepared, Sco
         read: cases.read.iter().map(|&c| at(c)).collect(),
         write: cases.write.iter().map(|c| c.map(at)).collect(),
         pairs: pairs.collect(),
+        inits: cases.inits.iter().map(|c| c.map(at)).collect(),
         uses,
         scopes: 0,
     })
@@ -149,7 +153,7 @@ fn collect_cases(doc: &Document) -> Cases {
                     .for_each(|name| push_unique(&mut cases.declared, name));
                 let mut body = String::from("{ ");
                 for f in &r.functions {
-                    let _ = write!(body, "this.{f} = {f}; ");
+                    let _ = write!(body, "{SCOPE}.{f} = {f}; ");
                 }
                 body.push_str(&r.body);
                 body.push_str("\n} return;");
@@ -165,6 +169,13 @@ fn collect_cases(doc: &Document) -> Cases {
         });
         cases.write.push(write);
     }
+    collect_pairs(doc, &mut cases);
+    collect_inits(doc, &mut cases);
+    cases
+}
+
+/// One case per `<assign>`: the expression, then the location, in one call.
+fn collect_pairs(doc: &Document, cases: &mut Cases) {
     cases.pairs = vec![None; doc.exprs.len()];
     for instr in &doc.instrs {
         let Instr::Assign { location, expr } = instr else {
@@ -184,7 +195,29 @@ fn collect_cases(doc: &Document) -> Cases {
             *slot = Some((expr.0, cases.sources.len() as u32 - 1));
         }
     }
-    cases
+}
+
+/// One case per `<data expr>`: evaluate and store on the scope (the argument) in one call.
+fn collect_inits(doc: &Document, cases: &mut Cases) {
+    for data in &doc.data {
+        let DataInit::Expr(expr) = data.init else {
+            cases.inits.push(None);
+            continue;
+        };
+        let Some(e) = doc
+            .exprs
+            .get(expr.0 as usize)
+            .filter(|e| e.kind == ExprKind::Value)
+        else {
+            cases.inits.push(None);
+            continue;
+        };
+        let key = js_string(&data.id);
+        cases
+            .sources
+            .push(format!("{SCOPE}[{key}] = ({}\n); return;", trimmed(e)));
+        cases.inits.push(Some(cases.sources.len() as u32 - 1));
+    }
 }
 
 fn push_unique(names: &mut Vec<Box<str>>, name: &str) {

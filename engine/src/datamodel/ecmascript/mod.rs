@@ -170,7 +170,7 @@ impl EcmascriptDatamodel {
     ) -> Result<T, ScriptError> {
         self.run(id, |ctx, realm, scope, prepared| {
             let case = read_case(ctx, prepared, expr)?;
-            let value = scope.call(ctx, prepared, case, JsValue::new_undefined(ctx.clone()))?;
+            let value = scope.read(ctx, prepared, case)?;
             then(ctx, realm, value)
         })
     }
@@ -355,9 +355,12 @@ impl Datamodel for EcmascriptDatamodel {
             }
             DataInit::Expr(expr) => {
                 let result = self.run(scope, |ctx, _, scope, prepared| {
-                    let case = read_case(ctx, prepared, *expr)?;
+                    let object = scope.object(ctx)?.into_value();
+                    if let Some(Some(case)) = prepared.inits.get(data.0 as usize) {
+                        return scope.call(ctx, prepared, *case, object).map(drop);
+                    }
                     let value =
-                        scope.call(ctx, prepared, case, JsValue::new_undefined(ctx.clone()))?;
+                        scope.call(ctx, prepared, read_case(ctx, prepared, *expr)?, object)?;
                     scope.object(ctx)?.set(id, value)
                 });
                 if result.is_err() {
@@ -412,7 +415,7 @@ impl Datamodel for EcmascriptDatamodel {
             if let Some(case) = prepared.pair(location.0, expr.0) {
                 return scope.call(ctx, prepared, case, undefined).map(drop);
             }
-            let value = scope.call(ctx, prepared, read_case(ctx, prepared, expr)?, undefined)?;
+            let value = scope.read(ctx, prepared, read_case(ctx, prepared, expr)?)?;
             let write = write_case(ctx, prepared, location)?;
             scope.call(ctx, prepared, write, value).map(drop)
         })
@@ -437,8 +440,7 @@ impl Datamodel for EcmascriptDatamodel {
 
     fn foreach_begin(&mut self, scope: ScopeId, array: ExprIdx) -> Result<u32, ScriptError> {
         self.run(scope, |ctx, realm, scope, prepared| {
-            let undefined = JsValue::new_undefined(ctx.clone());
-            let value = scope.call(ctx, prepared, read_case(ctx, prepared, array)?, undefined)?;
+            let value = scope.read(ctx, prepared, read_case(ctx, prepared, array)?)?;
             let copy_list: Function = realm.helpers.copy_list.clone().restore(ctx)?;
             let copy: Object = copy_list.call((value,))?;
             let len: f64 = copy.get("length")?;
@@ -521,16 +523,28 @@ fn make_scope(
         rquickjs::Error::Exception => realm::describe(ctx, ctx.catch()),
         other => other.to_string(),
     };
-    let io = Array::new(ctx.clone()).map_err(err)?;
-    if prepared.uses.ioprocessors {
-        for (i, (kind, location)) in sys.ioprocessors.iter().enumerate() {
-            io.set(2 * i, *kind).map_err(err)?;
-            io.set(2 * i + 1, *location).map_err(err)?;
+    // Only what the document uses is converted: most documents use no system variable.
+    let uses = prepared.uses;
+    let text = |used: bool, s: &str| -> rquickjs::Result<JsValue<'_>> {
+        match used {
+            true => Ok(rquickjs::String::from_str(ctx.clone(), s)?.into_value()),
+            false => Ok(JsValue::new_undefined(ctx.clone())),
         }
-    }
+    };
+    let session_id = text(uses.session_id, sys.session_id).map_err(err)?;
+    let name = text(uses.name, sys.name).map_err(err)?;
+    let io = match uses.ioprocessors {
+        true => {
+            let io = Array::new(ctx.clone()).map_err(err)?;
+            for (i, (kind, location)) in sys.ioprocessors.iter().enumerate() {
+                io.set(2 * i, *kind).map_err(err)?;
+                io.set(2 * i + 1, *location).map_err(err)?;
+            }
+            io.into_value()
+        }
+        false => JsValue::new_undefined(ctx.clone()),
+    };
     let maker: Function = prepared.maker.clone().restore(ctx).map_err(err)?;
-    let object: Object = maker
-        .call((sys.session_id, sys.name, io, -1))
-        .map_err(err)?;
+    let object: Object = maker.call((session_id, name, io, -1)).map_err(err)?;
     Ok(Persistent::save(ctx, object))
 }

@@ -49,6 +49,18 @@ impl Scope {
         dispatcher.call((case.local, arg))
     }
 
+    /// Runs a reading case (an expression or a script). Scripts find the scope object in
+    /// the argument (see `script_rewrite::SCOPE`).
+    pub fn read<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        prepared: &Prepared,
+        case: CaseRef,
+    ) -> Result<JsValue<'js>> {
+        let object = self.object(ctx)?.into_value();
+        self.call(ctx, prepared, case, object)
+    }
+
     /// The dispatcher for `chunk`, created on first use by calling the chunk's factory with
     /// `S` (as the argument and as `this`, which scripts see as the global object).
     fn dispatcher<'js>(

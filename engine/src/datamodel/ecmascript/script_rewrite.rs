@@ -9,14 +9,21 @@
 //!   is removed (`var a = 1, b` becomes ` a = 1, b`) and the names are reported, so the
 //!   datamodel declares them on the scope object, where the `with` lookup finds them.
 //! - `function f() {}` at the top level stays (hoisting still works) and `f` is reported in
-//!   [`Rewrite::functions`]: the caller prefixes the body with `this.f = f;`.
-//! - `class C {}` at the top level stays and `;this.C = C;` is inserted after its body.
+//!   [`Rewrite::functions`]: the caller prefixes the body with `S.f = f;`.
+//! - `class C {}` at the top level stays and `;S.C = C;` is inserted after its body.
+//!
+//! `S` is the name under which the script sees its scope object ([`SCOPE`]).
 //!
 //! Known limitations: destructuring declarations (`var [a, b] = ...`, `let {x} = ...`) are
 //! left alone, so their names stay local to the script; `const` loses its immutability.
 //! The rewriter never fails: on text it does not understand it leaves that text unchanged.
 
 use super::lexer::{is_variable_name, tokenize, Kind, Token};
+
+/// The name of the scope object inside a script: the dispatcher's argument, which the
+/// datamodel sets to the scope for reads (see `factory.rs`). An argument rather than
+/// `this` or a captured variable, so the session's closure captures nothing extra.
+pub(crate) const SCOPE: &str = "__baton_v";
 
 /// The rewritten script.
 #[derive(Debug, Default, PartialEq)]
@@ -25,7 +32,7 @@ pub(crate) struct Rewrite {
     pub body: String,
     /// Every name a top-level declaration introduces, deduplicated, in source order.
     pub declared: Vec<Box<str>>,
-    /// Top-level function declarations, which the caller exports with `this.f = f;`.
+    /// Top-level function declarations, which the caller exports with `S.f = f;`.
     pub functions: Vec<Box<str>>,
 }
 
@@ -345,7 +352,7 @@ impl<'a> Rewriter<'a> {
             Open::Paren { control } => self.last_paren_control = control,
             Open::Class { export: Some(name) } if self.stack.is_empty() => {
                 let at = self.toks[i].end;
-                let insert = format!(";this.{name} = {name};");
+                let insert = format!(";{SCOPE}.{name} = {name};");
                 self.edits.push(Edit {
                     start: at,
                     end: at,
@@ -479,7 +486,7 @@ mod tests {
         let r = rewrite("class A extends mixin({a: 1}) { m() { return 1 } }\nx = class B {}");
         assert_eq!(names(&r.declared), ["A"]);
         assert!(
-            r.body.contains("} };this.A = A;\nx = class B {}"),
+            r.body.contains("} };__baton_v.A = A;\nx = class B {}"),
             "{}",
             r.body
         );

@@ -795,10 +795,11 @@ fn measure() {
     let m1 = dm.realm.runtime.memory_usage();
     let per = |a: i64, b: i64| (b - a) as f64 / scopes.len() as f64;
     println!(
-        "per live scope: {:.1} objects, {:.1} shapes, {:.1} allocations",
+        "per live scope: {:.1} objects, {:.1} shapes, {:.1} allocations, {:.1} properties",
         per(m0.obj_count, m1.obj_count),
         per(m0.shape_count, m1.shape_count),
-        per(m0.malloc_count, m1.malloc_count)
+        per(m0.malloc_count, m1.malloc_count),
+        per(m0.prop_count, m1.prop_count)
     );
     println!(
         "JS heap per live scope: {} bytes",
