@@ -12,4 +12,5 @@
 mod host;
 mod manual;
 mod support;
+mod tidy;
 mod w3c;

@@ -47,6 +47,7 @@ pub struct SessionConfig<'a> {
 
 /// Why a session ended without reaching a final state.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum EndReason {
     /// More microsteps in one macrostep than [`Limits::microsteps_per_macrostep_max`].
     MicrostepLimit {
@@ -265,7 +266,9 @@ impl Session {
     /// Ends the session from outside (terminate, or the parent's state exited): as the
     /// specification's `exitInterpreter` on cancellation, exits every active state (onexit
     /// handlers run, invocations are cancelled through `fx`), then frees the scope. No
-    /// `done` is produced; the host drops the session's pending delayed sends.
+    /// `done` is produced; the host drops the session's pending delayed sends. Also the way
+    /// to free a session that has already ended (`Done` or `Ended`): then only the scope is
+    /// freed.
     pub fn close(mut self, dm: &mut dyn Datamodel, fx: &mut dyn Effects) {
         if self.status == Status::Running {
             let doc = self.doc.clone();
