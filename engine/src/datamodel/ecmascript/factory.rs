@@ -1,16 +1,19 @@
 //! Compiles a document's expressions once, into per-chunk dispatcher factories.
 //!
 //! Every evaluation the datamodel can make is a *case*: reading an expression (a value, a
-//! condition as `!!(...)`, a location, or running a script), writing a location, or a
-//! whole `<assign>` (expression then location, one call instead of two). Cases are grouped
-//! into chunks of up to [`CHUNK_CASES_MAX`]; each chunk compiles to one factory
+//! condition as `!!(...)`, a location, or running a script), writing a location, a whole
+//! `<assign>` (expression then location, one call instead of two), or a `<data expr>`
+//! initialisation. Cases are grouped into chunks of up to [`CHUNK_CASES_MAX`]; each chunk
+//! compiles to one factory
 //!
 //! ```js
 //! (function (__baton_S) { with (__baton_S) { return (__baton_i, __baton_v) => {
 //!     "use strict"; if (__baton_i < 2) { ... case 0 ... } else { ... } }; } })
 //! ```
 //!
-//! which a session calls once, with its scope object, to get a dispatcher closure. The
+//! which a session calls once, with its scope object, to get a dispatcher closure; its
+//! argument `__baton_v` is the value to assign for writes and the scope object for reads
+//! (scripts and initialisations store into it). The
 //! `with` makes the scope's properties the datamodel variables; strict mode inside makes an
 //! assignment to an undeclared name a `ReferenceError` (SCXML's `error.execution`); the
 //! binary `if` tree keeps dispatch at four comparisons. Chunks bound the closures a session
@@ -37,10 +40,15 @@ pub(crate) const CHUNK_CASES_MAX: usize = 16;
 /// Which system variables a document mentions; only those are created per session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct SystemUse {
+    /// `_sessionid`.
     pub session_id: bool,
+    /// `_name`.
     pub name: bool,
+    /// `_ioprocessors`.
     pub ioprocessors: bool,
+    /// `_x` (reserved for platform extensions; an empty object).
     pub x: bool,
+    /// `_event` (also when the compiler set [`Document::uses_event`]).
     pub event: bool,
     /// `_event.raw` is mentioned: events carry their data's text.
     pub raw: bool,
@@ -49,14 +57,18 @@ pub(crate) struct SystemUse {
 /// Where a case lives: its chunk and its index inside the chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct CaseRef {
+    /// Index into [`Prepared::factories`].
     pub chunk: u32,
+    /// The dispatcher's `__baton_i` for the case.
     pub local: u32,
 }
 
 /// An `<assign>` compiled as one case.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Pair {
+    /// The `expr` the case evaluates (the location is the index of the pair).
     pub expr: u32,
+    /// The case.
     pub case: CaseRef,
 }
 

@@ -2,15 +2,15 @@
 //!
 //! A full QuickJS context costs about 80 µs and 50 KB, so sessions do not get one each.
 //! Instead every session is a *scope object* in the shard's single context, and each
-//! document's expressions are compiled once ([`factory`]) into closures that resolve names
+//! document's expressions are compiled once (`factory.rs`) into closures that resolve names
 //! through the session's scope with `with`. Sessions share the realm, so the realm is frozen
-//! after setup ([`realm`]): no session can change what another one sees.
+//! after setup (`realm.rs`): no session can change what another one sees.
 //!
 //! SCXML semantics kept here: assigning to an undeclared variable or to a system variable
 //! (`_sessionid`, `_name`, `_ioprocessors`, `_event`) is an error; a syntax error in one
 //! expression fails that expression only, when it is evaluated; top-level `var`, `let`,
 //! `const`, `function` and `class` in `<script>` create datamodel variables
-//! ([`script_rewrite`]); XML values are DOM objects ([`dom`]); `Date` and `Math.random` read
+//! (`script_rewrite.rs`); XML values are DOM objects (`dom.rs`); `Date` and `Math.random` read
 //! the injected clock and seed, so runs replay. Scripts are bounded by fuel (interrupt
 //! polls), heap and stack limits from [`Limits`]; hitting one is a [`ScriptError`].
 //!
