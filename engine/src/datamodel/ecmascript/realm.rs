@@ -196,16 +196,25 @@ impl Realm {
 /// A readable message for a thrown value: `Name: message` for errors, else `String(v)`.
 pub(crate) fn describe<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> String {
     if let Some(obj) = value.as_object() {
-        let name = obj.get::<_, Coerced<String>>("name");
-        let message = obj.get::<_, Coerced<String>>("message");
-        if let (Ok(name), Ok(message)) = (name, message) {
-            return if message.0.is_empty() {
-                name.0
-            } else {
-                format!("{}: {}", name.0, message.0)
-            };
+        // Getters on a thrown object run here too, still bounded by the evaluation's fuel.
+        let field = |key: &str| -> Option<String> {
+            match obj.get::<_, Value>(key) {
+                Ok(v) if !v.is_undefined() => Coerced::<String>::from_js(ctx, v).ok().map(|s| s.0),
+                Ok(_) => None,
+                Err(_) => {
+                    let _ = ctx.catch();
+                    None
+                }
+            }
+        };
+        match (field("name"), field("message")) {
+            (Some(name), Some(message)) if !message.is_empty() => {
+                return format!("{name}: {message}")
+            }
+            (Some(name), Some(_)) => return name,
+            (None, Some(message)) => return message,
+            _ => {}
         }
-        let _ = ctx.catch();
     }
     match Coerced::<String>::from_js(ctx, value) {
         Ok(text) => text.0,

@@ -869,3 +869,24 @@ fn hostile_scripts_fail_cleanly() {
     assert_eq!(value(&mut dm, s, n + 1), Value::String("\u{fffd}x".into()));
     assert!(holds(&mut dm, s, n + 2));
 }
+
+#[test]
+fn thrown_values_have_readable_messages() {
+    let d = doc(
+        &[],
+        &[
+            "!throw {message: 'plain'}",
+            "!throw 'text'",
+            "!null.x",
+            "!throw new RangeError('r')",
+        ],
+    );
+    let (mut dm, s) = start(&d);
+    let messages: Vec<String> = (0..4)
+        .map(|i| dm.run_script(s, e(i)).expect_err("throws").message)
+        .collect();
+    assert_eq!(messages[0], "plain");
+    assert_eq!(messages[1], "text");
+    assert!(messages[2].starts_with("TypeError: "), "{}", messages[2]);
+    assert_eq!(messages[3], "RangeError: r");
+}
