@@ -5,3 +5,5 @@
 //! `runtime`: protocols hand plain request values to a sink that `runtime` implements.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod tls;

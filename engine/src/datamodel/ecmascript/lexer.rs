@@ -74,7 +74,7 @@ const REGEX_AFTER_KEYWORDS: &[&str] = &[
 ];
 
 /// Keywords after which a `{` opens an object literal rather than a block.
-const OBJECT_AFTER_KEYWORDS: &[&str] = &[
+pub(super) const OBJECT_AFTER_KEYWORDS: &[&str] = &[
     "return",
     "typeof",
     "instanceof",

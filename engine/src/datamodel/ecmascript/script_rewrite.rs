@@ -18,7 +18,7 @@
 //! left alone, so their names stay local to the script; `const` loses its immutability.
 //! The rewriter never fails: on text it does not understand it leaves that text unchanged.
 
-use super::lexer::{is_variable_name, tokenize, Kind, Token};
+use super::lexer::{is_variable_name, tokenize, Kind, Token, OBJECT_AFTER_KEYWORDS};
 
 /// The name of the scope object inside a script: the dispatcher's argument, which the
 /// datamodel sets to the scope for reads (see `factory.rs`). An argument rather than
@@ -114,22 +114,6 @@ struct Rewriter<'a> {
 
 /// Keywords whose parenthesised part is a statement head, not a parameter list.
 const CONTROL: &[&str] = &["if", "for", "while", "switch", "catch", "with"];
-
-/// Keywords after which `{` opens an object literal.
-const OPERAND_KEYWORDS: &[&str] = &[
-    "return",
-    "typeof",
-    "instanceof",
-    "in",
-    "of",
-    "new",
-    "delete",
-    "void",
-    "throw",
-    "case",
-    "yield",
-    "await",
-];
 
 impl<'a> Rewriter<'a> {
     fn new(src: &'a str) -> Rewriter<'a> {
@@ -250,7 +234,7 @@ impl<'a> Rewriter<'a> {
         };
         match t.kind {
             Kind::Number | Kind::Str | Kind::Regex | Kind::TemplateEnd => true,
-            Kind::Ident => !OPERAND_KEYWORDS.contains(&self.text(i)),
+            Kind::Ident => !OBJECT_AFTER_KEYWORDS.contains(&self.text(i)),
             Kind::Punct => matches!(self.text(i), ")" | "]" | "}" | "++" | "--"),
             Kind::TemplateOpen => false,
         }
@@ -387,7 +371,7 @@ impl<'a> Rewriter<'a> {
                 }
                 _ => Open::Object,
             },
-            Kind::Ident if OPERAND_KEYWORDS.contains(&text) => Open::Object,
+            Kind::Ident if OBJECT_AFTER_KEYWORDS.contains(&text) => Open::Object,
             Kind::TemplateOpen => Open::Object,
             _ => Open::Block,
         }
