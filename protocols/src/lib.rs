@@ -7,3 +7,8 @@
 #![warn(missing_docs)]
 
 pub mod tls;
+
+pub mod http;
+
+#[doc(hidden)]
+pub mod fuzzing;

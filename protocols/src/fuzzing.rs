@@ -1,0 +1,120 @@
+//! Entry points for the cargo-fuzz targets in `tests/fuzz` (one-line targets call these).
+//! Not part of the API.
+//!
+//! Each target decodes the input twice, all at once and in pseudo-random splits, and
+//! asserts that both give the same messages and the same verdict: a decoder that depends on
+//! how reads happen to split the stream is a request-smuggling bug.
+
+use crate::http::codec::{Decoded, HttpLimits, Request, RequestDecoder, Response, ResponseDecoder};
+
+/// Small limits reach every limit path with short inputs; the defaults cover the rest.
+const SMALL_LIMITS: HttpLimits = HttpLimits {
+    header_bytes_max: 256,
+    headers_max: 8,
+    body_bytes_max: 1024,
+    uri_bytes_max: 64,
+};
+
+/// Split sizes from a seed: a tiny LCG, so a crash replays from the input alone.
+struct Splits(u32);
+
+impl Iterator for Splits {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        self.0 = self.0.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        Some(1 + (self.0 >> 16) as usize % 24)
+    }
+}
+
+fn limits_and_input(data: &[u8]) -> Option<(HttpLimits, u32, &[u8])> {
+    let (&seed, input) = data.split_first()?;
+    let limits = if seed & 1 == 0 {
+        SMALL_LIMITS
+    } else {
+        HttpLimits::DEFAULT
+    };
+    Some((limits, u32::from(seed), input))
+}
+
+/// Feeds `input` in pieces of the sizes `splits` yields, like a connection would.
+fn requests(
+    input: &[u8],
+    limits: HttpLimits,
+    splits: &mut dyn Iterator<Item = usize>,
+) -> (Vec<Request>, bool) {
+    let mut decoder = RequestDecoder::new(limits);
+    let (mut buffer, mut fed, mut out) = (Vec::new(), 0, Vec::new());
+    while fed < input.len() {
+        let piece = splits.next().unwrap_or(input.len()).min(input.len() - fed);
+        buffer.extend_from_slice(&input[fed..fed + piece]);
+        fed += piece;
+        loop {
+            let Ok(progress) = decoder.decode(&buffer) else {
+                return (out, true);
+            };
+            buffer.drain(..progress.consumed);
+            match progress.decoded {
+                Decoded::Complete => out.push(decoder.take_request()),
+                Decoded::Continue => {}
+                Decoded::Partial => break,
+            }
+        }
+    }
+    (out, false)
+}
+
+/// Fuzz the request decoder: never panic, and splitting never changes the result.
+pub fn http_request(data: &[u8]) {
+    let Some((limits, seed, input)) = limits_and_input(data) else {
+        return;
+    };
+    let whole = requests(input, limits, &mut std::iter::empty());
+    let split = requests(input, limits, &mut Splits(seed));
+    assert_eq!(whole, split);
+    let single = requests(input, limits, &mut std::iter::repeat(1));
+    assert_eq!(whole, single);
+}
+
+fn responses(
+    input: &[u8],
+    limits: HttpLimits,
+    splits: &mut dyn Iterator<Item = usize>,
+) -> (Vec<Response>, bool) {
+    let mut decoder = ResponseDecoder::new(limits, false);
+    let (mut buffer, mut fed, mut out) = (Vec::new(), 0, Vec::new());
+    while fed < input.len() {
+        let piece = splits.next().unwrap_or(input.len()).min(input.len() - fed);
+        buffer.extend_from_slice(&input[fed..fed + piece]);
+        fed += piece;
+        loop {
+            let Ok(progress) = decoder.decode(&buffer) else {
+                return (out, true);
+            };
+            buffer.drain(..progress.consumed);
+            if progress.decoded != Decoded::Complete {
+                break;
+            }
+            let keep_alive = decoder.keep_alive();
+            out.push(decoder.take_response());
+            if !keep_alive {
+                return (out, false);
+            }
+            decoder = ResponseDecoder::new(limits, false);
+        }
+    }
+    match decoder.finish() {
+        Ok(_) => out.push(decoder.take_response()),
+        Err(_) => return (out, true),
+    }
+    (out, false)
+}
+
+/// Fuzz the response decoder, including read-to-close bodies ended by EOF.
+pub fn http_response(data: &[u8]) {
+    let Some((limits, seed, input)) = limits_and_input(data) else {
+        return;
+    };
+    let whole = responses(input, limits, &mut std::iter::empty());
+    let split = responses(input, limits, &mut Splits(seed));
+    assert_eq!(whole, split);
+}
