@@ -1,0 +1,365 @@
+//! The server's configuration: one TOML file, every bound named, with a unit and a default.
+//!
+//! What it does: parses a TOML document into [`Config`] (unknown keys are errors, every
+//! key has a default), validates it against this machine ([`Machine`]: usable cores, the
+//! locked-memory limit), converts the engine's share of it into [`engine::limits::Limits`],
+//! and says what a reload would change ([`Config::reload_plan`]).
+//!
+//! What it must never do: start anything. A configuration is checked in full before a
+//! shard sees it, so a bad file (at start or at reload) is refused with a message that
+//! names the key and the problem, and the configuration in force stays as it was.
+//!
+//! Paths (`application.src`, `cert`, `key`, `client_ca`) are used as written: relative
+//! paths are relative to the server's working directory, not to the file.
+
+mod cores;
+mod error;
+mod machine;
+mod reload;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use cores::Cores;
+pub use error::{ConfigError, Problem};
+pub use machine::Machine;
+pub use reload::{ListenerChange, ReloadPlan};
+
+/// Most sessions one shard may be configured to hold; bounded by the slot bits of a
+/// session id (see `shard::SessionId`), which checks the relation at compile time.
+pub const SESSIONS_PER_SHARD_MAX: u32 = 1 << 24;
+
+/// Most shards (configured cores); bounded by the shard bits of a session id.
+pub const SHARDS_MAX: u16 = 1 << 12;
+
+/// Largest share value glommio accepts for a task queue.
+pub const QUEUE_SHARES_MAX: u16 = 1_000;
+
+/// The embedded default configuration (`tuning/default.toml`), used by `baton serve`
+/// without `--config`.
+pub const DEFAULT_TOML: &str = include_str!("../../../tuning/default.toml");
+
+/// The whole configuration. Every section and key has a default.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Executors: which cores, how much I/O memory, task-queue shares.
+    pub runtime: RuntimeConfig,
+    /// Every bound the server and the engine enforce.
+    pub limits: LimitsConfig,
+    /// Listening sockets (`[[listener]]` entries). Default: one plain HTTP listener on
+    /// `127.0.0.1:8080` named `http`.
+    #[serde(rename = "listener")]
+    pub listeners: Vec<ListenerConfig>,
+    /// The default application document.
+    pub application: ApplicationConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            runtime: RuntimeConfig::default(),
+            limits: LimitsConfig::default(),
+            listeners: vec![ListenerConfig::default()],
+            application: ApplicationConfig::default(),
+        }
+    }
+}
+
+/// `[runtime]`: shards, placement and executor memory.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Cores to run one shard each on, pinned: a list such as `[0, 1]` or `"all"` (every
+    /// core this process may use). Default `[0]`. Cost: each shard is one busy-polling
+    /// thread on its core, plus its own memory (sessions, documents, JS heap).
+    pub cores: Cores,
+    /// Memory each shard preallocates and registers with io_uring, in bytes (default
+    /// 1 MiB). It counts against the locked-memory limit (`ulimit -l`, often 8 MiB per
+    /// process), so `io_memory_bytes × shards` must fit under it. More helps large
+    /// storage I/O only; network I/O does not use it.
+    pub io_memory_bytes: u32,
+    /// CPU shares of the latency-class task queue that runs protocol I/O and macrosteps
+    /// (1..=1000, default 1000). Cost: none by itself; it is relative to the background
+    /// queue's shares.
+    pub latency_queue_shares: u16,
+    /// CPU shares of the background task queue: document fetches, metrics, housekeeping
+    /// (1..=1000, default 100).
+    pub background_queue_shares: u16,
+    /// How soon the latency-class queue asks other tasks to yield, in microseconds
+    /// (default 1000). Lower means lower tail latency and more preemption overhead.
+    pub latency_queue_preempt_us: u32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            cores: Cores::List(vec![0]),
+            io_memory_bytes: 1 << 20,
+            latency_queue_shares: 1_000,
+            background_queue_shares: 100,
+            latency_queue_preempt_us: 1_000,
+        }
+    }
+}
+
+/// `[limits]`: every bound, server side and engine side. Zero is never valid.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Sessions alive at once on one shard (default 100,000; at most 2^24). The session
+    /// table is allocated at this size when the shard starts (a few dozen bytes a slot);
+    /// a start past it answers 503.
+    pub sessions_per_shard_max: u32,
+    /// Open client connections per shard (default 10,000). Cost: a connection slot and
+    /// its buffers; an accept past it is closed at once.
+    pub connections_per_shard_max: u32,
+    /// Largest HTTP request head, in bytes (default 16 KiB). Cost: the per-connection read
+    /// buffer; a larger head answers 431.
+    pub header_bytes_max: u32,
+    /// Largest HTTP request body, in bytes (default 1 MiB). A larger body answers 413.
+    pub body_bytes_max: u32,
+    /// Time to receive a whole request once its first byte arrived, in milliseconds
+    /// (default 30,000). Bounds slow clients; past it the connection is closed with 408.
+    pub request_timeout_ms: u32,
+    /// Time to receive a complete request head, in milliseconds (default 10,000; at most
+    /// `request_timeout_ms`).
+    pub header_timeout_ms: u32,
+    /// Time a keep-alive connection may stay idle between requests, in milliseconds
+    /// (default 60,000). Cost: an open socket and its slot while idle.
+    pub idle_timeout_ms: u32,
+    /// Time `/request/{name}` waits for the session's reply before answering 504, in
+    /// milliseconds (default 5,000).
+    pub request_reply_timeout_ms: u32,
+    /// Events waiting in one session's external queue (default 1,000). A send past it is
+    /// refused: 503 over HTTP, `error.communication` for an SCXML `<send>`.
+    pub event_queue_max: u32,
+    /// Messages in flight on each cross-shard channel, per ordered pair of shards
+    /// (default 1,024; rounded up to a power of two). Cost: shards² channels of this
+    /// size, allocated at start; a full channel is typed back-pressure to the sender.
+    pub mesh_queue_max: u32,
+    /// Engine: microsteps in one macrostep before the session is ended (default 1,000).
+    pub microsteps_per_macrostep_max: u32,
+    /// Engine: internal queue length before the session is ended (default 1,000).
+    pub internal_queue_max: u32,
+    /// Engine: delayed `<send>`s pending per session (default 1,000); one more raises
+    /// `error.execution`. Cost: a timer entry each.
+    pub delayed_sends_max: u32,
+    /// Engine: iterations of one `<foreach>` (default 100,000).
+    pub foreach_items_max: u32,
+    /// Engine: run-time budget of one script evaluation, in QuickJS interrupt polls
+    /// (about 10,000 bytecode branches each; default 1,000, roughly 50 ms).
+    pub script_fuel_max: u32,
+    /// Engine: JS heap of one shard's runtime, in bytes (default 256 MiB).
+    pub js_heap_bytes_max: u32,
+    /// Engine: JS stack of one shard's runtime, in bytes (default 512 KiB).
+    pub js_stack_bytes_max: u32,
+    /// Engine: largest document accepted, in bytes (default 4 MiB). Cost: parse time and
+    /// memory while compiling; compiled documents are cached per shard.
+    pub document_bytes_max: u32,
+    /// Engine: most states in one document, history and final states included (default
+    /// 10,000).
+    pub states_max: u32,
+    /// Engine: deepest nesting of states and of executable content (default 64).
+    pub depth_max: u16,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        // The engine's own defaults are the single source for its fields.
+        let engine = engine::limits::Limits::default();
+        LimitsConfig {
+            sessions_per_shard_max: 100_000,
+            connections_per_shard_max: 10_000,
+            header_bytes_max: 16 << 10,
+            body_bytes_max: 1 << 20,
+            request_timeout_ms: 30_000,
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            request_reply_timeout_ms: 5_000,
+            event_queue_max: 1_000,
+            mesh_queue_max: 1_024,
+            microsteps_per_macrostep_max: engine.microsteps_per_macrostep_max,
+            internal_queue_max: engine.internal_queue_max,
+            delayed_sends_max: engine.delayed_sends_max,
+            foreach_items_max: engine.foreach_items_max,
+            script_fuel_max: engine.script_fuel_max,
+            js_heap_bytes_max: engine.js_heap_bytes_max,
+            js_stack_bytes_max: engine.js_stack_bytes_max,
+            document_bytes_max: engine.document_bytes_max,
+            states_max: engine.states_max,
+            depth_max: engine.depth_max,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The engine's bounds, field by field under the same names.
+    pub fn engine_limits(&self) -> engine::limits::Limits {
+        engine::limits::Limits {
+            document_bytes_max: self.document_bytes_max,
+            states_max: self.states_max,
+            depth_max: self.depth_max,
+            microsteps_per_macrostep_max: self.microsteps_per_macrostep_max,
+            internal_queue_max: self.internal_queue_max,
+            delayed_sends_max: self.delayed_sends_max,
+            foreach_items_max: self.foreach_items_max,
+            script_fuel_max: self.script_fuel_max,
+            js_heap_bytes_max: self.js_heap_bytes_max,
+            js_stack_bytes_max: self.js_stack_bytes_max,
+        }
+    }
+}
+
+/// The protocol a listener speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// HTTP/1.1: the session API, `/metrics`, `/health`.
+    #[default]
+    Http,
+    /// SIP routing point (accepted by the parser, refused by validation until supported).
+    Sip,
+}
+
+/// Transport security of a listener.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tls {
+    /// Plain TCP.
+    #[default]
+    Off,
+    /// TLS with the server certificate `cert` and key `key`.
+    On,
+    /// TLS that also requires a client certificate signed by `client_ca`; a client
+    /// without one is refused at the handshake.
+    Mutual,
+}
+
+/// One `[[listener]]` entry. Each shard opens every listener (SO_REUSEPORT).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// Unique name, used in messages, metrics and reload plans (default `"http"`).
+    pub name: String,
+    /// `"http"` (default) or `"sip"` (not yet supported).
+    pub protocol: Protocol,
+    /// Socket address to bind, `IP:port` (default `127.0.0.1:8080`).
+    pub address: SocketAddr,
+    /// `"off"` (default), `"on"` or `"mutual"`. Cost of TLS: a handshake per connection
+    /// (about a millisecond of CPU) and encryption of every byte.
+    pub tls: Tls,
+    /// PEM certificate chain; required when `tls` is `"on"` or `"mutual"`.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`; required when `tls` is `"on"` or `"mutual"`.
+    pub key: Option<PathBuf>,
+    /// PEM certificates of the CAs that sign client certificates; required when `tls` is
+    /// `"mutual"`, refused otherwise.
+    pub client_ca: Option<PathBuf>,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        ListenerConfig {
+            name: "http".into(),
+            protocol: Protocol::Http,
+            address: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls: Tls::Off,
+            cert: None,
+            key: None,
+            client_ca: None,
+        }
+    }
+}
+
+/// `[application]`: the document a session starts from when a request names none.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApplicationConfig {
+    /// File path or http(s) URL of the default document (default
+    /// `runtime/samples/hello.scxml`, the bundled sample).
+    pub src: String,
+    /// Name of the application, shown in metrics and the session list (default `hello`).
+    pub name: String,
+}
+
+impl Default for ApplicationConfig {
+    fn default() -> Self {
+        ApplicationConfig {
+            src: "runtime/samples/hello.scxml".into(),
+            name: "hello".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses and validates `text` against this machine. `origin` names the text in
+    /// messages (a path, or `<embedded default>`).
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_str_on(text, origin, &Machine::probe())
+    }
+
+    /// Parses and validates `text` against `machine` (tests and `baton serve --check`
+    /// for another host use a described machine instead of this one).
+    pub fn from_toml_str_on(
+        text: &str,
+        origin: &str,
+        machine: &Machine,
+    ) -> Result<Config, ConfigError> {
+        let config: Config =
+            toml::from_str(text).map_err(|error| ConfigError::syntax(origin, text, &error))?;
+        config
+            .validate(machine)
+            .map_err(|problem| ConfigError::Invalid {
+                origin: origin.into(),
+                problem: Box::new(problem),
+            })?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Config::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// The embedded default (`tuning/default.toml`), validated against this machine.
+    pub fn embedded_default() -> Result<Config, ConfigError> {
+        Config::from_toml_str(DEFAULT_TOML, "<embedded default>")
+    }
+
+    /// The cores to start shards on, in shard order (shard `i` runs on `cores()[i]`).
+    pub fn cores(&self, machine: &Machine) -> Vec<u16> {
+        match &self.runtime.cores {
+            Cores::All => machine.cores.clone(),
+            Cores::List(cores) => cores.clone(),
+        }
+    }
+
+    /// Checks every rule that parsing cannot: zero limits, relations between limits,
+    /// cores, locked memory, listeners.
+    pub fn validate(&self, machine: &Machine) -> Result<(), Problem> {
+        validate::limits(&self.limits)?;
+        validate::runtime(self, machine)?;
+        validate::listeners(&self.listeners)?;
+        validate::application(&self.application)
+    }
+
+    /// What replacing `old` by `new` changes; `new` must already be validated.
+    pub fn reload_plan(old: &Config, new: &Config) -> ReloadPlan {
+        reload::plan(old, new)
+    }
+}
+
+// Cheap startup invariants between the constants above.
+const _: () = assert!(QUEUE_SHARES_MAX <= 1_000);
+const _: () = assert!(SHARDS_MAX > 0);

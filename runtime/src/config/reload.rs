@@ -1,0 +1,175 @@
+//! What a reload changes: the server applies the plan to running shards, leaving live
+//! connections and sessions alone.
+//!
+//! Listeners are matched by name. Certificate files are named by path here; since files
+//! are often rotated in place, the server re-reads every TLS listener's files on each
+//! reload whatever the plan says, and the plan's `certificates_changed` only says which
+//! listeners now point at different files.
+
+use std::fmt;
+
+use super::{Config, ListenerConfig};
+
+/// The differences between the configuration in force and a validated new one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReloadPlan {
+    /// Listeners only in the new configuration: open them on every shard.
+    pub listeners_added: Vec<String>,
+    /// Listeners only in the old configuration: stop accepting on them (connections
+    /// already accepted finish normally).
+    pub listeners_removed: Vec<String>,
+    /// Listeners in both whose socket or security changed: reopen them.
+    pub listeners_changed: Vec<ListenerChange>,
+    /// Listeners in both that now name different `cert`, `key` or `client_ca` files.
+    pub certificates_changed: Vec<String>,
+    /// Whether `[limits]` keys applied per request or per session changed (timeouts,
+    /// sizes, queue bounds, engine limits): new requests and sessions use the new values.
+    pub limits_changed: bool,
+    /// Whether `[application]` changed: new sessions use the new default document.
+    pub application_changed: bool,
+    /// Keys that changed but are fixed when shards start (cores, io memory, shares,
+    /// slab and channel sizes): they take effect only after a restart.
+    pub restart_required: Vec<&'static str>,
+}
+
+/// How a listener present in both configurations changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerChange {
+    /// The listener.
+    pub name: String,
+    /// The address changed (the socket must be rebound).
+    pub address: bool,
+    /// The protocol changed.
+    pub protocol: bool,
+    /// The `tls` mode changed.
+    pub tls: bool,
+}
+
+impl ReloadPlan {
+    /// Whether the reload changes nothing (files are still re-read).
+    pub fn is_empty(&self) -> bool {
+        *self == ReloadPlan::default()
+    }
+}
+
+pub(super) fn plan(old: &Config, new: &Config) -> ReloadPlan {
+    let mut plan = ReloadPlan::default();
+    for listener in &new.listeners {
+        match find(&old.listeners, &listener.name) {
+            None => plan.listeners_added.push(listener.name.clone()),
+            Some(before) => compare(&mut plan, before, listener),
+        }
+    }
+    for listener in &old.listeners {
+        if find(&new.listeners, &listener.name).is_none() {
+            plan.listeners_removed.push(listener.name.clone());
+        }
+    }
+    plan.restart_required = fixed_at_start(old, new);
+    let (old_limits, new_limits) = (&old.limits, &new.limits);
+    // Apart from the keys fixed at start, any other limit change applies live.
+    let mut live_limits = new_limits.clone();
+    live_limits.sessions_per_shard_max = old_limits.sessions_per_shard_max;
+    live_limits.connections_per_shard_max = old_limits.connections_per_shard_max;
+    live_limits.mesh_queue_max = old_limits.mesh_queue_max;
+    plan.limits_changed = live_limits != *old_limits;
+    plan.application_changed = old.application != new.application;
+    plan
+}
+
+/// Keys that changed but are sized or placed when shards start.
+fn fixed_at_start(old: &Config, new: &Config) -> Vec<&'static str> {
+    let (old_runtime, new_runtime) = (&old.runtime, &new.runtime);
+    let (old_limits, new_limits) = (&old.limits, &new.limits);
+    let fixed_at_start = [
+        ("runtime.cores", old_runtime.cores != new_runtime.cores),
+        (
+            "runtime.io_memory_bytes",
+            old_runtime.io_memory_bytes != new_runtime.io_memory_bytes,
+        ),
+        (
+            "runtime.latency_queue_shares",
+            old_runtime.latency_queue_shares != new_runtime.latency_queue_shares,
+        ),
+        (
+            "runtime.background_queue_shares",
+            old_runtime.background_queue_shares != new_runtime.background_queue_shares,
+        ),
+        (
+            "runtime.latency_queue_preempt_us",
+            old_runtime.latency_queue_preempt_us != new_runtime.latency_queue_preempt_us,
+        ),
+        (
+            "limits.sessions_per_shard_max",
+            old_limits.sessions_per_shard_max != new_limits.sessions_per_shard_max,
+        ),
+        (
+            "limits.connections_per_shard_max",
+            old_limits.connections_per_shard_max != new_limits.connections_per_shard_max,
+        ),
+        (
+            "limits.mesh_queue_max",
+            old_limits.mesh_queue_max != new_limits.mesh_queue_max,
+        ),
+    ];
+    fixed_at_start
+        .into_iter()
+        .filter(|(_, changed)| *changed)
+        .map(|(key, _)| key)
+        .collect()
+}
+
+fn find<'a>(listeners: &'a [ListenerConfig], name: &str) -> Option<&'a ListenerConfig> {
+    listeners.iter().find(|listener| listener.name == name)
+}
+
+fn compare(plan: &mut ReloadPlan, before: &ListenerConfig, after: &ListenerConfig) {
+    let change = ListenerChange {
+        name: after.name.clone(),
+        address: before.address != after.address,
+        protocol: before.protocol != after.protocol,
+        tls: before.tls != after.tls,
+    };
+    if change.address || change.protocol || change.tls {
+        plan.listeners_changed.push(change);
+    }
+    let files_before = (&before.cert, &before.key, &before.client_ca);
+    let files_after = (&after.cert, &after.key, &after.client_ca);
+    if files_before != files_after {
+        plan.certificates_changed.push(after.name.clone());
+    }
+}
+
+impl fmt::Display for ReloadPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return write!(f, "no changes");
+        }
+        let mut parts: Vec<String> = Vec::new();
+        let lists = [
+            ("listeners added", &self.listeners_added),
+            ("listeners removed", &self.listeners_removed),
+            ("certificates changed", &self.certificates_changed),
+        ];
+        for (label, names) in lists {
+            if !names.is_empty() {
+                parts.push(format!("{label}: {}", names.join(", ")));
+            }
+        }
+        if !self.listeners_changed.is_empty() {
+            let names: Vec<&str> = self.listeners_changed.iter().map(|c| &*c.name).collect();
+            parts.push(format!("listeners changed: {}", names.join(", ")));
+        }
+        if self.limits_changed {
+            parts.push("limits changed".into());
+        }
+        if self.application_changed {
+            parts.push("application changed".into());
+        }
+        if !self.restart_required.is_empty() {
+            let keys = self.restart_required.join(", ");
+            parts.push(format!("needs a restart to apply: {keys}"));
+        }
+        write!(f, "{}", parts.join("; "))
+    }
+}

@@ -1,0 +1,306 @@
+use super::*;
+
+fn two_cores() -> Machine {
+    Machine {
+        cores: vec![0, 1],
+        memlock_bytes: Some(8 << 20),
+    }
+}
+
+fn big_host() -> Machine {
+    Machine {
+        cores: (0..32).collect(),
+        memlock_bytes: Some(64 << 20),
+    }
+}
+
+/// The message a refused configuration gives, on a two-core host with 8 MiB memlock.
+fn refusal(text: &str) -> String {
+    match Config::from_toml_str_on(text, "test.toml", &two_cores()) {
+        Ok(config) => panic!("accepted: {config:?}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+const API_PLAIN: &str = "[[listener]]\nname = \"api\"\naddress = \"127.0.0.1:8080\"\n";
+
+#[test]
+fn embedded_default_is_valid_and_matches_defaults() {
+    let config = Config::from_toml_str_on(DEFAULT_TOML, "default", &two_cores()).unwrap();
+    assert_eq!(config, Config::default());
+    assert_eq!(config.cores(&two_cores()), vec![0]);
+    assert!(Config::embedded_default().is_ok());
+}
+
+#[test]
+fn empty_text_is_the_default() {
+    let config = Config::from_toml_str_on("", "empty", &two_cores()).unwrap();
+    assert_eq!(config, Config::default());
+}
+
+#[test]
+fn every_profile_parses_and_validates() {
+    let profiles = [
+        ("default", DEFAULT_TOML),
+        ("small", include_str!("../../../tuning/small.toml")),
+        ("medium", include_str!("../../../tuning/medium.toml")),
+        ("large", include_str!("../../../tuning/large.toml")),
+    ];
+    for (name, text) in profiles {
+        let result = Config::from_toml_str_on(text, name, &big_host());
+        assert!(result.is_ok(), "{name}: {}", result.unwrap_err());
+    }
+    let large = Config::from_toml_str_on(profiles[3].1, "large", &big_host()).unwrap();
+    assert_eq!(large.cores(&big_host()).len(), 28);
+    assert_eq!(large.listeners[1].tls, Tls::Mutual);
+}
+
+#[test]
+fn cores_all_means_every_allowed_core() {
+    let config =
+        Config::from_toml_str_on("[runtime]\ncores = \"all\"\n", "all", &two_cores()).unwrap();
+    assert_eq!(config.runtime.cores, Cores::All);
+    assert_eq!(config.cores(&two_cores()), vec![0, 1]);
+}
+
+#[test]
+fn engine_limits_map_by_name() {
+    let text = "[limits]\nmicrosteps_per_macrostep_max = 7\ndepth_max = 9\nstates_max = 11\n";
+    let config = Config::from_toml_str_on(text, "t", &two_cores()).unwrap();
+    let limits = config.limits.engine_limits();
+    assert_eq!(limits.microsteps_per_macrostep_max, 7);
+    assert_eq!(limits.depth_max, 9);
+    assert_eq!(limits.states_max, 11);
+    assert_eq!(
+        LimitsConfig::default().engine_limits(),
+        engine::limits::Limits::default()
+    );
+}
+
+#[test]
+fn syntax_errors_keep_line_and_column() {
+    assert_eq!(
+        refusal("[runtime]\ncores = [0,\n"),
+        "test.toml:2:12: unclosed array, expected `]`"
+    );
+    let error = refusal("[limits]\nsessions_per_shard_max = \"many\"\n");
+    assert!(
+        error.starts_with("test.toml:2:26: invalid type: string \"many\""),
+        "{error}"
+    );
+}
+
+#[test]
+fn unknown_keys_are_refused() {
+    let error = refusal("[limits]\nsession_max = 1\n");
+    assert!(
+        error.starts_with("test.toml:2:1: unknown field `session_max`"),
+        "{error}"
+    );
+    let error = refusal("[runtime]\ncores = \"some\"\n");
+    assert!(
+        error.contains("expected \"all\" or a list of core numbers"),
+        "{error}"
+    );
+}
+
+#[test]
+fn zero_and_oversized_limits() {
+    assert_eq!(
+        refusal("[limits]\nevent_queue_max = 0\n"),
+        "test.toml: limits.event_queue_max must be at least 1"
+    );
+    assert_eq!(
+        refusal("[limits]\ndepth_max = 0\n"),
+        "test.toml: limits.depth_max must be at least 1"
+    );
+    assert_eq!(
+        refusal("[runtime]\nbackground_queue_shares = 0\n"),
+        "test.toml: runtime.background_queue_shares must be at least 1"
+    );
+    assert_eq!(
+        refusal("[runtime]\nlatency_queue_shares = 1001\n"),
+        "test.toml: runtime.latency_queue_shares = 1001 is above the maximum 1000"
+    );
+    assert_eq!(
+        refusal("[limits]\nsessions_per_shard_max = 16777217\n"),
+        "test.toml: limits.sessions_per_shard_max = 16777217 is above the maximum 16777216"
+    );
+    assert_eq!(
+        refusal("[limits]\nheader_timeout_ms = 40000\n"),
+        "test.toml: limits.header_timeout_ms = 40000 is above limits.request_timeout_ms = 30000"
+    );
+}
+
+#[test]
+fn cores_are_checked_against_the_machine() {
+    assert_eq!(
+        refusal("[runtime]\ncores = []\n"),
+        "test.toml: runtime.cores is empty; list at least one core"
+    );
+    assert_eq!(
+        refusal("[runtime]\ncores = [1, 1]\n"),
+        "test.toml: runtime.cores lists core 1 twice"
+    );
+    assert_eq!(
+        refusal("[runtime]\ncores = [0, 2]\n"),
+        "test.toml: runtime.cores: core 2 is not available to this process (available: 0-1)"
+    );
+}
+
+#[test]
+fn io_memory_must_fit_the_memlock_limit() {
+    assert_eq!(
+        refusal("[runtime]\ncores = \"all\"\nio_memory_bytes = 5000000\n"),
+        "test.toml: runtime.io_memory_bytes = 5000000 × 2 shards is above the locked-memory \
+         limit of 8388608 bytes (ulimit -l)"
+    );
+    let unlimited = Machine {
+        memlock_bytes: None,
+        ..two_cores()
+    };
+    let text = "[runtime]\ncores = \"all\"\nio_memory_bytes = 5000000\n";
+    assert!(Config::from_toml_str_on(text, "t", &unlimited).is_ok());
+}
+
+#[test]
+fn listener_names_and_addresses() {
+    assert_eq!(
+        refusal("[[listener]]\nname = \"\"\n"),
+        "test.toml: a [[listener]] has an empty name"
+    );
+    assert_eq!(
+        refusal(&format!("{API_PLAIN}{API_PLAIN}")),
+        "test.toml: listener \"api\": name used twice"
+    );
+    let overlap = format!("{API_PLAIN}[[listener]]\nname = \"all\"\naddress = \"0.0.0.0:8080\"\n");
+    assert_eq!(
+        refusal(&overlap),
+        "test.toml: listener \"all\": address 0.0.0.0:8080 overlaps listener \"api\" \
+         (127.0.0.1:8080)"
+    );
+    let other_port = format!("{API_PLAIN}[[listener]]\nname = \"b\"\naddress = \"0.0.0.0:81\"\n");
+    assert!(Config::from_toml_str_on(&other_port, "t", &two_cores()).is_ok());
+    assert_eq!(
+        refusal("[[listener]]\nname = \"voice\"\nprotocol = \"sip\"\n"),
+        "test.toml: listener \"voice\": protocol = \"sip\" is not supported yet"
+    );
+    let error = refusal("[[listener]]\naddress = \"localhost\"\n");
+    assert!(
+        error.starts_with("test.toml:2:11: invalid socket address syntax"),
+        "{error}"
+    );
+}
+
+#[test]
+fn tls_needs_its_files() {
+    assert_eq!(
+        refusal("[[listener]]\nname = \"api\"\ntls = \"on\"\nkey = \"k.pem\"\n"),
+        "test.toml: listener \"api\": tls = \"on\" needs cert"
+    );
+    assert_eq!(
+        refusal("[[listener]]\nname = \"api\"\ntls = \"on\"\ncert = \"c.pem\"\n"),
+        "test.toml: listener \"api\": tls = \"on\" needs key"
+    );
+    let mutual = "[[listener]]\nname = \"api\"\ntls = \"mutual\"\ncert = \"c\"\nkey = \"k\"\n";
+    assert_eq!(
+        refusal(mutual),
+        "test.toml: listener \"api\": tls = \"mutual\" needs client_ca"
+    );
+    assert_eq!(
+        refusal("[[listener]]\nname = \"api\"\ncert = \"c.pem\"\n"),
+        "test.toml: listener \"api\": cert is set but not used with tls = \"off\""
+    );
+    let on_with_ca = "[[listener]]\nname = \"api\"\ntls = \"on\"\ncert = \"c\"\nkey = \"k\"\n\
+                      client_ca = \"ca\"\n";
+    assert_eq!(
+        refusal(on_with_ca),
+        "test.toml: listener \"api\": client_ca is set but not used with tls = \"on\""
+    );
+}
+
+#[test]
+fn application_must_be_named() {
+    assert_eq!(
+        refusal("[application]\nsrc = \"\"\n"),
+        "test.toml: application.src is empty"
+    );
+    assert_eq!(
+        refusal("[application]\nname = \" \"\n"),
+        "test.toml: application.name is empty"
+    );
+}
+
+#[test]
+fn load_reports_the_path() {
+    let error = Config::load(Path::new("/nonexistent/baton.toml")).unwrap_err();
+    assert!(matches!(error, ConfigError::Read { .. }));
+    assert!(
+        error.to_string().starts_with("/nonexistent/baton.toml: "),
+        "{error}"
+    );
+}
+
+#[test]
+fn reload_plan_lists_listener_and_certificate_changes() {
+    let old = Config::from_toml_str_on(
+        include_str!("../../../tuning/medium.toml"),
+        "old",
+        &big_host(),
+    )
+    .unwrap();
+    let mut new = old.clone();
+    assert!(Config::reload_plan(&old, &new).is_empty());
+    assert_eq!(Config::reload_plan(&old, &new).to_string(), "no changes");
+    new.listeners.remove(1);
+    new.listeners[0].cert = Some("/etc/baton/tls/server-2026.crt".into());
+    new.listeners.push(ListenerConfig {
+        name: "metrics".into(),
+        address: "127.0.0.1:9100".parse().unwrap(),
+        ..ListenerConfig::default()
+    });
+    new.limits.request_timeout_ms = 20_000;
+    new.limits.sessions_per_shard_max = 1;
+    let plan = Config::reload_plan(&old, &new);
+    assert_eq!(plan.listeners_added, ["metrics"]);
+    assert_eq!(plan.listeners_removed, ["admin"]);
+    assert_eq!(plan.certificates_changed, ["api"]);
+    assert!(plan.listeners_changed.is_empty());
+    assert!(plan.limits_changed);
+    assert!(!plan.application_changed);
+    assert_eq!(plan.restart_required, ["limits.sessions_per_shard_max"]);
+    assert_eq!(
+        plan.to_string(),
+        "listeners added: metrics; listeners removed: admin; certificates changed: api; \
+         limits changed; needs a restart to apply: limits.sessions_per_shard_max"
+    );
+}
+
+#[test]
+fn reload_plan_sees_address_and_tls_mode_changes() {
+    let old = Config::default();
+    let mut new = old.clone();
+    new.listeners[0].address = "127.0.0.1:8081".parse().unwrap();
+    new.runtime.cores = Cores::All;
+    let plan = Config::reload_plan(&old, &new);
+    let change = &plan.listeners_changed[0];
+    assert_eq!(change.name, "http");
+    assert!(change.address);
+    assert!(!change.tls);
+    assert!(!plan.limits_changed);
+    assert_eq!(plan.restart_required, ["runtime.cores"]);
+}
+
+#[test]
+fn cpu_lists_and_memlock_rows_parse() {
+    assert_eq!(
+        machine::parse_cpu_list("0-3,8,10-11"),
+        Some(vec![0, 1, 2, 3, 8, 10, 11])
+    );
+    assert_eq!(machine::parse_cpu_list("x"), None);
+    let limits = "Max locked memory         8388608              8388608              bytes\n";
+    assert_eq!(machine::parse_memlock(limits), Some(Some(8 << 20)));
+    let unlimited = "Max locked memory         unlimited            unlimited            bytes\n";
+    assert_eq!(machine::parse_memlock(unlimited), Some(None));
+    assert!(!Machine::probe().cores.is_empty());
+}
