@@ -643,11 +643,6 @@ impl RequestDecoder {
         &self.limits
     }
 
-    /// Whether the decoder is between requests with no head byte consumed (for idle timeouts).
-    pub fn is_idle(&self) -> bool {
-        matches!(self.state, RequestState::Head | RequestState::Complete)
-    }
-
     /// Whether the decoder is waiting for a head (as opposed to a body).
     pub fn is_reading_head(&self) -> bool {
         matches!(self.state, RequestState::Head | RequestState::Complete)
@@ -1017,7 +1012,7 @@ fn is_framing_header(name: &str) -> bool {
 /// body length afterwards.
 pub fn encode_response(response: &Response, close: bool, out: &mut Vec<u8>) {
     assert!((100..=999).contains(&response.status));
-    let bodiless = response.status < 200 || response.status == 204 || response.status == 304;
+    let bodiless = !has_body(response.status);
     debug_assert!(!bodiless || response.body.is_empty());
     // Writing into a Vec<u8> cannot fail; the results are ignored deliberately.
     let _ = write!(
@@ -1040,6 +1035,12 @@ pub fn encode_response(response: &Response, close: bool, out: &mut Vec<u8>) {
     if !bodiless {
         out.extend_from_slice(&response.body);
     }
+}
+
+/// Whether a response with `status` carries a body (and a Content-Length): all but 1xx, 204
+/// and 304.
+pub fn has_body(status: u16) -> bool {
+    status >= 200 && status != 204 && status != 304
 }
 
 fn put_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
@@ -1247,7 +1248,7 @@ impl ResponseDecoder {
         }
         self.reading_head = false;
         self.keep_alive = framing.keep_alive(version);
-        let bodiless = self.head_request || status < 200 || status == 204 || status == 304;
+        let bodiless = self.head_request || !has_body(status);
         self.body = if bodiless {
             BodyDecoder::DONE
         } else if framing.chunked || framing.content_length.is_some() {

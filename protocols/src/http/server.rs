@@ -22,8 +22,8 @@ use glommio::net::TcpListener;
 use slab::Slab;
 
 use super::codec::{
-    encode_response, Decoded, HttpError, HttpLimits, Method, Request, RequestDecoder, Response,
-    CHUNK_SIZE_LINE_BYTES_MAX, CONTINUE_RESPONSE,
+    encode_response, has_body, Decoded, HttpError, HttpLimits, Method, Request, RequestDecoder,
+    Response, CHUNK_SIZE_LINE_BYTES_MAX, CONTINUE_RESPONSE,
 };
 
 /// Answers requests. Implemented by `runtime` (the session API, Basic HTTP, admin).
@@ -312,7 +312,7 @@ impl Connection {
                     let close = !request.keep_alive() || stop.is_stopped();
                     let before = self.out.len();
                     encode_response(&response, close, &mut self.out);
-                    if request.method() == Method::Head {
+                    if request.method() == Method::Head && has_body(response.status) {
                         self.out.truncate(self.out.len() - response.body.len());
                     }
                     debug_assert!(self.out.len() > before);
@@ -342,7 +342,8 @@ impl Connection {
         let wait = self
             .deadline(timeouts)
             .saturating_duration_since(Instant::now());
-        let idle = self.phase == Phase::Idle;
+        // Nothing of a next request has arrived: a stop may close the connection now.
+        let idle = self.start == self.end && self.decoder.is_reading_head();
         let target = &mut self.buffer[self.end..];
         let read = async {
             match stream.read(target).await {
