@@ -9,14 +9,15 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use rustls::client::Resumption;
 use rustls::crypto::CryptoProvider;
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ServerSessionMemoryCache, WebPkiClientVerifier};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::error::{PemRole, TlsError};
-use super::HANDSHAKE_TIMEOUT_MS_DEFAULT;
+use super::{HANDSHAKE_TIMEOUT_MS_DEFAULT, SESSIONS_CACHED_PER_SHARD};
 
 /// The TLS mode of one listener (`tls = "off" | "on" | "mutual"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -124,6 +125,18 @@ impl ServerTls {
         })
     }
 
+    /// A copy for one shard: the same certificate and settings with its own session cache, so
+    /// handshakes on different cores never contend on the cache's lock. A client resuming on
+    /// another shard (SO_REUSEPORT picks one per connection) falls back to a full handshake.
+    pub fn for_shard(&self) -> ServerTls {
+        let mut config = ServerConfig::clone(&self.config);
+        config.session_storage = ServerSessionMemoryCache::new(SESSIONS_CACHED_PER_SHARD as usize);
+        ServerTls {
+            config: Arc::new(config),
+            ..self.clone()
+        }
+    }
+
     /// Sets how long a client may take to finish the handshake (milliseconds, at least 1).
     pub fn with_handshake_timeout_ms(mut self, timeout_ms: u32) -> ServerTls {
         assert!(
@@ -197,6 +210,17 @@ impl ClientTls {
         })
     }
 
+    /// A copy for one shard with its own resumption cache, for the same reason as
+    /// [`ServerTls::for_shard`].
+    pub fn for_shard(&self) -> ClientTls {
+        let mut config = ClientConfig::clone(&self.config);
+        config.resumption = Resumption::in_memory_sessions(SESSIONS_CACHED_PER_SHARD as usize);
+        ClientTls {
+            config: Arc::new(config),
+            ..self.clone()
+        }
+    }
+
     /// Sets how long a server may take to finish the handshake (milliseconds, at least 1).
     pub fn with_handshake_timeout_ms(mut self, timeout_ms: u32) -> ClientTls {
         assert!(
@@ -222,6 +246,13 @@ impl ClientTls {
         self.handshake_timeout_ms
     }
 }
+
+// A reload builds one configuration and sends it to every shard, so both must cross threads.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<ServerTls>();
+    assert_send::<ClientTls>();
+};
 
 /// The crypto provider: ring, explicitly, so nothing depends on a process-wide default that
 /// another crate might install differently.

@@ -33,3 +33,7 @@ pub use stream::{accept, connect, MaybeTls, TlsClientStream, TlsServerStream};
 /// enough for a loaded client across a WAN; short enough that silent connections do not hold
 /// a listener's connection slots for long.
 pub const HANDSHAKE_TIMEOUT_MS_DEFAULT: u32 = 10_000;
+
+/// TLS sessions remembered for resumption, per listener per shard and per shard for outbound
+/// connections (rustls' own default; an entry is a few hundred bytes).
+pub const SESSIONS_CACHED_PER_SHARD: u32 = 256;

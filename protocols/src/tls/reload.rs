@@ -52,6 +52,7 @@ impl SharedServerTls {
     /// Installs a new configuration for connections accepted from now on and returns its
     /// generation. Connections already accepted keep the one they started with.
     pub fn reload(&self, tls: ServerTls) -> u32 {
+        let tls = tls.for_shard();
         let mut current = self.current.borrow_mut();
         current.generation = current
             .generation

@@ -555,6 +555,24 @@ fn bad_client_inputs_give_precise_errors() {
 }
 
 #[test]
+fn each_shard_gets_its_own_session_cache() {
+    let ca = Ca::new("Baton test CA");
+    let tls = server_tls(&ca.server("baton.test"), None, TlsMode::On);
+    let (one, two) = (tls.for_shard(), tls.for_shard());
+    let (one, two) = (one.config(), two.config());
+    assert!(!std::sync::Arc::ptr_eq(
+        &one.session_storage,
+        &two.session_storage
+    ));
+    assert!(std::sync::Arc::ptr_eq(
+        &one.cert_resolver,
+        &two.cert_resolver
+    ));
+    let client = client_tls(&ca, None);
+    assert_eq!(client.for_shard().roots_len(), 1);
+}
+
+#[test]
 fn tls_mode_parses_the_three_words_only() {
     assert_eq!("off".parse::<TlsMode>().ok(), Some(TlsMode::Off));
     assert_eq!("on".parse::<TlsMode>().ok(), Some(TlsMode::On));
