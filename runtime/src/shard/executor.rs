@@ -42,7 +42,7 @@ impl Shutdown {
         self.requested.load(Ordering::Acquire)
     }
 
-    /// Completes once a stop is asked for (within [`SHUTDOWN_POLL`]). Shard-side only.
+    /// Completes within 10 ms of a stop request. Call it on a shard only.
     pub async fn requested(&self) {
         while !self.is_requested() {
             glommio::timer::sleep(SHUTDOWN_POLL).await;
@@ -146,6 +146,9 @@ impl Shards {
 /// Starts one pinned executor per configured core and runs `make_shard(context)` on each,
 /// in its latency-class queue. Returns once every executor exists; the shards' futures
 /// run until they return (normally after [`ShardContext::shutdown`] is requested).
+///
+/// `config` must have passed [`Config::validate`]; `"all"` cores are read from this
+/// process's affinity again here.
 pub fn start_shards<F, Fut>(config: &Config, make_shard: F) -> Result<Shards, ShardError>
 where
     F: Fn(ShardContext) -> Fut + Send + Sync + 'static,

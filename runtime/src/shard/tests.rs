@@ -226,3 +226,25 @@ fn a_shard_that_cannot_start_stops_the_others() {
     );
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+#[test]
+fn one_shard_runs_alone_with_an_empty_mesh() {
+    let _guard = one_at_a_time();
+    let config = Config::default();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let shards = start_shards(&config, move |context: ShardContext| {
+        let done_tx = done_tx.clone();
+        async move {
+            assert_eq!(context.shards, 1);
+            assert_eq!(context.mesh.shards(), 1);
+            // With no peers the inbox has nothing to wait for.
+            context.inbox.run(|_, _| unreachable!("no peers")).await;
+            done_tx.send(context.shard).unwrap();
+            context.shutdown.requested().await;
+        }
+    })
+    .unwrap();
+    assert_eq!(done_rx.recv_timeout(Duration::from_secs(2)), Ok(ShardId(0)));
+    shards.shutdown().request();
+    shards.join().unwrap();
+}
