@@ -372,3 +372,19 @@ fn response_decoding_framings() {
     );
     crate::fuzzing::http_response(chunked);
 }
+
+/// fuzz_1: a trailer exactly at the head limit, its closing CRLF arriving in two reads.
+#[test]
+fn fuzz_1_trailer_at_the_limit_split_before_its_end() {
+    let limits = HttpLimits {
+        header_bytes_max: 256,
+        uri_bytes_max: 64,
+        ..HttpLimits::DEFAULT
+    };
+    let mut input =
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n".to_vec();
+    input.extend_from_slice(format!("T: {}\r\n", "v".repeat(256 - 5)).as_bytes());
+    input.extend_from_slice(b"\r\nGET / HTTP/1.1\r\n\r\n");
+    assert_eq!(decode_all(&input, limits).unwrap().len(), 2);
+    assert_eq!(decode_bytewise(&input, limits).unwrap().len(), 2);
+}
