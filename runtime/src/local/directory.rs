@@ -1,9 +1,10 @@
-//! The session slab: every session of a host (a root and its invoked descendants), its
-//! external queue and its links to its parent and children.
+//! The session slab: every session of a host (top-level sessions and their invoked
+//! descendants), its external queue and its links to its parent and children.
 //!
 //! Keys carry a generation, so a key kept after its session ended cannot reach a session
-//! that later reuses the slot. Session ids (`_sessionid`) are drawn from a seeded generator,
-//! so a run with the same seed produces the same ids.
+//! that later reuses the slot. Session ids (`_sessionid`) come from a [`SessionIds`] source:
+//! by default [`SeededIds`], so a run with the same seed produces the same ids; the server
+//! plugs in one that encodes the home shard.
 
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
@@ -23,13 +24,34 @@ pub struct SessionKey {
     pub generation: u32,
 }
 
+/// How many ids a host draws from its [`SessionIds`] before it gives up on finding one that
+/// is not in use: a correct source repeats an id rarely, a broken one always.
+pub const ID_ATTEMPTS_MAX: u32 = 8;
+
+/// Where new session ids come from. The host never uses an id that a live session holds:
+/// it draws again, at most [`ID_ATTEMPTS_MAX`] times.
+pub trait SessionIds {
+    /// A fresh session id: non-empty, URL-safe text (it appears in `#_scxml_<id>` targets
+    /// and in HTTP paths).
+    fn next_id(&mut self) -> Box<str>;
+}
+
 /// Where a session is in its life, seen from the host.
+///
+/// ```text
+///   invoked child:  Starting --+
+///                              +--> Busy <--> Idle --> (removed)
+///   top-level:      Created ---+
+/// ```
 pub(crate) enum Phase {
     /// Created by `<invoke>` during the parent's step; starts after that step.
     Starting {
         /// Values for the child's top-level `<data>`.
         params: Vec<(Box<str>, Value)>,
     },
+    /// A top-level session whose scope exists (so a start that the datamodel refuses fails
+    /// at once) and whose initial macrostep waits for the host's next step.
+    Created(Box<Session>),
     /// Waiting for events (boxed: a session is large, a starting slot is not).
     Idle(Box<Session>),
     /// Taken out of the slot while the engine runs it.
@@ -60,6 +82,11 @@ pub(crate) struct Slot {
     pub children: Vec<(Box<str>, SessionKey)>,
     /// The parent forwards its external events to this child.
     pub autoforward: bool,
+    /// Started by the host's user, not by `<invoke>` (stays true for nothing else: a child
+    /// whose invocation was cancelled loses its parent but is not top-level).
+    pub top_level: bool,
+    /// When the initial macrostep ran (before it: when the session was added).
+    pub started_at_ms: u64,
 }
 
 /// Why a session could not be added.
@@ -69,45 +96,57 @@ pub struct SessionsFull {
     pub sessions_max: u32,
 }
 
+/// Why [`Directory::insert`] refused a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum InsertError {
+    /// The directory holds `sessions_max` sessions.
+    Full(SessionsFull),
+    /// The [`SessionIds`] source kept answering ids in use; this is the last one.
+    IdInUse(Box<str>),
+}
+
 /// The sessions of one host.
 pub(crate) struct Directory {
     slab: Slab<Slot>,
     by_id: HashMap<Box<str>, SessionKey>,
     generation_next: u32,
     sessions_max: u32,
-    ids: IdGenerator,
+    ids: Box<dyn SessionIds>,
 }
 
 impl Directory {
-    pub fn new(sessions_max: u32, seed: u64) -> Directory {
+    pub fn new(sessions_max: u32, ids: Box<dyn SessionIds>) -> Directory {
         assert!(sessions_max > 0);
         Directory {
             slab: Slab::new(),
             by_id: HashMap::new(),
             generation_next: 1,
             sessions_max,
-            ids: IdGenerator { seed, counter: 0 },
+            ids,
         }
     }
 
-    /// Adds a session in phase `phase` with a fresh session id.
+    /// Adds a session in phase `phase` with a fresh session id, at `now_ms`. A session
+    /// without a parent is top-level.
     pub fn insert(
         &mut self,
         doc: Rc<Document>,
         phase: Phase,
         parent: Option<ParentLink>,
-    ) -> Result<SessionKey, SessionsFull> {
+        now_ms: u64,
+    ) -> Result<SessionKey, InsertError> {
         if self.slab.len() >= self.sessions_max as usize {
-            return Err(SessionsFull {
+            return Err(InsertError::Full(SessionsFull {
                 sessions_max: self.sessions_max,
-            });
+            }));
         }
-        let id = self.fresh_id();
+        let id = self.fresh_id()?;
         let generation = self.generation_next;
         self.generation_next = self.generation_next.wrapping_add(1).max(1);
         let entry = self.slab.vacant_entry();
         let slot = u32::try_from(entry.key()).expect("slab index fits u32 (sessions_max)");
         let key = SessionKey { slot, generation };
+        let top_level = parent.is_none();
         entry.insert(Slot {
             generation,
             id: id.clone(),
@@ -117,8 +156,11 @@ impl Directory {
             parent,
             children: Vec::new(),
             autoforward: false,
+            top_level,
+            started_at_ms: now_ms,
         });
-        self.by_id.insert(id, key);
+        let previous = self.by_id.insert(id, key);
+        assert!(previous.is_none(), "fresh_id returns ids not in use");
         Ok(key)
     }
 
@@ -190,35 +232,54 @@ impl Directory {
 
     /// Every live key, in slab order.
     pub fn keys(&self) -> Vec<SessionKey> {
-        let keys = self.slab.iter();
-        keys.map(|(i, s)| SessionKey {
-            slot: i as u32,
-            generation: s.generation,
+        self.iter().map(|(key, _)| key).collect()
+    }
+
+    /// Every live session with its key, in slab order.
+    pub fn iter(&self) -> impl Iterator<Item = (SessionKey, &Slot)> + '_ {
+        self.slab.iter().map(|(i, slot)| {
+            let key = SessionKey {
+                slot: i as u32,
+                generation: slot.generation,
+            };
+            (key, slot)
         })
-        .collect()
     }
 
     pub fn len(&self) -> usize {
         self.slab.len()
     }
 
-    fn fresh_id(&mut self) -> Box<str> {
-        loop {
-            let id = self.ids.next_id();
-            if !self.by_id.contains_key(&*id) {
-                return id;
+    /// An id no live session holds. Bounded, so a source that repeats itself cannot hang
+    /// the host.
+    fn fresh_id(&mut self) -> Result<Box<str>, InsertError> {
+        let mut id = Box::from("");
+        for _ in 0..ID_ATTEMPTS_MAX {
+            id = self.ids.next_id();
+            if !id.is_empty() && !self.by_id.contains_key(&*id) {
+                return Ok(id);
             }
         }
+        Err(InsertError::IdInUse(id))
     }
 }
 
-/// Session ids that look random but come from a seed: splitmix64 over a counter.
-struct IdGenerator {
+/// The default [`SessionIds`]: ids that look random but come from a seed (splitmix64 over
+/// a counter, 16 hex digits), so a run with the same seed replays with the same ids.
+#[derive(Clone, Debug)]
+pub struct SeededIds {
     seed: u64,
     counter: u64,
 }
 
-impl IdGenerator {
+impl SeededIds {
+    /// The ids of `seed`, from the first.
+    pub fn new(seed: u64) -> SeededIds {
+        SeededIds { seed, counter: 0 }
+    }
+}
+
+impl SessionIds for SeededIds {
     fn next_id(&mut self) -> Box<str> {
         self.counter += 1;
         let mut z = self
@@ -237,22 +298,43 @@ mod tests {
 
     #[test]
     fn ids_are_deterministic_per_seed() {
-        let mut a = IdGenerator {
-            seed: 7,
-            counter: 0,
-        };
-        let mut b = IdGenerator {
-            seed: 7,
-            counter: 0,
-        };
-        let mut c = IdGenerator {
-            seed: 8,
-            counter: 0,
-        };
+        let mut a = SeededIds::new(7);
+        let mut b = SeededIds::new(7);
+        let mut c = SeededIds::new(8);
         let first = a.next_id();
         assert_eq!(first, b.next_id());
         assert_ne!(first, c.next_id());
         assert_ne!(first, a.next_id());
         assert_eq!(first.len(), 16);
+    }
+
+    /// A source that always answers the same id.
+    struct Stuck;
+
+    impl SessionIds for Stuck {
+        fn next_id(&mut self) -> Box<str> {
+            "same".into()
+        }
+    }
+
+    #[test]
+    fn a_repeating_id_source_is_refused_not_looped_on() {
+        let text = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0">
+            <final id="f"/></scxml>"#;
+        let doc = engine::compile::compile(
+            text,
+            "stuck.scxml",
+            &mut super::super::FileLoader,
+            &engine::limits::Limits::default(),
+        )
+        .expect("compiles");
+        let doc = Rc::new(doc);
+        let mut dir = Directory::new(4, Box::new(Stuck));
+        let starting = || Phase::Starting { params: Vec::new() };
+        let first = dir.insert(Rc::clone(&doc), starting(), None, 0);
+        assert!(first.is_ok());
+        let second = dir.insert(doc, starting(), None, 0);
+        assert_eq!(second, Err(InsertError::IdInUse("same".into())));
+        assert_eq!(dir.len(), 1);
     }
 }

@@ -12,8 +12,8 @@ use engine::effects::{
 use engine::event::Event;
 use engine::value::Value;
 
-use super::directory::{ParentLink, Phase, SessionKey};
-use super::{Core, Work};
+use super::directory::{InsertError, ParentLink, Phase, SessionKey};
+use super::{Core, DeliverError, Work};
 
 /// The effects of the session `key`, performed on `core`.
 pub(crate) struct HostEffects<'a> {
@@ -39,7 +39,7 @@ impl Effects for HostEffects<'_> {
         }
         // Resolve now even when delayed: a target that does not exist is an error of the
         // send itself, not of a later delivery.
-        self.core.route(self.key, &out.target)?;
+        self.core.check_target(self.key, &out.target)?;
         let delayed = out.delay_ms > 0 || out.target == Target::SelfInternal;
         if !delayed {
             return self.core.deliver(self.key, out);
@@ -75,13 +75,16 @@ impl Effects for HostEffects<'_> {
         let phase = Phase::Starting {
             params: request.params,
         };
-        let child = self
-            .core
-            .dir
-            .insert(doc, phase, Some(link))
-            .map_err(|full| InvokeError {
-                reason: format!("too many sessions (limit {})", full.sessions_max),
-            })?;
+        let now_ms = self.core.now_ms;
+        let inserted = self.core.dir.insert(doc, phase, Some(link), now_ms);
+        let child = inserted.map_err(|error| InvokeError {
+            reason: match error {
+                InsertError::Full(full) => {
+                    format!("too many sessions (limit {})", full.sessions_max)
+                }
+                InsertError::IdInUse(id) => format!("no fresh session id (last: '{id}')"),
+            },
+        })?;
         if let Some(slot) = self.core.dir.get_mut(child) {
             slot.autoforward = request.autoforward;
         }
@@ -164,25 +167,42 @@ impl Core {
         }
     }
 
-    /// Puts `out` on its target's external queue now.
+    /// Checks that a send from `from` can reach `target`: a session here, or a session id
+    /// the [`super::Remote`] may reach.
+    pub(crate) fn check_target(&self, from: SessionKey, target: &Target) -> Result<(), SendError> {
+        if let Target::Session(id) = target {
+            if self.dir.by_id(id).is_none() && self.remote.reaches(id) {
+                return Ok(());
+            }
+        }
+        self.route(from, target).map(|_| ())
+    }
+
+    /// Puts `out` on its target's external queue now, or hands it to the [`super::Remote`]
+    /// when it names a session id this host does not hold.
     pub(crate) fn deliver(&mut self, from: SessionKey, out: Outgoing) -> Result<(), SendError> {
+        if let Target::Session(id) = &out.target {
+            if self.dir.by_id(id).is_none() {
+                let id = id.clone();
+                return self.remote.send_remote(&id, out);
+            }
+        }
         let (to, invokeid) = self.route(from, &out.target)?;
         let mut event = out.event;
         if invokeid.is_some() {
             event.invokeid = invokeid;
         }
-        self.enqueue(to, event)
+        self.enqueue(to, event).map_err(|error| SendError {
+            reason: error.to_string(),
+        })
     }
 
     /// Appends an event to a session's external queue, within its bound.
-    pub(crate) fn enqueue(&mut self, to: SessionKey, event: Event) -> Result<(), SendError> {
-        let queue_max = self.config.queue_events_max as usize;
-        let slot = self.dir.get_mut(to).ok_or_else(|| SendError {
-            reason: "the target session has ended".to_owned(),
-        })?;
-        if slot.queue.len() >= queue_max {
-            let reason = format!("the target's queue is full ({queue_max} events)");
-            return Err(SendError { reason });
+    pub(crate) fn enqueue(&mut self, to: SessionKey, event: Event) -> Result<(), DeliverError> {
+        let queue_max = self.config.queue_events_max;
+        let slot = self.dir.get_mut(to).ok_or(DeliverError::UnknownSession)?;
+        if slot.queue.len() >= queue_max as usize {
+            return Err(DeliverError::QueueFull { queue_max });
         }
         slot.queue.push_back(event);
         Ok(())

@@ -1,10 +1,18 @@
-//! The local host: runs one SCXML session and the tree of sessions it invokes on the
-//! current thread, and performs their effects.
+//! The local host: runs SCXML sessions (many top-level sessions and the trees of sessions
+//! they invoke) on the current thread, and performs their effects.
 //!
 //! `baton run` and the W3C conformance suite both run documents through this module, so
-//! the suite tests the same code path a strategy author uses. The host owns one datamodel
-//! of each kind (sessions are scopes in it), the session slab with each session's external
-//! queue, a timer heap for delayed sends, and a cache of compiled documents.
+//! the suite tests the same code path a strategy author uses; `baton serve` runs one host
+//! per shard. The host owns one datamodel of each kind (sessions are scopes in it), the
+//! session slab with each session's external queue, a timer heap for delayed sends, and a
+//! cache of compiled documents.
+//!
+//! Two ways to drive it. The server's: [`Host::start_session`], [`Host::send_event`],
+//! [`Host::terminate`] and [`Host::query`] address sessions by id, [`Host::run_ready`] runs
+//! what is ready within a step budget, and [`Host::take_finished`] reports the top-level
+//! sessions that ended. `baton run`'s and the conformance suite's: [`Host::start`] starts
+//! one "root" session, and [`Host::run`], [`Host::outcome`] and [`Host::configuration`]
+//! follow it.
 //!
 //! It never reads a clock: every call takes `now_ms`, and [`Host::run`] takes a [`Clock`],
 //! real ([`RealClock`]) or virtual ([`VirtualClock`]).
@@ -18,6 +26,8 @@ mod clock;
 mod directory;
 mod effects;
 mod loader;
+mod remote;
+mod sessions;
 mod timers;
 
 use std::collections::VecDeque;
@@ -35,10 +45,12 @@ use engine::session::{EndReason, Session, SessionConfig, Status};
 use engine::value::Value;
 
 pub use clock::{Clock, RealClock, VirtualClock};
-pub use directory::{SessionKey, SessionsFull};
+pub use directory::{SeededIds, SessionIds, SessionKey, SessionsFull, ID_ATTEMPTS_MAX};
 pub use loader::{resolve, FileLoader, LoadError, INLINE_DOCUMENTS_MAX};
+pub use remote::{NoRemote, Remote};
+pub use sessions::{DeliverError, Finished, Progress, SessionInfo, SessionSummary};
 
-use directory::{Directory, Phase};
+use directory::{Directory, InsertError, Phase};
 use effects::HostEffects;
 use loader::DocumentCache;
 use timers::Timers;
@@ -54,11 +66,13 @@ pub struct HostConfig {
     pub log: LogMode,
     /// Print each microstep's transitions on stderr (default false; `baton run --trace`).
     pub trace: bool,
-    /// Most sessions alive at once, root included (default 10,000). An `<invoke>` past it
-    /// fails with `error.execution` in the parent. Cost: one slot and one scope each.
+    /// Most sessions alive at once, top-level and invoked (default 10,000). A start past
+    /// it is refused with [`StartError::Full`]; an `<invoke>` past it fails with
+    /// `error.execution` in the parent. Cost: one slot and one scope each.
     pub sessions_max: u32,
     /// Most events waiting in one session's external queue (default 10,000). A send past it
-    /// fails with `error.communication` in the sender.
+    /// fails with `error.communication` in the sender; [`Host::send_event`] past it is
+    /// refused with [`DeliverError::QueueFull`].
     pub queue_events_max: u32,
 }
 
@@ -160,6 +174,20 @@ pub enum StartError {
     },
     /// [`HostConfig::sessions_max`] is reached.
     Full(SessionsFull),
+    /// The [`SessionIds`] source answered only ids in use ([`ID_ATTEMPTS_MAX`] times).
+    IdInUse {
+        /// The last id it answered.
+        id: Box<str>,
+    },
+}
+
+impl From<InsertError> for StartError {
+    fn from(error: InsertError) -> StartError {
+        match error {
+            InsertError::Full(full) => StartError::Full(full),
+            InsertError::IdInUse(id) => StartError::IdInUse { id },
+        }
+    }
 }
 
 impl std::fmt::Display for StartError {
@@ -167,6 +195,7 @@ impl std::fmt::Display for StartError {
         match self {
             StartError::Scope { message } => write!(f, "cannot create the session: {message}"),
             StartError::Full(full) => write!(f, "too many sessions (limit {})", full.sessions_max),
+            StartError::IdInUse { id } => write!(f, "no fresh session id (last: '{id}')"),
         }
     }
 }
@@ -182,13 +211,18 @@ struct Core {
     work: VecDeque<Work>,
     log: LogSink,
     now_ms: u64,
+    /// The top-level session [`Host::start`] started, for the root-centric helpers.
     root: Option<SessionKey>,
     root_status: Option<Status>,
+    /// Top-level sessions that ended, until [`Host::take_finished`].
+    finished: Vec<Finished>,
+    /// Where sends to session ids this host does not hold go.
+    remote: Box<dyn Remote>,
     /// Slab index where the round-robin scan resumes.
     cursor: usize,
 }
 
-/// A single-threaded host for one root session and its invoked descendants.
+/// A single-threaded host for top-level sessions and their invoked descendants.
 pub struct Host {
     ecmascript: EcmascriptDatamodel,
     null: NullDatamodel,
@@ -208,11 +242,17 @@ fn datamodel<'a>(
 }
 
 impl Host {
-    /// A host with no sessions.
+    /// A host with no sessions, whose ids come from [`SeededIds`] of `config.seed`.
     pub fn new(config: HostConfig) -> Host {
+        let ids = Box::new(SeededIds::new(config.seed));
+        Host::with_ids(config, ids)
+    }
+
+    /// A host with no sessions, whose ids come from `ids`.
+    pub fn with_ids(config: HostConfig, ids: Box<dyn SessionIds>) -> Host {
         let ecmascript = EcmascriptDatamodel::new(&config.limits, config.seed);
         let core = Core {
-            dir: Directory::new(config.sessions_max, config.seed),
+            dir: Directory::new(config.sessions_max, ids),
             timers: Timers::default(),
             docs: DocumentCache::default(),
             work: VecDeque::new(),
@@ -223,6 +263,8 @@ impl Host {
             now_ms: 0,
             root: None,
             root_status: None,
+            finished: Vec::new(),
+            remote: Box::new(NoRemote),
             cursor: 0,
             config,
         };
@@ -247,6 +289,11 @@ impl Host {
             .map_err(|e| LoadError::Compile(Box::new(e)))
     }
 
+    /// Sets where sends to session ids this host does not hold go (default [`NoRemote`]).
+    pub fn set_remote(&mut self, remote: Box<dyn Remote>) {
+        self.core.remote = remote;
+    }
+
     /// Ends every session of a previous run, then starts `doc` as the root session and runs
     /// its initial macrostep. Invoked children start on the following [`Host::step`]s.
     pub fn start(
@@ -257,19 +304,11 @@ impl Host {
     ) -> Result<Status, StartError> {
         self.reset();
         self.core.now_ms = now_ms;
-        let phase = Phase::Starting {
-            params: params.to_vec(),
-        };
-        let key = self
-            .core
-            .dir
-            .insert(doc, phase, None)
-            .map_err(StartError::Full)?;
+        let key = self.admit(doc, params.to_vec())?;
         self.core.root = Some(key);
-        if let Err(message) = self.start_session(key) {
-            self.fail_child_start(key, &message);
-            return Err(StartError::Scope { message });
-        }
+        // A created top-level session already has its scope, so its launch cannot fail.
+        let launched = self.launch(key);
+        assert!(launched.is_ok(), "a created session launches");
         Ok(self.core.root_status.clone().unwrap_or(Status::Running))
     }
 
@@ -278,7 +317,9 @@ impl Host {
         let root = self.core.root.ok_or_else(|| SendError {
             reason: "no session is running".to_owned(),
         })?;
-        self.core.enqueue(root, event)
+        self.core.enqueue(root, event).map_err(|error| SendError {
+            reason: error.to_string(),
+        })
     }
 
     /// Does one unit of work at `now_ms`; `None` when nothing is runnable before a timer.
@@ -352,7 +393,7 @@ impl Host {
         self.core.root
     }
 
-    /// How many sessions are alive (root and descendants).
+    /// How many sessions are alive (top-level and invoked).
     pub fn sessions(&self) -> usize {
         self.core.dir.len()
     }
@@ -415,13 +456,15 @@ impl Host {
         } = self;
         for key in core.dir.keys() {
             if let Some(mut slot) = core.dir.remove(key) {
-                if let Phase::Idle(session) = std::mem::replace(&mut slot.phase, Phase::Busy) {
+                let phase = std::mem::replace(&mut slot.phase, Phase::Busy);
+                if let Phase::Idle(session) | Phase::Created(session) = phase {
                     datamodel(ecmascript, null, slot.doc.datamodel).drop_scope(session.scope());
                 }
             }
         }
         core.timers.clear();
         core.work.clear();
+        core.finished.clear();
         core.root = None;
         core.root_status = None;
         core.cursor = 0;
@@ -454,7 +497,7 @@ impl Host {
     fn do_work(&mut self, work: Work) {
         match work {
             Work::Start(key) => {
-                if let Err(message) = self.start_session(key) {
+                if let Err(message) = self.launch(key) {
                     self.fail_child_start(key, &message);
                 }
             }
@@ -462,8 +505,9 @@ impl Host {
         }
     }
 
-    /// Creates the session in slot `key` (phase `Starting`) and runs its first macrostep.
-    fn start_session(&mut self, key: SessionKey) -> Result<(), String> {
+    /// Runs the initial macrostep of the session in slot `key`: a created top-level one, or
+    /// an invoked child (phase `Starting`), whose session is created first.
+    fn launch(&mut self, key: SessionKey) -> Result<(), String> {
         let Host {
             ecmascript,
             null,
@@ -472,23 +516,54 @@ impl Host {
         let Some(slot) = core.dir.get_mut(key) else {
             return Ok(());
         };
-        let Phase::Starting { params } = std::mem::replace(&mut slot.phase, Phase::Busy) else {
-            return Ok(());
+        let phase = std::mem::replace(&mut slot.phase, Phase::Busy);
+        slot.started_at_ms = core.now_ms;
+        let dm = datamodel(ecmascript, null, slot.doc.datamodel);
+        let mut session = match phase {
+            Phase::Created(session) => session,
+            Phase::Starting { params } => {
+                let doc = Rc::clone(&slot.doc);
+                new_session(dm, &core.config.limits, doc, &slot.id, &params)?
+            }
+            Phase::Idle(_) | Phase::Busy => {
+                slot.phase = phase;
+                return Ok(());
+            }
         };
-        let doc = Rc::clone(&slot.doc);
-        let id = slot.id.clone();
-        let dm = datamodel(ecmascript, null, doc.datamodel);
-        let config = SessionConfig {
-            session_id: &id,
-            params: &params,
-            ioprocessors: &[],
-            limits: &core.config.limits,
-        };
-        let mut session = Box::new(Session::new(doc, dm, &config).map_err(|e| e.message)?);
         let now_ms = core.now_ms;
         let status = session.start(dm, &mut HostEffects { core, key }, now_ms);
         self.finish_step(key, session, status);
         Ok(())
+    }
+
+    /// Adds a top-level session for `doc` and creates its scope; it is launched later.
+    fn admit(
+        &mut self,
+        doc: Rc<Document>,
+        params: Vec<(Box<str>, Value)>,
+    ) -> Result<SessionKey, StartError> {
+        let Host {
+            ecmascript,
+            null,
+            core,
+        } = self;
+        let kind = doc.datamodel;
+        let key = core
+            .dir
+            .insert(Rc::clone(&doc), Phase::Busy, None, core.now_ms)?;
+        let slot = core.dir.get_mut(key);
+        let slot = slot.expect("a session just inserted is present");
+        let dm = datamodel(ecmascript, null, kind);
+        match new_session(dm, &core.config.limits, doc, &slot.id, &params) {
+            Ok(session) => {
+                slot.phase = Phase::Created(session);
+                Ok(key)
+            }
+            Err(message) => {
+                core.dir.remove(key);
+                Err(StartError::Scope { message })
+            }
+        }
     }
 
     /// A child whose session could not be created: the parent gets `error.execution`.
@@ -500,6 +575,7 @@ impl Host {
             let mut event = Event::new("error.execution", EventKind::Platform);
             event.invokeid = Some(link.invokeid);
             event.data = Value::Object(vec![("message".into(), Value::String(message.into()))]);
+            // The parent may have ended in the same step; then nobody waits for the error.
             let _ = self.core.enqueue(link.key, event);
         }
         if self.core.root == Some(key) {
@@ -561,7 +637,7 @@ impl Host {
         if let Err(error) = self.core.enqueue(link.key, event) {
             self.core
                 .log
-                .note(&format!("{name} not delivered: {}", error.reason));
+                .note(&format!("{name} not delivered: {error}"));
         }
     }
 
@@ -576,13 +652,21 @@ impl Host {
         core.timers.cancel_owner(key);
         if let Some(slot) = core.dir.remove(key) {
             core.close_children(&slot.children);
+            if slot.top_level {
+                let status = status.clone();
+                core.finished.push(Finished {
+                    id: slot.id,
+                    status,
+                });
+            }
         }
         if core.root == Some(key) {
             core.root_status = Some(status);
         }
     }
 
-    /// Closes a cancelled child: its exit handlers run, its own children are closed next.
+    /// Closes a session (a cancelled child, or a terminated top-level session): its exit
+    /// handlers run, its own children are closed next. No `done` follows.
     fn close_session(&mut self, key: SessionKey) {
         let Host {
             ecmascript,
@@ -594,7 +678,7 @@ impl Host {
         };
         let phase = std::mem::replace(&mut slot.phase, Phase::Busy);
         let kind = slot.doc.datamodel;
-        if let Phase::Idle(session) = phase {
+        if let Phase::Idle(session) | Phase::Created(session) = phase {
             let dm = datamodel(ecmascript, null, kind);
             (*session).close(dm, &mut HostEffects { core, key });
         }
@@ -605,6 +689,24 @@ impl Host {
         }
         core.timers.cancel_owner(key);
     }
+}
+
+/// Creates a session for `doc` (its scope in `dm`), to be started with `params`.
+fn new_session(
+    dm: &mut dyn Datamodel,
+    limits: &Limits,
+    doc: Rc<Document>,
+    id: &str,
+    params: &[(Box<str>, Value)],
+) -> Result<Box<Session>, String> {
+    let config = SessionConfig {
+        session_id: id,
+        params,
+        ioprocessors: &[],
+        limits,
+    };
+    let session = Session::new(doc, dm, &config).map_err(|e| e.message)?;
+    Ok(Box::new(session))
 }
 
 impl Core {
