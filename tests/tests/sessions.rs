@@ -403,3 +403,25 @@ fn a_session_ended_by_a_limit_is_reported_with_its_reason() {
     assert_eq!(host.sessions(), 0);
     assert!(host.query(&id).is_none());
 }
+
+#[test]
+fn ready_sessions_take_turns() {
+    let mut host = host(4, 16);
+    let a = start(&mut host, COUNTER, "counter.scxml", Vec::new());
+    let b = start(&mut host, COUNTER, "counter.scxml", Vec::new());
+    host.run_ready(0, 100);
+    for _ in 0..3 {
+        host.send_event(&a, event("inc")).expect("a is live");
+        host.send_event(&b, event("inc")).expect("b is live");
+    }
+    assert_eq!(host.run_ready(0, 4).stepped, 4);
+    for id in [&a, &b] {
+        let info = host.query(id).expect("live");
+        let count = field(&info.datamodel, "count");
+        assert_eq!(
+            count,
+            Some(&Value::Number(2.0)),
+            "{id}: neither waits for the other"
+        );
+    }
+}

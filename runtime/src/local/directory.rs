@@ -87,6 +87,8 @@ pub(crate) struct Slot {
     pub top_level: bool,
     /// When the initial macrostep ran (before it: when the session was added).
     pub started_at_ms: u64,
+    /// The key is on the directory's ready list.
+    pub ready: bool,
 }
 
 /// Why a session could not be added.
@@ -94,6 +96,13 @@ pub(crate) struct Slot {
 pub struct SessionsFull {
     /// The bound ([`super::HostConfig::sessions_max`]).
     pub sessions_max: u32,
+}
+
+impl Slot {
+    /// Idle with an event waiting.
+    fn is_runnable(&self) -> bool {
+        !self.queue.is_empty() && matches!(self.phase, Phase::Idle(_))
+    }
 }
 
 /// Why [`Directory::insert`] refused a session.
@@ -112,6 +121,10 @@ pub(crate) struct Directory {
     generation_next: u32,
     sessions_max: u32,
     ids: Box<dyn SessionIds>,
+    /// Sessions that became idle with an event waiting, in that order: the host's
+    /// round-robin, without scanning every slot per step. An entry whose session ended is
+    /// skipped when it comes up.
+    ready: VecDeque<SessionKey>,
 }
 
 impl Directory {
@@ -123,6 +136,7 @@ impl Directory {
             generation_next: 1,
             sessions_max,
             ids,
+            ready: VecDeque::new(),
         }
     }
 
@@ -158,6 +172,7 @@ impl Directory {
             autoforward: false,
             top_level,
             started_at_ms: now_ms,
+            ready: false,
         });
         let previous = self.by_id.insert(id, key);
         assert!(previous.is_none(), "fresh_id returns ids not in use");
@@ -216,18 +231,36 @@ impl Directory {
         Some(key)
     }
 
-    /// The key of the first session at or after slab index `from` (wrapping) whose queue has
-    /// an event and which is idle, for round-robin scheduling.
-    pub fn next_runnable(&self, from: usize) -> Option<SessionKey> {
-        let end = self.slab.capacity();
-        (from..end).chain(0..from.min(end)).find_map(|index| {
-            let slot = self.slab.get(index)?;
-            let ready = !slot.queue.is_empty() && matches!(slot.phase, Phase::Idle(_));
-            ready.then_some(SessionKey {
-                slot: index as u32,
-                generation: slot.generation,
-            })
-        })
+    /// Puts `key` at the end of the ready list if it is idle with an event waiting and not
+    /// on the list yet. Called whenever either becomes true.
+    pub fn mark_ready(&mut self, key: SessionKey) {
+        let Some(slot) = self.get_mut(key) else {
+            return;
+        };
+        if !slot.ready && slot.is_runnable() {
+            slot.ready = true;
+            self.ready.push_back(key);
+        }
+    }
+
+    /// Takes the next idle session with an event waiting off the ready list.
+    pub fn next_runnable(&mut self) -> Option<SessionKey> {
+        while let Some(key) = self.ready.pop_front() {
+            let Some(slot) = self.get_mut(key) else {
+                continue;
+            };
+            slot.ready = false;
+            if slot.is_runnable() {
+                return Some(key);
+            }
+        }
+        None
+    }
+
+    /// True if some session is idle with an event waiting.
+    pub fn has_runnable(&self) -> bool {
+        let mut keys = self.ready.iter();
+        keys.any(|key| self.get(*key).is_some_and(Slot::is_runnable))
     }
 
     /// Every live key, in slab order.

@@ -111,6 +111,7 @@ impl Effects for HostEffects<'_> {
                 slot.queue.push_back(event.clone());
             }
         }
+        self.core.dir.mark_ready(child);
     }
 
     fn log(&mut self, label: Option<&str>, message: &str) {
@@ -205,6 +206,7 @@ impl Core {
             return Err(DeliverError::QueueFull { queue_max });
         }
         slot.queue.push_back(event);
+        self.dir.mark_ready(to);
         Ok(())
     }
 

@@ -212,7 +212,7 @@ impl Host {
         }
         let next_timer_ms = self.next_timer_ms();
         let timer_due = next_timer_ms.is_some_and(|at_ms| at_ms <= self.core.now_ms);
-        let queued = self.core.dir.next_runnable(0).is_some();
+        let queued = self.core.dir.has_runnable();
         Progress {
             stepped,
             next_timer_ms,
