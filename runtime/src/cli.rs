@@ -35,7 +35,8 @@ Usage: baton <command> [options]
 Commands:
   run FILE.scxml   run a document: configuration lines on stdout, events from stdin
                    (see `baton run --help`)
-  serve            the HTTP server (not available yet)
+  serve            the server: the HTTP session API on every configured shard
+                   (see `baton serve --help`)
 
 Options:
   -h, --help       print this help
@@ -94,8 +95,10 @@ pub enum Command {
     RunHelp,
     /// `baton run ...`.
     Run(RunOptions),
-    /// `baton serve`, which does not exist yet.
-    Serve,
+    /// `baton serve --help`.
+    ServeHelp,
+    /// `baton serve [--config FILE] [--check-config]`.
+    Serve(ServeOptions),
 }
 
 /// Runs the command line `args` (without the program name); returns the exit status.
@@ -104,13 +107,8 @@ pub fn main(args: &[OsString]) -> i32 {
         Ok(Command::Help) => print_and_exit(USAGE),
         Ok(Command::RunHelp) => print_and_exit(RUN_USAGE),
         Ok(Command::Version) => print_and_exit(concat!("baton ", env!("CARGO_PKG_VERSION"), "\n")),
-        Ok(Command::Serve) => {
-            eprintln!(
-                "baton: `baton serve` is not available yet: the HTTP session API comes with \
-                 the runtime issue. Use `baton run FILE.scxml`."
-            );
-            EXIT_USAGE
-        }
+        Ok(Command::ServeHelp) => print_and_exit(SERVE_USAGE),
+        Ok(Command::Serve(options)) => serve(&options),
         Ok(Command::Run(options)) => run(&options),
         Err(message) => {
             eprintln!("baton: {message}\n\n{USAGE}");
@@ -138,12 +136,84 @@ pub fn parse(args: &[OsString]) -> Result<Command, String> {
     match first {
         "-h" | "--help" | "help" => Ok(Command::Help),
         "-V" | "--version" => Ok(Command::Version),
-        "serve" => Ok(Command::Serve),
+        "serve" => {
+            let rest: Vec<&str> = words.collect::<Result<_, _>>()?;
+            parse_serve(&rest)
+        }
         "run" => {
             let rest: Vec<&str> = words.collect::<Result<_, _>>()?;
             parse_run(&rest)
         }
         other => Err(format!("unknown command '{other}'")),
+    }
+}
+
+/// Options of `baton serve`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// `--config FILE`; the embedded default (`tuning/default.toml`) without it.
+    pub config: Option<PathBuf>,
+    /// `--check-config`: validate the configuration and exit.
+    pub check: bool,
+}
+
+const SERVE_USAGE: &str = "\
+Usage: baton serve [--config FILE] [--check-config]
+
+Runs the server: one pinned shard per configured core, the HTTP session API on every
+[[listener]]. Without --config, the embedded default (tuning/default.toml): one shard on
+core 0, http://127.0.0.1:8080. SIGTERM or SIGINT stops accepting, lets in-flight requests
+finish and exits 0. An invalid configuration is reported with its key and exits 2.
+
+  --config FILE    a TOML configuration (see tuning/README.md)
+  --check-config   validate the configuration, print a summary and exit
+";
+
+fn parse_serve(args: &[&str]) -> Result<Command, String> {
+    let mut options = ServeOptions::default();
+    let mut rest = args.iter();
+    while let Some(&arg) = rest.next() {
+        match arg {
+            "-h" | "--help" => return Ok(Command::ServeHelp),
+            "--check-config" => options.check = true,
+            "--config" => {
+                let file = rest.next().ok_or("--config needs a FILE")?;
+                options.config = Some(PathBuf::from(file));
+            }
+            other => return Err(format!("unexpected argument '{other}' for serve")),
+        }
+    }
+    Ok(Command::Serve(options))
+}
+
+/// `baton serve`: loads and validates the configuration, then runs until a signal.
+fn serve(options: &ServeOptions) -> i32 {
+    let loaded = match &options.config {
+        Some(path) => crate::config::Config::load(path),
+        None => crate::config::Config::embedded_default(),
+    };
+    let config = match loaded {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("baton: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if options.check {
+        let listeners: Vec<String> = config
+            .listeners
+            .iter()
+            .map(|l| format!("{} {}", l.name, l.address))
+            .collect();
+        println!("configuration ok: listeners {}", listeners.join(", "));
+        return EXIT_FINAL;
+    }
+    match crate::serve::serve(config) {
+        Ok(()) => EXIT_FINAL,
+        Err(e) => {
+            eprintln!("baton: {e}");
+            EXIT_FAILURE
+        }
     }
 }
 
@@ -422,7 +492,18 @@ mod tests {
         assert!(parse(&args(&["run", "--timeout-ms"])).is_err());
         assert!(parse(&args(&["run", "--bogus", "a"])).is_err());
         assert_eq!(parse(&args(&["run", "--help"])), Ok(Command::RunHelp));
-        assert_eq!(parse(&args(&["serve"])), Ok(Command::Serve));
+        assert_eq!(
+            parse(&args(&["serve"])),
+            Ok(Command::Serve(ServeOptions::default()))
+        );
+        let options = ServeOptions {
+            config: Some("b.toml".into()),
+            check: true,
+        };
+        let line = args(&["serve", "--check-config", "--config", "b.toml"]);
+        assert_eq!(parse(&line), Ok(Command::Serve(options)));
+        assert!(parse(&args(&["serve", "--config"])).is_err());
+        assert!(parse(&args(&["serve", "extra"])).is_err());
     }
 
     #[test]

@@ -9,4 +9,5 @@
 pub mod cli;
 pub mod config;
 pub mod local;
+pub mod serve;
 pub mod shard;

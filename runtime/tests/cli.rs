@@ -233,9 +233,13 @@ fn help_and_usage_errors() {
     let run_help = baton(&["run", "--help"], "");
     assert_eq!(run_help.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&run_help.stdout).contains("--timeout-ms"));
-    let serve = baton(&["serve"], "");
+    let serve = baton(&["serve", "--config", "/nonexistent/baton.toml"], "");
     assert_eq!(serve.status.code(), Some(2));
-    assert!(stderr(&serve).contains("not available yet"));
+    assert!(
+        stderr(&serve).contains("/nonexistent/baton.toml"),
+        "{}",
+        stderr(&serve)
+    );
     for args in [
         &[][..],
         &["fly"][..],

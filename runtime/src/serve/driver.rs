@@ -1,0 +1,91 @@
+//! The shard's driver task: runs the host until nothing is runnable, then sleeps until the
+//! next delayed send is due or a handler queues new work ([`Wake`]).
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures_lite::future;
+use protocols::http::server::StopSignal;
+
+use super::api::Shard;
+use crate::local::{Clock, RealClock};
+
+/// Steps per turn before the driver yields to the shard's I/O tasks (so a busy host cannot
+/// starve the listeners).
+pub const STEPS_PER_TURN: u64 = 256;
+
+/// Longest sleep with nothing scheduled: the driver wakes anyway to notice a stop.
+const IDLE_SLEEP: Duration = Duration::from_secs(1);
+
+/// A reusable, shard-local wake-up: handlers call [`Wake::wake`] after queueing work; the
+/// driver awaits [`Wake::wait`]. A wake with no waiter is remembered, never lost.
+#[derive(Debug, Default)]
+pub struct Wake {
+    woken: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Wake {
+    /// Signals the driver.
+    pub fn wake(&self) {
+        self.woken.set(true);
+        if let Some(waker) = self.waker.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+
+    /// Completes at the next (or a pending) wake.
+    pub fn wait(&self) -> WakeWait<'_> {
+        WakeWait { wake: self }
+    }
+}
+
+/// The future of [`Wake::wait`].
+pub struct WakeWait<'a> {
+    wake: &'a Wake,
+}
+
+impl Future for WakeWait<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.wake.woken.replace(false) {
+            return Poll::Ready(());
+        }
+        *self.wake.waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// Runs the shard's sessions until `stop` is raised.
+pub async fn drive(shard: Rc<Shard>, stop: StopSignal) {
+    let clock = RealClock::new();
+    while !stop.is_stopped() {
+        let progress = shard
+            .host
+            .borrow_mut()
+            .run_ready(clock.now_ms(), STEPS_PER_TURN);
+        let finished = shard.host.borrow_mut().take_finished();
+        for done in finished {
+            eprintln!("session {} ended: {:?}", done.id, done.status);
+        }
+        if progress.more_ready {
+            future::yield_now().await;
+            continue;
+        }
+        let sleep = match progress.next_timer_ms {
+            Some(at_ms) => clock.duration_until(at_ms).min(IDLE_SLEEP),
+            None => IDLE_SLEEP,
+        };
+        let woken = shard.wake.wait();
+        let timer = async {
+            glommio::timer::sleep(sleep).await;
+        };
+        let stopped = stop.wait();
+        future::or(future::or(woken, timer), stopped).await;
+    }
+}

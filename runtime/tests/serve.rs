@@ -1,0 +1,214 @@
+//! `baton serve` end to end: the real binary, a real TCP listener, plain HTTP/1.1 requests
+//! from a std socket, and SIGTERM for a graceful stop.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/hello.scxml");
+
+struct Server {
+    child: Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let probe = TcpListener::bind("127.0.0.1:0").expect("bind a probe port");
+    probe.local_addr().expect("probe address").port()
+}
+
+fn start_server() -> Server {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("baton-serve-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("baton.toml");
+    let text = format!(
+        "[runtime]\ncores = [0]\nio_memory_bytes = 1048576\n\n[limits]\n\
+         sessions_per_shard_max = 100\n\n[[listener]]\nname = \"api\"\n\
+         address = \"127.0.0.1:{port}\"\n"
+    );
+    std::fs::write(&config, text).expect("write config");
+    let child = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn baton serve");
+    let server = Server {
+        child,
+        port,
+        _dir: TempDir(dir),
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "baton serve did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server
+}
+
+/// One request on a fresh connection; returns (status, body).
+fn request(port: u16, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("write head");
+    stream.write_all(body.as_bytes()).expect("write body");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read answer");
+    let status: u16 = answer[9..12].parse().expect("status code");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
+    let json = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+#[test]
+fn session_lifecycle_over_http() {
+    let server = start_server();
+    let port = server.port;
+    let (status, body) = request(port, "GET", "/health", "");
+    assert_eq!((status, &body["status"]), (200, &serde_json::json!("ok")));
+
+    let start = format!(r#"{{"src": "{SAMPLE}", "queue": "vip"}}"#);
+    let (status, body) = request(port, "POST", "/scxml/session/start", &start);
+    assert_eq!(status, 200, "{body}");
+    let id = body["sessionid"]
+        .as_str()
+        .expect("a session id")
+        .to_string();
+
+    let (status, body) = request(port, "GET", &format!("/scxml/session/{id}/query"), "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["configuration"],
+        serde_json::json!(["call", "waiting"])
+    );
+    assert_eq!(
+        body["datamodel"]["queue"], "vip",
+        "start parameters initialise <data>"
+    );
+
+    let event = format!("/scxml/session/{id}/event/call.offered");
+    let (status, _) = request(port, "POST", &event, r#"{"language": "en"}"#);
+    assert_eq!(status, 200);
+    let configuration = poll_configuration(port, &id, "queued");
+    assert_eq!(configuration, serde_json::json!(["call", "queued"]));
+
+    let (status, body) = request(port, "GET", "/scxml/sessions", "");
+    assert_eq!((status, &body["total"]), (200, &serde_json::json!(1)));
+
+    let (status, _) = request(port, "POST", &format!("/scxml/session/{id}/terminate"), "");
+    assert_eq!(status, 200);
+    let (status, _) = request(port, "GET", &format!("/scxml/session/{id}/query"), "");
+    assert_eq!(status, 404, "a terminated session is gone");
+}
+
+/// Events are processed by the shard's driver after the answer: poll until the session
+/// reaches `state` (bounded).
+fn poll_configuration(port: u16, id: &str, state: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, body) = request(port, "GET", &format!("/scxml/session/{id}/query"), "");
+        let configuration = body["configuration"].clone();
+        if configuration
+            .as_array()
+            .is_some_and(|a| a.iter().any(|s| s == state))
+        {
+            return configuration;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "session never reached {state}: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn bad_requests_get_json_errors() {
+    let server = start_server();
+    let port = server.port;
+    let (status, body) = request(port, "POST", "/scxml/session/start", "{}");
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("src")),
+        "{body}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("baton-bad-{}-{port}.scxml", std::process::id()));
+    std::fs::write(
+        &dir,
+        "<scxml xmlns=\"http://www.w3.org/2005/07/scxml\">\n<state id=\"a\">\n\
+        <transition target=\"nowhere\"/></state></scxml>",
+    )
+    .expect("write bad doc");
+    let start = format!(r#"{{"src": "{}"}}"#, dir.display());
+    let (status, body) = request(port, "POST", "/scxml/session/start", &start);
+    let _ = std::fs::remove_file(&dir);
+    assert_eq!(status, 400);
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(":3:") && error.contains("nowhere"),
+        "file:line:col: {error}"
+    );
+
+    let (status, _) = request(port, "POST", "/scxml/session/nope/event/x", "");
+    assert_eq!(status, 404);
+    let (status, _) = request(port, "GET", "/scxml/session/start", "");
+    assert_eq!(status, 405);
+    let (status, _) = request(port, "GET", "/no/such/path", "");
+    assert_eq!(status, 404);
+    let (status, _) = request(port, "POST", "/scxml/session/start", "{not json");
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn sigterm_stops_the_server_gracefully() {
+    let mut server = start_server();
+    let pid = server.child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = server.child.try_wait().expect("wait") {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "baton serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
