@@ -1,6 +1,8 @@
 //! Fixtures shared by Baton's benchmarks: documents, a do-nothing effects sink, and
 //! helpers that compile and start sessions the way the runtime does.
 
+pub mod loadgen;
+
 use std::rc::Rc;
 
 use engine::compile::{compile, NoLoader};
