@@ -212,7 +212,11 @@ fn serve(options: &ServeOptions) -> i32 {
         Ok(()) => EXIT_FINAL,
         Err(e) => {
             eprintln!("baton: {e}");
-            EXIT_FAILURE
+            if e.is_configuration() {
+                EXIT_USAGE
+            } else {
+                EXIT_FAILURE
+            }
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The HTTP/1.1 server loop on glommio: one task per connection, requests handed to a
 //! [`Handler`] in order, responses written in order, keep-alive, timeouts and limits.
 //!
-//! A shard runs one [`accept_loop`] per listener. Every shard binds the same address:
+//! A shard runs one [`accept_loop`] per listener; [`accept_loop_with`] takes an [`Acceptor`]
+//! that runs the TLS handshake first, with the same limits, timeouts and graceful stop. Every shard binds the same address:
 //! glommio's `TcpListener::bind` sets `SO_REUSEPORT` itself, so the kernel spreads
 //! connections across shards and no socket2 detour is needed.
 //!
@@ -18,13 +19,14 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use glommio::net::TcpListener;
+use glommio::net::{TcpListener, TcpStream};
 use slab::Slab;
 
 use super::codec::{
     encode_response, has_body, Decoded, HttpError, HttpLimits, Method, Request, RequestDecoder,
     Response, CHUNK_SIZE_LINE_BYTES_MAX, CONTINUE_RESPONSE,
 };
+use crate::tls::{MaybeTls, SharedServerTls, TlsError};
 
 /// Answers requests. Implemented by `runtime` (the session API, Basic HTTP, admin).
 ///
@@ -509,6 +511,8 @@ pub struct AcceptReport {
     pub refused: u64,
     /// Failed accepts (e.g. out of file descriptors).
     pub accept_errors: u64,
+    /// Connections whose [`Acceptor`] failed (e.g. a TLS handshake refused), not served.
+    pub handshake_failures: u64,
     /// Requests answered over all served connections.
     pub requests: u64,
 }
@@ -528,6 +532,70 @@ pub async fn accept_loop<H: Handler + 'static>(
     config: ServerConfig,
     stop: StopSignal,
 ) -> AcceptReport {
+    accept_loop_with(listener, Rc::new(Plain), handler, config, stop).await
+}
+
+/// Turns an accepted TCP connection into the stream HTTP is served over: itself
+/// ([`Plain`]) or a TLS session ([`SharedServerTls`]).
+///
+/// Static dispatch, so the plain loop compiles to what it was before TLS existed.
+#[allow(async_fn_in_trait)] // No Send bound wanted: shards are single-threaded.
+pub trait Acceptor {
+    /// The stream requests are read from and answers written to.
+    type Stream: AsyncRead + AsyncWrite + Unpin + 'static;
+
+    /// Whether a connection over `connections_max` is answered 503 in the clear. A TLS
+    /// client could not read a plain answer, and a handshake just to refuse would spend the
+    /// CPU the limit protects, so TLS acceptors close such connections instead.
+    const ANSWERS_REFUSALS: bool;
+
+    /// Runs whatever must happen before the first request (the TLS handshake). It runs in
+    /// the connection's own task, so a slow peer never blocks the accept loop. A failure
+    /// concerns this connection only; the acceptor may log it.
+    async fn accept(&self, stream: TcpStream) -> Result<Self::Stream, TlsError>;
+}
+
+/// Plain TCP: the accepted stream is served as it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Plain;
+
+impl Acceptor for Plain {
+    type Stream = TcpStream;
+    const ANSWERS_REFUSALS: bool = true;
+
+    async fn accept(&self, stream: TcpStream) -> Result<TcpStream, TlsError> {
+        Ok(stream)
+    }
+}
+
+/// TLS with the listener's configuration current when the handshake starts, so a reload
+/// affects only connections accepted after it.
+impl Acceptor for SharedServerTls {
+    type Stream = MaybeTls<TcpStream>;
+    const ANSWERS_REFUSALS: bool = false;
+
+    async fn accept(&self, stream: TcpStream) -> Result<MaybeTls<TcpStream>, TlsError> {
+        SharedServerTls::accept(self, stream)
+            .await
+            .map(MaybeTls::from)
+    }
+}
+
+/// [`accept_loop`] with an [`Acceptor`]: each connection is accepted (e.g. its TLS handshake
+/// run) in its own task, counted against `connections_max` from the moment it is taken, and
+/// dropped without a word if `stop` is raised before it is ready. Failed acceptances are
+/// counted in [`AcceptReport::handshake_failures`] and never end the loop.
+pub async fn accept_loop_with<A, H>(
+    listener: TcpListener,
+    acceptor: Rc<A>,
+    handler: Rc<H>,
+    config: ServerConfig,
+    stop: StopSignal,
+) -> AcceptReport
+where
+    A: Acceptor + 'static,
+    H: Handler + 'static,
+{
     assert!(config.connections_max > 0);
     assert!(config.limits.validate().is_ok());
     let report = Rc::new(Cell::new(AcceptReport::default()));
@@ -552,12 +620,15 @@ pub async fn accept_loop<H: Handler + 'static>(
         let _ = stream.set_nodelay(true);
         if open.get() >= config.connections_max {
             update(&report, |r| r.refused += 1);
-            glommio::spawn_local(refuse(stream, config.connections_max)).detach();
+            if A::ANSWERS_REFUSALS {
+                glommio::spawn_local(refuse(stream, config.connections_max)).detach();
+            }
             continue;
         }
         open.set(open.get() + 1);
         update(&report, |r| r.accepted += 1);
-        let (handler, stop, open, drained, report) = (
+        let (acceptor, handler, stop, open, drained, report) = (
+            Rc::clone(&acceptor),
             Rc::clone(&handler),
             stop.clone(),
             Rc::clone(&open),
@@ -565,9 +636,11 @@ pub async fn accept_loop<H: Handler + 'static>(
             Rc::clone(&report),
         );
         glommio::spawn_local(async move {
-            let done =
-                serve_connection(stream, &*handler, &config.limits, &config.timeouts, &stop).await;
-            update(&report, |r| r.requests += u64::from(done.requests));
+            let done = serve_accepted(stream, &*acceptor, &*handler, &config, &stop).await;
+            update(&report, |r| match done {
+                Some(requests) => r.requests += u64::from(requests),
+                None => r.handshake_failures += 1,
+            });
             open.set(open.get() - 1);
             if open.get() == 0 && stop.is_stopped() {
                 drained.stop();
@@ -580,6 +653,29 @@ pub async fn accept_loop<H: Handler + 'static>(
         drained.wait().await;
     }
     report.get()
+}
+
+/// Accepts one connection with `acceptor`, then serves it. Returns the requests answered, or
+/// `None` when the acceptor failed. A stop raised before the acceptor is done drops the
+/// connection unserved (and uncounted).
+async fn serve_accepted<A: Acceptor, H: Handler + ?Sized>(
+    stream: TcpStream,
+    acceptor: &A,
+    handler: &H,
+    config: &ServerConfig,
+    stop: &StopSignal,
+) -> Option<u32> {
+    let ready = future::or(async { Some(acceptor.accept(stream).await) }, async {
+        stop.wait().await;
+        None
+    });
+    let stream = match ready.await {
+        Some(Ok(stream)) => stream,
+        Some(Err(_)) => return None,
+        None => return Some(0),
+    };
+    let done = serve_connection(stream, handler, &config.limits, &config.timeouts, stop).await;
+    Some(done.requests)
 }
 
 fn update(report: &Cell<AcceptReport>, change: impl FnOnce(&mut AcceptReport)) {

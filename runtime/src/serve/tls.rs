@@ -1,0 +1,186 @@
+//! TLS listeners of `baton serve`: their material loaded and checked once at startup, the
+//! per-shard acceptor that logs refused handshakes, and certificate swap on SIGHUP.
+//!
+//! A reload request is a generation counter bumped by the signal thread. Each shard polls it
+//! (a glommio executor cannot be woken from another thread) and re-reads its own TLS
+//! listeners' files; a bad new file keeps the old certificate and says why. Connections
+//! already accepted keep the configuration they started with.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use glommio::net::TcpStream;
+use protocols::http::server::{Acceptor, StopSignal};
+use protocols::tls::{MaybeTls, ServerTls, SharedServerTls, TlsError, TlsMode};
+
+use super::ServeError;
+use crate::config::{Config, ListenerConfig, Tls};
+
+/// How often a shard looks for a reload request; bounds how late a SIGHUP takes effect.
+const RELOAD_POLL: Duration = Duration::from_millis(10);
+
+/// Refused handshakes logged per listener per shard per second at most; the rest are only
+/// counted, so a scanner cannot flood the log.
+const HANDSHAKE_FAILURES_LOGGED_PER_SECOND_MAX: u32 = 10;
+
+/// Loads every TLS listener's certificate, key and client CA, in listener order (`None` for
+/// plain listeners). The first bad file fails the whole start, naming listener and file.
+pub fn load(config: &Config) -> Result<Vec<Option<ServerTls>>, ServeError> {
+    config
+        .listeners
+        .iter()
+        .map(|listener| match mode(listener) {
+            TlsMode::Off => Ok(None),
+            mode => from_files(listener, mode)
+                .map(Some)
+                .map_err(|source| ServeError::Tls {
+                    listener: listener.name.clone(),
+                    source,
+                }),
+        })
+        .collect()
+}
+
+fn mode(listener: &ListenerConfig) -> TlsMode {
+    match listener.tls {
+        Tls::Off => TlsMode::Off,
+        Tls::On => TlsMode::On,
+        Tls::Mutual => TlsMode::Mutual,
+    }
+}
+
+fn from_files(listener: &ListenerConfig, mode: TlsMode) -> Result<ServerTls, TlsError> {
+    let (cert, key) = paths(listener);
+    ServerTls::from_files(cert, key, listener.client_ca.as_deref(), mode)
+}
+
+fn paths(listener: &ListenerConfig) -> (&std::path::Path, &std::path::Path) {
+    // Validated with the configuration: a TLS listener has both.
+    let cert = listener
+        .cert
+        .as_deref()
+        .expect("validated: TLS listener has cert");
+    let key = listener
+        .key
+        .as_deref()
+        .expect("validated: TLS listener has key");
+    (cert, key)
+}
+
+/// Reload requests, shared by the signal thread (which asks) and every shard (which polls).
+#[derive(Clone, Debug, Default)]
+pub struct ReloadRequests {
+    generation: Arc<AtomicU32>,
+}
+
+impl ReloadRequests {
+    /// Asks every shard to re-read its TLS listeners' files.
+    pub fn request(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// How many reloads were asked for so far.
+    pub fn generation(&self) -> u32 {
+        self.generation.load(Ordering::Acquire)
+    }
+}
+
+/// One TLS listener on one shard: the shared configuration handshakes use, and where refused
+/// handshakes are logged.
+pub struct TlsListener {
+    tls: SharedServerTls,
+    name: String,
+    shard: u16,
+    window_start: Cell<Instant>,
+    window_failures: Cell<u32>,
+}
+
+impl TlsListener {
+    /// The listener `name` on `shard`, serving with `tls` (the shard's own copy).
+    pub fn new(tls: SharedServerTls, name: &str, shard: u16) -> TlsListener {
+        TlsListener {
+            tls,
+            name: name.to_owned(),
+            shard,
+            window_start: Cell::new(Instant::now()),
+            window_failures: Cell::new(0),
+        }
+    }
+
+    fn log_failure(&self, peer: Option<std::net::SocketAddr>, error: &TlsError) {
+        let now = Instant::now();
+        if now.duration_since(self.window_start.get()) >= Duration::from_secs(1) {
+            let suppressed = self
+                .window_failures
+                .get()
+                .saturating_sub(HANDSHAKE_FAILURES_LOGGED_PER_SECOND_MAX);
+            if suppressed > 0 {
+                eprintln!(
+                    "baton: shard {}: listener \"{}\": {suppressed} more handshakes refused",
+                    self.shard, self.name
+                );
+            }
+            self.window_start.set(now);
+            self.window_failures.set(0);
+        }
+        self.window_failures.set(self.window_failures.get() + 1);
+        if self.window_failures.get() <= HANDSHAKE_FAILURES_LOGGED_PER_SECOND_MAX {
+            let peer = peer.map_or_else(|| "unknown peer".to_owned(), |p| p.to_string());
+            eprintln!(
+                "baton: shard {}: listener \"{}\": {peer}: {error}",
+                self.shard, self.name
+            );
+        }
+    }
+}
+
+impl Acceptor for TlsListener {
+    type Stream = MaybeTls<TcpStream>;
+    const ANSWERS_REFUSALS: bool = false;
+
+    async fn accept(&self, stream: TcpStream) -> Result<MaybeTls<TcpStream>, TlsError> {
+        let peer = stream.peer_addr().ok();
+        let accepted = Acceptor::accept(&self.tls, stream).await;
+        if let Err(error) = &accepted {
+            self.log_failure(peer, error);
+        }
+        accepted
+    }
+}
+
+/// Re-reads the TLS listeners' files of this shard on every reload request, until `stop`.
+/// `listeners` pairs each TLS listener's configuration with its shard-local handle.
+pub async fn reload_on_request(
+    listeners: Vec<(ListenerConfig, SharedServerTls)>,
+    requests: ReloadRequests,
+    stop: StopSignal,
+    shard: u16,
+) {
+    let mut seen = requests.generation();
+    while !stop.is_stopped() {
+        futures_lite::future::or(glommio::timer::sleep(RELOAD_POLL), stop.wait()).await;
+        let generation = requests.generation();
+        if generation == seen {
+            continue;
+        }
+        seen = generation;
+        for (listener, tls) in &listeners {
+            let (cert, key) = paths(listener);
+            let client_ca = listener.client_ca.as_deref();
+            match tls.reload_from_files(cert, key, client_ca, mode(listener)) {
+                Ok(taken) if shard == 0 => eprintln!(
+                    "baton: listener \"{}\": certificate reloaded (generation {taken})",
+                    listener.name
+                ),
+                Ok(_) => {}
+                Err(e) => eprintln!(
+                    "baton: shard {shard}: listener \"{}\": reload refused, the old \
+                     certificate stays: {e}",
+                    listener.name
+                ),
+            }
+        }
+    }
+}

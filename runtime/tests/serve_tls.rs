@@ -1,0 +1,408 @@
+//! `baton serve` with TLS and mutual-TLS listeners, end to end: the real binary, certificates
+//! made in the test with rcgen, and a blocking rustls client over std sockets. Covers the
+//! handshake accepted and refused, certificate swap on SIGHUP (new connections only), and a
+//! broken certificate at startup.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+/// A certificate authority that signs leaves.
+struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    cert_pem: String,
+}
+
+/// A leaf certificate and its key.
+struct Leaf {
+    cert_pem: String,
+    key_pem: String,
+    cert_der: Vec<u8>,
+}
+
+impl Ca {
+    fn new(name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("no names");
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let key = KeyPair::generate().expect("generate a CA key");
+        let cert_pem = params.self_signed(&key).expect("self-sign").pem();
+        Ca {
+            issuer: Issuer::new(params, key),
+            cert_pem,
+        }
+    }
+
+    fn leaf(&self, name: &str, alt_names: &[&str], usage: ExtendedKeyUsagePurpose) -> Leaf {
+        let alt_names: Vec<String> = alt_names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = CertificateParams::new(alt_names).expect("valid names");
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![usage];
+        let key = KeyPair::generate().expect("generate a leaf key");
+        let cert = params.signed_by(&key, &self.issuer).expect("sign a leaf");
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            cert_der: cert.der().to_vec(),
+        }
+    }
+
+    fn server(&self, name: &str) -> Leaf {
+        let names = ["localhost", "127.0.0.1"];
+        self.leaf(name, &names, ExtendedKeyUsagePurpose::ServerAuth)
+    }
+
+    fn client(&self, name: &str) -> Leaf {
+        self.leaf(name, &[], ExtendedKeyUsagePurpose::ClientAuth)
+    }
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The PKI of one test, written to a temp dir: `ca.pem` signs the server and client
+/// certificates; the server's `cert.pem`/`key.pem` are what the listeners load.
+struct Pki {
+    ca: Ca,
+    server: Leaf,
+    dir: TempDir,
+}
+
+impl Pki {
+    fn new(tag: &str) -> Pki {
+        let dir = std::env::temp_dir().join(format!("baton-tls-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let ca = Ca::new("Baton test CA");
+        let server = ca.server("baton server");
+        let pki = Pki {
+            ca,
+            server,
+            dir: TempDir(dir),
+        };
+        pki.write("ca.pem", &pki.ca.cert_pem);
+        pki.install(&pki.server);
+        pki
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.0.join(name)
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.path(name), text).expect("write PEM");
+    }
+
+    /// Makes `leaf` the server certificate the files hold.
+    fn install(&self, leaf: &Leaf) {
+        self.write("key.pem", &leaf.key_pem);
+        self.write("cert.pem", &leaf.cert_pem);
+    }
+
+    /// A config with a `tls = "on"` listener and a `tls = "mutual"` one.
+    fn config(&self, on_port: u16, mutual_port: u16) -> PathBuf {
+        let (cert, key, ca) = (
+            self.path("cert.pem"),
+            self.path("key.pem"),
+            self.path("ca.pem"),
+        );
+        let text = format!(
+            "[runtime]\ncores = [0]\nio_memory_bytes = 1048576\n\n\
+             [[listener]]\nname = \"secure\"\naddress = \"127.0.0.1:{on_port}\"\n\
+             tls = \"on\"\ncert = {cert:?}\nkey = {key:?}\n\n\
+             [[listener]]\nname = \"partners\"\naddress = \"127.0.0.1:{mutual_port}\"\n\
+             tls = \"mutual\"\ncert = {cert:?}\nkey = {key:?}\nclient_ca = {ca:?}\n"
+        );
+        let path = self.path("baton.toml");
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+}
+
+struct Server {
+    child: Child,
+    on_port: u16,
+    mutual_port: u16,
+    log: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args([name, &pid]).status();
+        assert!(sent.expect("kill").success());
+    }
+
+    /// Waits until the log contains `text`.
+    fn await_log(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !self.log().contains(text) {
+            assert!(Instant::now() < deadline, "no {text:?} in:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    let probe = TcpListener::bind("127.0.0.1:0").expect("bind a probe port");
+    probe.local_addr().expect("probe address").port()
+}
+
+fn spawn(config: &Path, log: &Path) -> Child {
+    let log_file = std::fs::File::create(log).expect("create log");
+    Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .expect("spawn baton serve")
+}
+
+fn start_server(pki: &Pki) -> Server {
+    let (on_port, mutual_port) = (free_port(), free_port());
+    let config = pki.config(on_port, mutual_port);
+    let log = pki.path("baton.log");
+    let server = Server {
+        child: spawn(&config, &log),
+        on_port,
+        mutual_port,
+        log,
+    };
+    server.await_log("listening on https");
+    server
+}
+
+fn client_config(pki: &Pki, identity: Option<&Leaf>) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    let ca = CertificateDer::from_pem_slice(pki.ca.cert_pem.as_bytes()).expect("CA PEM");
+    roots.add(ca).expect("CA usable");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some(leaf) => {
+            let chain = vec![CertificateDer::from(leaf.cert_der.clone())];
+            let key = PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).expect("key PEM");
+            builder
+                .with_client_auth_cert(chain, key)
+                .expect("client identity")
+        }
+    };
+    Arc::new(config)
+}
+
+/// A blocking TLS connection to the server.
+struct Client {
+    stream: StreamOwned<ClientConnection, TcpStream>,
+}
+
+impl Client {
+    fn connect(port: u16, config: &Arc<ClientConfig>) -> io::Result<Client> {
+        let socket = TcpStream::connect(("127.0.0.1", port))?;
+        socket.set_read_timeout(Some(Duration::from_secs(3)))?;
+        let name = ServerName::try_from("localhost").expect("a DNS name");
+        let connection =
+            ClientConnection::new(Arc::clone(config), name).map_err(io::Error::other)?;
+        let mut stream = StreamOwned::new(connection, socket);
+        while stream.conn.is_handshaking() {
+            stream.conn.complete_io(&mut stream.sock)?;
+        }
+        Ok(Client { stream })
+    }
+
+    /// The certificate the server presented, DER.
+    fn server_certificate(&self) -> Vec<u8> {
+        let chain = self
+            .stream
+            .conn
+            .peer_certificates()
+            .expect("handshake done");
+        chain[0].to_vec()
+    }
+
+    /// `GET path` on this (kept-alive) connection; returns the status and body. A refused
+    /// handshake shows here under TLS 1.3, where the server checks the client's certificate
+    /// after the client considers the handshake done.
+    fn get(&mut self, path: &str) -> io::Result<(u16, String)> {
+        let head = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        self.stream.write_all(head.as_bytes())?;
+        self.stream.flush()?;
+        let mut received = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(answer) = complete_response(&received) {
+                return Ok(answer);
+            }
+            match self.stream.read(&mut chunk)? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => received.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+}
+
+/// The status and body once a whole response (with Content-Length) has arrived.
+fn complete_response(received: &[u8]) -> Option<(u16, String)> {
+    let text = std::str::from_utf8(received).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            let is_length = name.eq_ignore_ascii_case("content-length");
+            is_length.then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    if body.len() < length {
+        return None;
+    }
+    let status = head.get(9..12)?.parse().ok()?;
+    Some((status, body[..length].to_owned()))
+}
+
+/// Connects and asks for /health; the error when TLS refuses.
+fn health(port: u16, config: &Arc<ClientConfig>) -> io::Result<(u16, String)> {
+    Client::connect(port, config)?.get("/health")
+}
+
+#[test]
+fn tls_and_mutual_tls_listeners() {
+    let pki = Pki::new("listeners");
+    let server = start_server(&pki);
+    let anonymous = client_config(&pki, None);
+    let (status, body) = health(server.on_port, &anonymous).expect("GET /health over TLS");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("ok"), "{body}");
+
+    let client = pki.ca.client("partner-1");
+    let (status, _) = health(server.mutual_port, &client_config(&pki, Some(&client)))
+        .expect("a client signed by client_ca is accepted");
+    assert_eq!(status, 200);
+
+    let refused = health(server.mutual_port, &anonymous);
+    assert!(refused.is_err(), "no client certificate: {refused:?}");
+    server.await_log("presented no certificate");
+
+    let stranger = Ca::new("Another CA").client("stranger");
+    let refused = health(server.mutual_port, &client_config(&pki, Some(&stranger)));
+    assert!(refused.is_err(), "client from another CA: {refused:?}");
+    server.await_log("not signed by a trusted CA");
+
+    // Refused handshakes cost the listener nothing: it still serves.
+    let (status, _) = health(server.mutual_port, &client_config(&pki, Some(&client)))
+        .expect("still serving after refusals");
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn sighup_swaps_the_certificate_for_new_connections() {
+    let pki = Pki::new("reload");
+    let server = start_server(&pki);
+    let config = client_config(&pki, None);
+    let mut before = Client::connect(server.on_port, &config).expect("connect");
+    assert_eq!(before.get("/health").expect("first request").0, 200);
+    assert_eq!(before.server_certificate(), pki.server.cert_der);
+
+    let renewed = pki.ca.server("baton server, renewed");
+    pki.install(&renewed);
+    server.signal("-HUP");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let fresh = Client::connect(server.on_port, &config).expect("connect after reload");
+        if fresh.server_certificate() == renewed.cert_der {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new certificate:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut fresh = Client::connect(
+        server.mutual_port,
+        &client_config(&pki, Some(&pki.ca.client("c"))),
+    )
+    .expect("mutual listener after reload");
+    assert_eq!(fresh.server_certificate(), renewed.cert_der);
+    assert_eq!(fresh.get("/health").expect("mutual request").0, 200);
+
+    // The connection opened before the swap keeps its session and still answers.
+    assert_eq!(
+        before.get("/health").expect("second request, kept alive").0,
+        200
+    );
+    assert_eq!(before.server_certificate(), pki.server.cert_der);
+
+    // A broken file on reload is refused; the renewed certificate stays.
+    pki.write("cert.pem", "not a certificate\n");
+    server.signal("-HUP");
+    server.await_log("reload refused");
+    let after = Client::connect(server.on_port, &config).expect("connect after bad reload");
+    assert_eq!(after.server_certificate(), renewed.cert_der);
+}
+
+#[test]
+fn broken_certificate_at_startup_exits_2_naming_the_file() {
+    let pki = Pki::new("broken");
+    pki.write("cert.pem", "-----BEGIN CERTIFICATE-----\nnot base64!\n");
+    let config = pki.config(free_port(), free_port());
+    let log = pki.path("baton.log");
+    let mut child = spawn(&config, &log);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("baton serve did not refuse a broken certificate");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let message = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(status.code(), Some(2), "{message}");
+    let cert = pki.path("cert.pem");
+    assert!(
+        message.contains("\"secure\""),
+        "names the listener: {message}"
+    );
+    assert!(
+        message.contains(&cert.display().to_string()),
+        "names the file: {message}"
+    );
+}
