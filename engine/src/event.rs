@@ -41,6 +41,9 @@ pub struct Event {
     pub invokeid: Option<Box<str>>,
     /// The payload.
     pub data: Value,
+    /// The message as it arrived on the wire (e.g. the HTTP request of a Basic HTTP event),
+    /// for `_event.raw`; `None` for events that never crossed a protocol.
+    pub raw: Option<Box<str>>,
 }
 
 impl Event {
@@ -54,6 +57,7 @@ impl Event {
             origintype: None,
             invokeid: None,
             data: Value::Undefined,
+            raw: None,
         }
     }
 

@@ -302,6 +302,7 @@ pub fn run(options: &RunOptions) -> i32 {
         seed: options.seed,
         trace: options.trace,
         log: LogMode::Stderr,
+        basichttp: true,
         ..HostConfig::default()
     };
     let mut host = Host::new(config);

@@ -22,6 +22,7 @@ pub fn corpus_file(name: &str) -> PathBuf {
 pub fn capturing_host() -> Host {
     Host::new(HostConfig {
         log: LogMode::Capture,
+        basichttp: true,
         ..HostConfig::default()
     })
 }

@@ -2,8 +2,8 @@
 //! host behind `baton run`) in virtual time.
 //!
 //! Data-driven from `MANIFEST.tsv`: every automatic test runs; a test passes when its
-//! document (all three for 403) reaches the top-level final state `pass`. Tests that need
-//! the Basic HTTP event I/O processor are reported as skipped until the runtime has one.
+//! document (all three for 403) reaches the top-level final state `pass`. The 12 tests that
+//! need the Basic HTTP event I/O processor use the host's loopback listener and client.
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use crate::support::{capturing_host, corpus_file, run_document, CORPUS_DIR};
 
-/// Automatic tests (outside `http`) that are known to fail, with the reason in a comment.
+/// Automatic tests that are known to fail, with the reason in a comment.
 /// Must end empty. A listed test that passes fails the suite too, so the list cannot rot.
 const KNOWN_FAILURES: &[&str] = &[];
 
@@ -123,12 +123,11 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "?".to_owned())
 }
 
-/// Per category: passed ids, failed ids with reasons, skipped ids.
+/// Per category: passed ids, failed ids with reasons.
 #[derive(Default)]
 struct Tally {
     passed: Vec<String>,
     failed: Vec<(String, String)>,
-    skipped: Vec<String>,
 }
 
 #[test]
@@ -142,17 +141,12 @@ fn w3c_automatic_tests() {
         191,
         "the manifest lists 158 + 33 automatic tests"
     );
-    let runnable: Vec<&Case> = cases.iter().filter(|c| !c.needs("http")).collect();
-    let documents: Vec<PathBuf> = runnable.iter().flat_map(|c| c.documents.clone()).collect();
+    let documents: Vec<PathBuf> = cases.iter().flat_map(|c| c.documents.clone()).collect();
     let started = std::time::Instant::now();
     let mut verdicts = run_all(&documents).into_iter();
     let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
     for case in &cases {
         let tally = tallies.entry(case.category()).or_default();
-        if case.needs("http") {
-            tally.skipped.push(case.id.clone());
-            continue;
-        }
         assert!(
             !case.documents.is_empty(),
             "test {} has no document",
@@ -186,20 +180,8 @@ fn report(tallies: &BTreeMap<String, Tally>, elapsed: std::time::Duration) {
     use std::io::Write;
     let mut lines = Vec::new();
     for (category, tally) in tallies {
-        let label = if category == "optional-auto" {
-            "optional-auto (no http)"
-        } else {
-            category
-        };
         let (passed, failed) = (tally.passed.len(), tally.failed.len());
-        lines.push(format!("w3c {label}: {passed} passed, {failed} failed"));
-        if !tally.skipped.is_empty() {
-            let ids = tally.skipped.join(" ");
-            let count = tally.skipped.len();
-            lines.push(format!(
-                "w3c {category} http: {count} skipped (needs Basic HTTP: runtime issue): {ids}"
-            ));
-        }
+        lines.push(format!("w3c {category}: {passed} passed, {failed} failed"));
         for (id, why) in &tally.failed {
             lines.push(format!("  FAILED {id}: {why}"));
         }

@@ -54,15 +54,20 @@ impl Session {
             origintype: Some(SCXML_PROCESSOR.into()),
             invokeid: None,
             data,
+            raw: None,
         };
         let sendid = user_id.unwrap_or_else(|| self.issue_id(""));
         let target = match resolve_target(processor, target) {
             Ok(target) => target,
-            Err(message) => {
+            Err(TargetError::Unsupported(message)) => {
                 return Err(ExecError {
                     message,
                     sendid: Some(sendid),
                 })
+            }
+            Err(TargetError::Unreachable(message)) => {
+                self.communication_error(sendid, message);
+                return Ok(());
             }
         };
         if target == Target::SelfInternal && delay_ms == 0 {
@@ -84,12 +89,17 @@ impl Session {
             event,
         };
         if let Err(e) = cx.fx.send(out) {
-            let data = Value::Object(vec![("message".into(), Value::String(e.reason.into()))]);
-            let mut error = Event::platform("error.communication", data);
-            error.sendid = Some(sendid);
-            self.enqueue_internal(error);
+            self.communication_error(sendid, e.reason);
         }
         Ok(())
+    }
+
+    /// Places `error.communication` for the send `sendid` on the internal queue.
+    fn communication_error(&mut self, sendid: Box<str>, reason: String) {
+        let data = Value::Object(vec![("message".into(), Value::String(reason.into()))]);
+        let mut error = Event::platform("error.communication", data);
+        error.sendid = Some(sendid);
+        self.enqueue_internal(error);
     }
 
     /// The id the author asked for: literal, or generated and stored at `idlocation`.
@@ -238,12 +248,23 @@ fn invoke_type(type_: &str) -> Result<&'static str, ExecError> {
     }
 }
 
-/// Maps a target URI to a [`Target`]; an unsupported target is `error.execution`.
-fn resolve_target(processor: Processor, target: Option<Box<str>>) -> Result<Target, String> {
+/// Why a `<send>` target cannot be used.
+enum TargetError {
+    /// Not a valid target for the processor: `error.execution`.
+    Unsupported(String),
+    /// Valid, but nothing can be reached (a Basic HTTP send without a target):
+    /// `error.communication` (W3C 577).
+    Unreachable(String),
+}
+
+/// Maps a target URI to a [`Target`].
+fn resolve_target(processor: Processor, target: Option<Box<str>>) -> Result<Target, TargetError> {
     let Some(target) = target else {
         return match processor {
             Processor::Scxml => Ok(Target::SelfExternal),
-            Processor::BasicHttp => Err("a basichttp send needs a target".into()),
+            Processor::BasicHttp => Err(TargetError::Unreachable(
+                "a basichttp send needs a target".into(),
+            )),
         };
     };
     if processor == Processor::BasicHttp {
@@ -255,9 +276,8 @@ fn resolve_target(processor: Processor, target: Option<Box<str>>) -> Result<Targ
         t if t.starts_with("#_scxml_") => Target::Session(t["#_scxml_".len()..].into()),
         t if t.starts_with("#_") && t.len() > 2 => Target::Invoked(t[2..].into()),
         other => {
-            return Err(format!(
-                "unsupported target '{other}' for the SCXML processor"
-            ))
+            let message = format!("unsupported target '{other}' for the SCXML processor");
+            return Err(TargetError::Unsupported(message));
         }
     })
 }

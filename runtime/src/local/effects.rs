@@ -7,7 +7,8 @@
 //! unknown target raises `error.communication` in the sender at the right moment.
 
 use engine::effects::{
-    Effects, InvokeError, InvokeRequest, Outgoing, SendError, Target, SCXML_INVOKE, SCXML_PROCESSOR,
+    Effects, InvokeError, InvokeRequest, Outgoing, SendError, Target, BASICHTTP_PROCESSOR,
+    SCXML_INVOKE, SCXML_PROCESSOR,
 };
 use engine::event::Event;
 use engine::value::Value;
@@ -31,8 +32,27 @@ fn is_scxml_invoke(type_: &str) -> bool {
     type_ == SCXML_INVOKE || type_ == "scxml" || type_ == SCXML_INVOKE.trim_end_matches('/')
 }
 
+impl HostEffects<'_> {
+    /// A Basic HTTP send: now (blocking until the peer has the event) or by timer.
+    fn send_basichttp(&mut self, out: Outgoing) -> Result<(), SendError> {
+        if self.core.basichttp.is_none() {
+            let reason = "the Basic HTTP processor is not running in this host".to_owned();
+            return Err(SendError { reason });
+        }
+        if out.delay_ms == 0 {
+            return self.core.deliver(self.key, out);
+        }
+        let at_ms = self.core.now_ms.saturating_add(out.delay_ms);
+        self.core.timers.schedule(at_ms, self.key, out);
+        Ok(())
+    }
+}
+
 impl Effects for HostEffects<'_> {
     fn send(&mut self, out: Outgoing) -> Result<(), SendError> {
+        if out.type_.as_ref() == BASICHTTP_PROCESSOR {
+            return self.send_basichttp(out);
+        }
         if !is_scxml_processor(&out.type_) {
             let reason = format!("unsupported event I/O processor '{}'", out.type_);
             return Err(SendError { reason });
@@ -182,6 +202,9 @@ impl Core {
     /// Puts `out` on its target's external queue now, or hands it to the [`super::Remote`]
     /// when it names a session id this host does not hold.
     pub(crate) fn deliver(&mut self, from: SessionKey, out: Outgoing) -> Result<(), SendError> {
+        if out.type_.as_ref() == BASICHTTP_PROCESSOR {
+            return self.post_basichttp(out);
+        }
         if let Target::Session(id) = &out.target {
             if self.dir.by_id(id).is_none() {
                 let id = id.clone();
@@ -196,6 +219,40 @@ impl Core {
         self.enqueue(to, event).map_err(|error| SendError {
             reason: error.to_string(),
         })
+    }
+
+    /// POSTs a Basic HTTP send and, since the peer may be this host, moves what arrived
+    /// into the sessions' queues before the sender goes on (W3C 201: ordering as in-process).
+    fn post_basichttp(&mut self, out: Outgoing) -> Result<(), SendError> {
+        let Target::Uri(url) = &out.target else {
+            let reason = "a Basic HTTP send needs a URL target".to_owned();
+            return Err(SendError { reason });
+        };
+        let body = super::basichttp::form_body(&out.event.name, &out.event.data);
+        super::basichttp::post(url, &body).map_err(|reason| SendError { reason })?;
+        self.receive_basichttp();
+        Ok(())
+    }
+
+    /// Moves events that arrived over Basic HTTP into their sessions' queues.
+    pub(crate) fn receive_basichttp(&mut self) {
+        let Some(http) = &self.basichttp else { return };
+        let mut arrived = Vec::new();
+        while let Some(incoming) = http.try_recv() {
+            arrived.push(incoming);
+        }
+        for incoming in arrived {
+            let Some(key) = self.dir.by_id(&incoming.session) else {
+                self.log.note(&format!(
+                    "Basic HTTP event for unknown session {}",
+                    incoming.session
+                ));
+                continue;
+            };
+            if let Err(error) = self.enqueue(key, incoming.event) {
+                self.log.note(&format!("Basic HTTP event dropped: {error}"));
+            }
+        }
     }
 
     /// Appends an event to a session's external queue, within its bound.

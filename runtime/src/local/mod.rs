@@ -23,6 +23,7 @@
 //! ready, so a step costs the same with ten sessions or ten thousand), and when every queue
 //! is empty it moves the timers that are due into their targets' queues.
 
+pub mod basichttp;
 mod clock;
 mod directory;
 mod effects;
@@ -38,7 +39,7 @@ use std::rc::Rc;
 use engine::datamodel::ecmascript::EcmascriptDatamodel;
 use engine::datamodel::null::NullDatamodel;
 use engine::datamodel::Datamodel;
-use engine::effects::SendError;
+use engine::effects::{SendError, BASICHTTP_PROCESSOR};
 use engine::event::{Event, EventKind};
 use engine::limits::Limits;
 use engine::model::{DatamodelKind, Document};
@@ -75,6 +76,10 @@ pub struct HostConfig {
     /// fails with `error.communication` in the sender; [`Host::send_event`] past it is
     /// refused with [`DeliverError::QueueFull`].
     pub queue_events_max: u32,
+    /// Run the Basic HTTP Event I/O Processor: a loopback listener and a client for
+    /// `<send type="...#BasicHTTPEventProcessor">` (default false). Cost: one thread and one
+    /// loopback port per host.
+    pub basichttp: bool,
 }
 
 impl Default for HostConfig {
@@ -86,6 +91,7 @@ impl Default for HostConfig {
             trace: false,
             sessions_max: 10_000,
             queue_events_max: 10_000,
+            basichttp: false,
         }
     }
 }
@@ -219,6 +225,8 @@ struct Core {
     finished: Vec<Finished>,
     /// Where sends to session ids this host does not hold go.
     remote: Box<dyn Remote>,
+    /// The Basic HTTP processor, when [`HostConfig::basichttp`] is set and it could bind.
+    basichttp: Option<basichttp::BasicHttp>,
 }
 
 /// A single-threaded host for top-level sessions and their invoked descendants.
@@ -250,7 +258,14 @@ impl Host {
     /// A host with no sessions, whose ids come from `ids`.
     pub fn with_ids(config: HostConfig, ids: Box<dyn SessionIds>) -> Host {
         let ecmascript = EcmascriptDatamodel::new(&config.limits, config.seed);
+        let basichttp = match config.basichttp {
+            false => None,
+            true => basichttp::BasicHttp::start()
+                .map_err(|e| eprintln!("baton: the Basic HTTP processor cannot listen: {e}"))
+                .ok(),
+        };
         let core = Core {
+            basichttp,
             dir: Directory::new(config.sessions_max, ids),
             timers: Timers::default(),
             docs: DocumentCache::default(),
@@ -323,6 +338,7 @@ impl Host {
     /// Does one unit of work at `now_ms`; `None` when nothing is runnable before a timer.
     pub fn step(&mut self, now_ms: u64) -> Option<Stepped> {
         self.core.now_ms = self.core.now_ms.max(now_ms);
+        self.core.receive_basichttp();
         loop {
             if let Some(work) = self.core.work.pop_front() {
                 self.do_work(work);
@@ -519,7 +535,8 @@ impl Host {
             Phase::Created(session) => session,
             Phase::Starting { params } => {
                 let doc = Rc::clone(&slot.doc);
-                new_session(dm, &core.config.limits, doc, &slot.id, &params)?
+                let http = core.basichttp.as_ref();
+                new_session(dm, &core.config.limits, http, doc, &slot.id, &params)?
             }
             Phase::Idle(_) | Phase::Busy => {
                 slot.phase = phase;
@@ -550,7 +567,8 @@ impl Host {
         let slot = core.dir.get_mut(key);
         let slot = slot.expect("a session just inserted is present");
         let dm = datamodel(ecmascript, null, kind);
-        match new_session(dm, &core.config.limits, doc, &slot.id, &params) {
+        let http = core.basichttp.as_ref();
+        match new_session(dm, &core.config.limits, http, doc, &slot.id, &params) {
             Ok(session) => {
                 slot.phase = Phase::Created(session);
                 Ok(key)
@@ -693,14 +711,20 @@ impl Host {
 fn new_session(
     dm: &mut dyn Datamodel,
     limits: &Limits,
+    http: Option<&basichttp::BasicHttp>,
     doc: Rc<Document>,
     id: &str,
     params: &[(Box<str>, Value)],
 ) -> Result<Box<Session>, String> {
+    let location = http.map(|http| http.location(id));
+    let ioprocessors: Vec<(&str, &str)> = match &location {
+        Some(location) => vec![("basichttp", location), (BASICHTTP_PROCESSOR, location)],
+        None => Vec::new(),
+    };
     let config = SessionConfig {
         session_id: id,
         params,
-        ioprocessors: &[],
+        ioprocessors: &ioprocessors,
         limits,
     };
     let session = Session::new(doc, dm, &config).map_err(|e| e.message)?;

@@ -288,10 +288,14 @@ impl Datamodel for EcmascriptDatamodel {
                     JsValue::new_undefined(ctx.clone())
                 }
             };
+            // The wire text when the event crossed a protocol, else the data's text.
             let raw = prepared
                 .uses
                 .raw
-                .then(|| convert::raw_text(&event.data))
+                .then(|| match &event.raw {
+                    Some(raw) => Some(raw.to_string()),
+                    None => convert::raw_text(&event.data),
+                })
                 .flatten();
             let mut args = rquickjs::function::Args::new(ctx.clone(), 8);
             args.push_arg(&*event.name)?;
