@@ -212,3 +212,96 @@ fn sigterm_stops_the_server_gracefully() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn metrics_count_requests_and_latencies() {
+    let server = start_server();
+    let port = server.port;
+    let start = format!(r#"{{"src": "{SAMPLE}"}}"#);
+    let (status, body) = request(port, "POST", "/scxml/session/start", &start);
+    assert_eq!(status, 200, "{body}");
+    let id = body["sessionid"]
+        .as_str()
+        .expect("a session id")
+        .to_string();
+    let event = format!("/scxml/session/{id}/event/call.offered");
+    assert_eq!(request(port, "POST", &event, "").0, 200);
+    assert_eq!(request(port, "GET", "/no/such/path", "").0, 404);
+
+    // The event's macrostep runs after its answer: poll until the driver recorded it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let text = loop {
+        let (head, text) = get_metrics(port);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let content_type = "content-type: text/plain; version=0.0.4";
+        assert!(head.to_ascii_lowercase().contains(content_type), "{head}");
+        if metric(
+            &text,
+            "baton_event_macrostep_latency_seconds_count{shard=\"0\"}",
+        ) >= 1.0
+        {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no event latency recorded:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').expect("name{labels} value");
+        assert!(series.contains("shard=\"0\""), "{line}");
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
+    let requests = |route: &str, code: &str| {
+        let series =
+            format!("baton_requests_total{{shard=\"0\",route=\"{route}\",code=\"{code}\"}}");
+        metric(&text, &series)
+    };
+    assert_eq!(requests("start", "2xx"), 1.0);
+    assert_eq!(requests("event", "2xx"), 1.0);
+    assert_eq!(requests("unmatched", "4xx"), 1.0);
+    assert_eq!(metric(&text, "baton_sessions{shard=\"0\"}"), 1.0);
+    assert_eq!(
+        metric(&text, "baton_sessions_started_total{shard=\"0\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&text, "baton_events_delivered_total{shard=\"0\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&text, "baton_errors_total{shard=\"0\",kind=\"client\"}"),
+        1.0
+    );
+    let count = metric(&text, "baton_request_latency_seconds_count{shard=\"0\"}");
+    assert!(count >= 3.0, "start, event and the 404 were timed: {count}");
+    let p50 = "baton_request_latency_seconds{shard=\"0\",quantile=\"0.5\"}";
+    let p999 = "baton_request_latency_seconds{shard=\"0\",quantile=\"0.999\"}";
+    assert!(metric(&text, p50) <= metric(&text, p999));
+}
+
+/// `GET /metrics` on a fresh connection; returns (head, body).
+fn get_metrics(port: u16) -> (String, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let head = "GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+    stream.write_all(head.as_bytes()).expect("write head");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read answer");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("head and body");
+    (head.to_string(), body.to_string())
+}
+
+/// The value of the one sample `series` (name and labels exactly as exposed).
+fn metric(text: &str, series: &str) -> f64 {
+    let values: Vec<f64> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.parse().expect("a number"))
+        .collect();
+    assert_eq!(values.len(), 1, "{series} in:\n{text}");
+    values[0]
+}

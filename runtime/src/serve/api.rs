@@ -1,12 +1,16 @@
-//! The HTTP session API of one shard: start, event, query, terminate, list, help, health.
+//! The HTTP session API of one shard: start, event, query, terminate, list, help, health,
+//! metrics.
 //!
 //! Every operation is synchronous on the shard's [`Host`]; the handler wakes the shard's
 //! driver ([`super::driver`]) afterwards so the new work runs. The `RefCell` borrow never
 //! spans an `.await` (there is none: answers are ready as soon as the host has them).
+//! Each request is counted and timed into the shard's [`Metrics`]: two clock reads and one
+//! histogram record per request.
 
 use std::cell::RefCell;
 use std::path::Path;
 use std::rc::Rc;
+use std::time::Instant;
 
 use engine::event::Event;
 use engine::value::Value;
@@ -16,7 +20,8 @@ use protocols::http::{Request, Response};
 use serde_json::json;
 
 use super::driver::Wake;
-use super::route::{route, Route, RouteError};
+use super::metrics::{Metrics, CONTENT_TYPE};
+use super::route::{route, Route, RouteError, RouteKind};
 use crate::local::{DeliverError, Host, LoadError, StartError};
 
 /// What one shard's handlers share.
@@ -27,6 +32,8 @@ pub struct Shard {
     pub wake: Wake,
     /// Sessions listed per page at most.
     pub page_max: u32,
+    /// The shard's counters and latency histograms (`GET /metrics`).
+    pub metrics: Metrics,
 }
 
 /// The session API handler of one shard.
@@ -40,22 +47,25 @@ impl SessionApi {
         SessionApi { shard }
     }
 
-    fn answer(&self, request: &Request) -> Response {
+    /// The answer to `request`, and its route for the counters. `started` is the handler's
+    /// entry time (an accepted event's timestamp, so that it needs no clock read of its own).
+    fn answer(&self, request: &Request, started: Instant) -> (RouteKind, Response) {
         let route = match route(request.method(), request.path()) {
             Ok(route) => route,
-            Err(RouteError::NotFound) => return Response::error(404, "no such path"),
-            Err(RouteError::BadSegment) => return Response::error(400, "bad path encoding"),
-            Err(RouteError::MethodNotAllowed { allow }) => {
-                return Response::error(405, "method not allowed").with_header("Allow", allow)
-            }
+            Err(e) => return (RouteKind::Unmatched, route_error(e)),
         };
+        let kind = route.kind();
         let mut params = Params::new();
         if let Err(e) = request_params(request, &mut params) {
-            return Response::error(e.status(), e.reason());
+            return (kind, Response::error(e.status(), e.reason()));
         }
+        (kind, self.dispatch(route, params, started))
+    }
+
+    fn dispatch(&self, route: Route, params: Params, started: Instant) -> Response {
         match route {
             Route::Start => self.start(params),
-            Route::Event { id, name } => self.event(&id, &name, params),
+            Route::Event { id, name } => self.event(&id, &name, params, started),
             Route::Request { .. } => {
                 Response::error(501, "request/reply needs <session:response> (not yet)")
             }
@@ -64,6 +74,7 @@ impl SessionApi {
             Route::Sessions => self.sessions(&params),
             Route::Help => ok(help()),
             Route::Health => self.health(),
+            Route::Metrics => self.metrics(),
         }
     }
 
@@ -92,11 +103,12 @@ impl SessionApi {
             Err(e) => return Response::error(503, &e.to_string()),
         };
         drop(host);
+        self.shard.metrics.session_started();
         self.shard.wake.wake();
         ok(json!({ "sessionid": id }))
     }
 
-    fn event(&self, id: &str, name: &str, params: Params) -> Response {
+    fn event(&self, id: &str, name: &str, params: Params, started: Instant) -> Response {
         let data = match params.is_empty() {
             true => Value::Undefined,
             false => Value::Object(
@@ -113,6 +125,7 @@ impl SessionApi {
             .send_event(id, Event::external(name, data));
         match sent {
             Ok(()) => {
+                self.shard.metrics.event_accepted(started);
                 self.shard.wake.wake();
                 ok(json!({ "sessionid": id, "event": name, "queued": true }))
             }
@@ -138,6 +151,7 @@ impl SessionApi {
         let terminated = self.shard.host.borrow_mut().terminate(id);
         match terminated {
             Ok(()) => {
+                self.shard.metrics.session_terminated();
                 self.shard.wake.wake();
                 ok(json!({ "sessionid": id, "terminated": true }))
             }
@@ -161,11 +175,38 @@ impl SessionApi {
         let sessions = self.shard.host.borrow().sessions();
         ok(json!({ "status": "ok", "sessions": sessions }))
     }
+
+    /// `GET /metrics`: this shard's metrics (the connection's shard), Prometheus text.
+    fn metrics(&self) -> Response {
+        let sessions = self.shard.host.borrow().sessions();
+        let mut text = String::with_capacity(METRICS_TEXT_BYTES);
+        let sessions = u64::try_from(sessions).expect("a session count fits in u64");
+        self.shard.metrics.render(sessions, &mut text);
+        let mut response = Response::new(200).with_header("Content-Type", CONTENT_TYPE);
+        response.body = text.into_bytes();
+        response
+    }
 }
+
+/// The usual size of the `GET /metrics` text, reserved up front.
+const METRICS_TEXT_BYTES: usize = 8 * 1024;
 
 impl Handler for SessionApi {
     async fn handle(&self, request: &Request) -> Response {
-        self.answer(request)
+        let started = Instant::now();
+        let (route, response) = self.answer(request, started);
+        self.shard.metrics.request(route, response.status, started);
+        response
+    }
+}
+
+fn route_error(e: RouteError) -> Response {
+    match e {
+        RouteError::NotFound => Response::error(404, "no such path"),
+        RouteError::BadSegment => Response::error(400, "bad path encoding"),
+        RouteError::MethodNotAllowed { allow } => {
+            Response::error(405, "method not allowed").with_header("Allow", allow)
+        }
     }
 }
 
@@ -199,7 +240,8 @@ fn help() -> serde_json::Value {
             "POST /scxml/session/{id}/terminate",
             "GET  /scxml/sessions?offset=&limit=",
             "GET  /scxml/help",
-            "GET  /health"
+            "GET  /health",
+            "GET  /metrics  (Prometheus text; the answering shard's metrics only)"
         ]
     })
 }

@@ -1,12 +1,14 @@
 //! The shard's driver task: runs the host until nothing is runnable, then sleeps until the
-//! next delayed send is due or a handler queues new work ([`Wake`]).
+//! next delayed send is due or a handler queues new work ([`Wake`]). When it runs out of
+//! ready work it records the event-to-macrostep latency of the events accepted meanwhile
+//! (see [`super::metrics`] for the approximation) and counts the sessions that finished.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_lite::future;
 use protocols::http::server::StopSignal;
@@ -71,11 +73,15 @@ pub async fn drive(shard: Rc<Shard>, stop: StopSignal) {
             .run_ready(clock.now_ms(), STEPS_PER_TURN);
         let finished = shard.host.borrow_mut().take_finished();
         for done in finished {
+            shard.metrics.session_finished(&done.status);
             eprintln!("session {} ended: {:?}", done.id, done.status);
         }
         if progress.more_ready {
             future::yield_now().await;
             continue;
+        }
+        if shard.metrics.events_pending() {
+            shard.metrics.events_processed(Instant::now());
         }
         let sleep = match progress.next_timer_ms {
             Some(at_ms) => clock.duration_until(at_ms).min(IDLE_SLEEP),

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod driver;
+pub mod metrics;
 pub mod route;
 pub mod tls;
 
@@ -136,6 +137,7 @@ async fn run_shard(
         host: RefCell::new(Host::new(host_config)),
         wake: driver::Wake::default(),
         page_max: SESSIONS_PAGE_MAX,
+        metrics: metrics::Metrics::new(context.shard.0),
     });
     let stop = StopSignal::new();
     let driver = glommio::spawn_local(driver::drive(Rc::clone(&shard), stop.clone()));

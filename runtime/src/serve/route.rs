@@ -39,6 +39,89 @@ pub enum Route {
     Help,
     /// `GET /health`.
     Health,
+    /// `GET /metrics`.
+    Metrics,
+}
+
+/// A route without its parameters: the `route` label of the request counters. Requests that
+/// match no route (404, 405, a bad path) count as [`RouteKind::Unmatched`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RouteKind {
+    /// [`Route::Start`].
+    Start,
+    /// [`Route::Event`].
+    Event,
+    /// [`Route::Request`].
+    Request,
+    /// [`Route::Query`].
+    Query,
+    /// [`Route::Terminate`].
+    Terminate,
+    /// [`Route::Sessions`].
+    Sessions,
+    /// [`Route::Help`].
+    Help,
+    /// [`Route::Health`].
+    Health,
+    /// [`Route::Metrics`].
+    Metrics,
+    /// No route matched.
+    Unmatched,
+}
+
+impl RouteKind {
+    /// Every kind, in index order.
+    pub const ALL: [RouteKind; 10] = [
+        RouteKind::Start,
+        RouteKind::Event,
+        RouteKind::Request,
+        RouteKind::Query,
+        RouteKind::Terminate,
+        RouteKind::Sessions,
+        RouteKind::Help,
+        RouteKind::Health,
+        RouteKind::Metrics,
+        RouteKind::Unmatched,
+    ];
+
+    /// The position in [`RouteKind::ALL`] (an index into per-route counters).
+    pub fn index(self) -> usize {
+        usize::from(self as u8)
+    }
+
+    /// The Prometheus label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            RouteKind::Start => "start",
+            RouteKind::Event => "event",
+            RouteKind::Request => "request",
+            RouteKind::Query => "query",
+            RouteKind::Terminate => "terminate",
+            RouteKind::Sessions => "sessions",
+            RouteKind::Help => "help",
+            RouteKind::Health => "health",
+            RouteKind::Metrics => "metrics",
+            RouteKind::Unmatched => "unmatched",
+        }
+    }
+}
+
+impl Route {
+    /// The route's kind (its counter label).
+    pub fn kind(&self) -> RouteKind {
+        match self {
+            Route::Start => RouteKind::Start,
+            Route::Event { .. } => RouteKind::Event,
+            Route::Request { .. } => RouteKind::Request,
+            Route::Query { .. } => RouteKind::Query,
+            Route::Terminate { .. } => RouteKind::Terminate,
+            Route::Sessions => RouteKind::Sessions,
+            Route::Help => RouteKind::Help,
+            Route::Health => RouteKind::Health,
+            Route::Metrics => RouteKind::Metrics,
+        }
+    }
 }
 
 /// Why no route matched.
@@ -72,6 +155,7 @@ pub fn route(method: Method, path: &str) -> Result<Route, RouteError> {
         ["scxml", "sessions"] => (Route::Sessions, "GET"),
         ["scxml", "help"] => (Route::Help, "GET"),
         ["health"] => (Route::Health, "GET"),
+        ["metrics"] => (Route::Metrics, "GET"),
         _ => return Err(RouteError::NotFound),
     };
     let accepted = match allow {
@@ -120,6 +204,17 @@ mod tests {
             Ok(Route::Query { id: "x".into() })
         );
         assert_eq!(route(Method::Get, "/health/"), Ok(Route::Health));
+        assert_eq!(route(Method::Get, "/metrics"), Ok(Route::Metrics));
+    }
+
+    #[test]
+    fn route_kinds_index_their_table() {
+        for (index, kind) in RouteKind::ALL.iter().enumerate() {
+            assert_eq!(kind.index(), index);
+        }
+        let names: std::collections::HashSet<_> = RouteKind::ALL.map(RouteKind::name).into();
+        assert_eq!(names.len(), RouteKind::ALL.len());
+        assert_eq!(Route::Metrics.kind(), RouteKind::Metrics);
     }
 
     #[test]

@@ -1,0 +1,503 @@
+//! One shard's metrics and their Prometheus text exposition (format 0.0.4) for `GET /metrics`.
+//!
+//! A shard is single-threaded, so the counters are plain `Cell`s and the histograms sit in
+//! `RefCell`s: no atomics and no locks on the request path. Both latency histograms are
+//! allocated once, when the shard starts, over a fixed range (1 µs to 60 s, 3 significant
+//! digits) and never grow; a longer latency is clamped to the top of the range.
+//!
+//! A connection lands on whichever shard accepted it, so one answer covers the answering
+//! shard only (label `shard`). Aggregating all shards over the cross-shard mesh is a
+//! follow-up.
+//!
+//! Event-to-macrostep latency is approximate: the host does not timestamp each queued event,
+//! so the shard remembers when the oldest event of the current batch was accepted (the
+//! handler's entry time) and, when the driver's `run_ready` calls leave nothing ready, charges
+//! that batch's age to every event of the batch. The quantiles are therefore upper bounds.
+
+use std::cell::{Cell, RefCell};
+use std::fmt::Write;
+use std::time::{Duration, Instant};
+
+use engine::session::Status;
+use hdrhistogram::Histogram;
+
+use super::route::RouteKind;
+
+/// The smallest latency the histograms tell apart, in microseconds.
+pub const LATENCY_US_MIN: u64 = 1;
+/// The largest latency the histograms hold, in microseconds (60 s); longer ones are clamped.
+pub const LATENCY_US_MAX: u64 = 60_000_000;
+/// Significant decimal digits of every recorded latency (0.1% relative error).
+pub const LATENCY_DIGITS: u8 = 3;
+const _: () = assert!(LATENCY_US_MIN >= 1 && LATENCY_US_MIN * 2 <= LATENCY_US_MAX);
+
+/// The `Content-Type` of the exposition.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
+
+/// The quantiles of both summaries, with their label values.
+const QUANTILES: [(f64, &str); 3] = [(0.5, "0.5"), (0.99, "0.99"), (0.999, "0.999")];
+
+/// The `code` label of the request counters, by status class (index = status / 100 - 1).
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+const ROUTES: usize = RouteKind::ALL.len();
+
+/// A latency distribution: a fixed-range histogram and the exact sum of what it recorded.
+pub struct Latency {
+    histogram: RefCell<Histogram<u64>>,
+    sum_us: Cell<u64>,
+}
+
+impl Latency {
+    fn new() -> Latency {
+        let histogram = Histogram::new_with_bounds(LATENCY_US_MIN, LATENCY_US_MAX, LATENCY_DIGITS)
+            .expect("the latency bounds are valid (checked at compile time)");
+        assert!(!histogram.is_auto_resize());
+        Latency {
+            histogram: RefCell::new(histogram),
+            sum_us: Cell::new(0),
+        }
+    }
+
+    /// Records `count` samples of `elapsed`, clamped to the histogram's range.
+    pub fn record_n(&self, elapsed: Duration, count: u64) {
+        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let us = us.clamp(LATENCY_US_MIN, LATENCY_US_MAX);
+        self.histogram.borrow_mut().saturating_record_n(us, count);
+        let sum = us.saturating_mul(count);
+        self.sum_us.set(self.sum_us.get().saturating_add(sum));
+    }
+
+    /// Samples recorded.
+    pub fn count(&self) -> u64 {
+        self.histogram.borrow().len()
+    }
+}
+
+/// One shard's counters and latency histograms.
+pub struct Metrics {
+    shard: u16,
+    /// Answered requests by route and status class.
+    requests: [[Cell<u64>; STATUS_CLASSES.len()]; ROUTES],
+    refusals: Cell<u64>,
+    sessions_started: Cell<u64>,
+    sessions_done: Cell<u64>,
+    sessions_limited: Cell<u64>,
+    sessions_terminated: Cell<u64>,
+    events_delivered: Cell<u64>,
+    /// Events accepted since the driver last ran out of ready work.
+    events_pending: Cell<u64>,
+    /// When the oldest of those was accepted.
+    events_pending_since: Cell<Option<Instant>>,
+    /// Handler entry to response ready.
+    pub request_latency: Latency,
+    /// Event accepted to the end of the `run_ready` batch that processed it (approximate).
+    pub event_latency: Latency,
+}
+
+impl Metrics {
+    /// Zeroed metrics of shard `shard`, with both histograms allocated.
+    pub fn new(shard: u16) -> Metrics {
+        Metrics {
+            shard,
+            requests: Default::default(),
+            refusals: Cell::new(0),
+            sessions_started: Cell::new(0),
+            sessions_done: Cell::new(0),
+            sessions_limited: Cell::new(0),
+            sessions_terminated: Cell::new(0),
+            events_delivered: Cell::new(0),
+            events_pending: Cell::new(0),
+            events_pending_since: Cell::new(None),
+            request_latency: Latency::new(),
+            event_latency: Latency::new(),
+        }
+    }
+
+    /// Counts an answered request and records its latency from `started` (the handler's
+    /// entry) to now.
+    pub fn request(&self, route: RouteKind, status: u16, started: Instant) {
+        let elapsed = started.elapsed();
+        assert!((100..600).contains(&status), "status {status}");
+        let class = usize::from(status / 100 - 1);
+        increment(&self.requests[route.index()][class]);
+        if status == 503 {
+            increment(&self.refusals);
+        }
+        self.request_latency.record_n(elapsed, 1);
+    }
+
+    /// Counts a session started by the API.
+    pub fn session_started(&self) {
+        increment(&self.sessions_started);
+    }
+
+    /// Counts a session terminated by the API.
+    pub fn session_terminated(&self) {
+        increment(&self.sessions_terminated);
+    }
+
+    /// Counts a top-level session that finished on its own, as [`crate::local::Host::take_finished`]
+    /// reports it.
+    pub fn session_finished(&self, status: &Status) {
+        match status {
+            Status::Ended(_) => increment(&self.sessions_limited),
+            _ => increment(&self.sessions_done),
+        }
+    }
+
+    /// Counts an event the host accepted at `accepted` (the handler's entry time, so that no
+    /// extra clock read is needed).
+    pub fn event_accepted(&self, accepted: Instant) {
+        increment(&self.events_delivered);
+        increment(&self.events_pending);
+        if self.events_pending_since.get().is_none() {
+            self.events_pending_since.set(Some(accepted));
+        }
+    }
+
+    /// Whether events were accepted since the last [`Metrics::events_processed`].
+    pub fn events_pending(&self) -> bool {
+        self.events_pending.get() > 0
+    }
+
+    /// The driver ran out of ready work at `now`: every pending event was processed. Each is
+    /// charged the age of the oldest (see the module documentation).
+    pub fn events_processed(&self, now: Instant) {
+        let pending = self.events_pending.replace(0);
+        let Some(since) = self.events_pending_since.take() else {
+            assert_eq!(pending, 0);
+            return;
+        };
+        assert!(pending > 0);
+        self.event_latency
+            .record_n(now.saturating_duration_since(since), pending);
+    }
+
+    /// Appends the exposition of this shard, with `sessions` live sessions, to `out`.
+    pub fn render(&self, sessions: u64, out: &mut String) {
+        self.render_into(sessions, out)
+            .expect("writing to a String cannot fail");
+    }
+
+    fn render_into(&self, sessions: u64, out: &mut String) -> std::fmt::Result {
+        let shard = self.shard;
+        let note = "This shard only (the one that answered)";
+        family(
+            out,
+            "baton_sessions",
+            "gauge",
+            "Live sessions, top-level and invoked",
+            note,
+        )?;
+        writeln!(out, "baton_sessions{{shard=\"{shard}\"}} {sessions}")?;
+        self.render_requests(out, note)?;
+        let help = "Requests answered 503 (shard or queue full)";
+        family(out, "baton_refusals_total", "counter", help, note)?;
+        writeln!(
+            out,
+            "baton_refusals_total{{shard=\"{shard}\"}} {}",
+            self.refusals.get()
+        )?;
+        let help = "Sessions started by the API";
+        let name = "baton_sessions_started_total";
+        family(out, name, "counter", help, note)?;
+        writeln!(
+            out,
+            "{name}{{shard=\"{shard}\"}} {}",
+            self.sessions_started.get()
+        )?;
+        let help = "Top-level sessions that finished: done (a final state) or limit (ended by one)";
+        let name = "baton_sessions_ended_total";
+        family(out, name, "counter", help, note)?;
+        let done = self.sessions_done.get();
+        let limited = self.sessions_limited.get();
+        writeln!(out, "{name}{{shard=\"{shard}\",reason=\"done\"}} {done}")?;
+        writeln!(
+            out,
+            "{name}{{shard=\"{shard}\",reason=\"limit\"}} {limited}"
+        )?;
+        let help = "Sessions terminated by the API";
+        let name = "baton_sessions_terminated_total";
+        family(out, name, "counter", help, note)?;
+        writeln!(
+            out,
+            "{name}{{shard=\"{shard}\"}} {}",
+            self.sessions_terminated.get()
+        )?;
+        let help = "External events queued to a session by the API";
+        let name = "baton_events_delivered_total";
+        family(out, name, "counter", help, note)?;
+        writeln!(
+            out,
+            "{name}{{shard=\"{shard}\"}} {}",
+            self.events_delivered.get()
+        )?;
+        let help = "Request latency, handler entry to response ready, in seconds";
+        let name = "baton_request_latency_seconds";
+        summary(out, name, help, note, shard, &self.request_latency)?;
+        let help = "Event accepted to the end of the run_ready batch that processed it, in \
+                    seconds (an upper bound: each event is charged its batch's oldest age)";
+        let name = "baton_event_macrostep_latency_seconds";
+        summary(out, name, help, note, shard, &self.event_latency)
+    }
+
+    fn render_requests(&self, out: &mut String, note: &str) -> std::fmt::Result {
+        let shard = self.shard;
+        let help = "Requests answered, by route and status class";
+        family(out, "baton_requests_total", "counter", help, note)?;
+        let mut errors = [0u64; STATUS_CLASSES.len()];
+        for (kind, counts) in RouteKind::ALL.iter().zip(&self.requests) {
+            for (class, (code, count)) in STATUS_CLASSES.iter().zip(counts).enumerate() {
+                let count = count.get();
+                errors[class] += count;
+                if class == 0 {
+                    continue;
+                }
+                let route = kind.name();
+                writeln!(
+                    out,
+                    "baton_requests_total{{shard=\"{shard}\",route=\"{route}\",code=\"{code}\"}} \
+                     {count}"
+                )?;
+            }
+        }
+        let help = "Errors: requests answered 4xx (client) or 5xx (server), and sessions ended \
+                    by a limit (session)";
+        family(out, "baton_errors_total", "counter", help, note)?;
+        let kinds = [
+            ("client", errors[3]),
+            ("server", errors[4]),
+            ("session", self.sessions_limited.get()),
+        ];
+        for (kind, count) in kinds {
+            writeln!(
+                out,
+                "baton_errors_total{{shard=\"{shard}\",kind=\"{kind}\"}} {count}"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn increment(counter: &Cell<u64>) {
+    counter.set(counter.get().wrapping_add(1));
+}
+
+/// `# HELP` and `# TYPE` of one metric family.
+fn family(out: &mut String, name: &str, kind: &str, help: &str, note: &str) -> std::fmt::Result {
+    writeln!(out, "# HELP {name} {help}. {note}.")?;
+    writeln!(out, "# TYPE {name} {kind}")
+}
+
+fn summary(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    note: &str,
+    shard: u16,
+    latency: &Latency,
+) -> std::fmt::Result {
+    family(out, name, "summary", help, note)?;
+    let histogram = latency.histogram.borrow();
+    for (quantile, label) in QUANTILES {
+        let seconds = seconds(histogram.value_at_quantile(quantile));
+        writeln!(
+            out,
+            "{name}{{shard=\"{shard}\",quantile=\"{label}\"}} {seconds}"
+        )?;
+    }
+    let sum = seconds(latency.sum_us.get());
+    writeln!(out, "{name}_sum{{shard=\"{shard}\"}} {sum}")?;
+    writeln!(out, "{name}_count{{shard=\"{shard}\"}} {}", histogram.len())
+}
+
+fn seconds(us: u64) -> f64 {
+    us as f64 / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One sample line, parsed back.
+    #[derive(Debug)]
+    struct Sample {
+        name: String,
+        labels: Vec<(String, String)>,
+        value: f64,
+    }
+
+    impl Sample {
+        fn label(&self, name: &str) -> Option<&str> {
+            let found = self.labels.iter().find(|(n, _)| n == name);
+            found.map(|(_, v)| v.as_str())
+        }
+    }
+
+    /// Parses the exposition strictly: every line is `# HELP name text`, `# TYPE name kind`
+    /// (before the family's samples) or `name{labels} value`.
+    fn parse(text: &str) -> Vec<Sample> {
+        let mut typed: Vec<(String, String)> = Vec::new();
+        let mut samples = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, help) = rest.split_once(' ').expect("HELP name text");
+                assert!(is_name(name) && !help.is_empty(), "{line}");
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+                assert!(is_name(name), "{line}");
+                assert!(["counter", "gauge", "summary"].contains(&kind), "{line}");
+                typed.push((name.to_string(), kind.to_string()));
+                continue;
+            }
+            let sample = parse_sample(line);
+            let family = typed.last().expect("a TYPE before the samples");
+            let base = match family.1.as_str() {
+                "summary" => sample
+                    .name
+                    .strip_suffix("_sum")
+                    .or_else(|| sample.name.strip_suffix("_count"))
+                    .unwrap_or(&sample.name),
+                _ => &sample.name,
+            };
+            assert_eq!(base, family.0, "{line}");
+            samples.push(sample);
+        }
+        samples
+    }
+
+    fn parse_sample(line: &str) -> Sample {
+        let (name, rest) = line.split_once('{').expect("name{labels} value");
+        let (labels, value) = rest.split_once("} ").expect("name{labels} value");
+        assert!(is_name(name), "{line}");
+        let labels = labels
+            .split(',')
+            .map(|pair| {
+                let (key, value) = pair.split_once('=').expect("key=\"value\"");
+                let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"'));
+                (key.to_string(), value.expect("a quoted value").to_string())
+            })
+            .collect();
+        let value: f64 = value.parse().expect("a number");
+        assert!(value.is_finite() && value >= 0.0, "{line}");
+        Sample {
+            name: name.to_string(),
+            labels,
+            value,
+        }
+    }
+
+    fn is_name(name: &str) -> bool {
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    }
+
+    fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+        let matching: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| s.name == name && labels.iter().all(|(k, v)| s.label(k) == Some(v)))
+            .collect();
+        assert_eq!(matching.len(), 1, "{name} {labels:?}");
+        matching[0].value
+    }
+
+    fn rendered(metrics: &Metrics, sessions: u64) -> Vec<Sample> {
+        let mut text = String::new();
+        metrics.render(sessions, &mut text);
+        parse(&text)
+    }
+
+    #[test]
+    fn exposition_parses_back_with_counters() {
+        let metrics = Metrics::new(3);
+        let started = Instant::now();
+        metrics.request(RouteKind::Start, 200, started);
+        metrics.request(RouteKind::Start, 503, started);
+        metrics.request(RouteKind::Unmatched, 404, started);
+        metrics.session_started();
+        metrics.session_terminated();
+        metrics.session_finished(&Status::Running);
+        metrics.event_accepted(started);
+        let samples = rendered(&metrics, 7);
+        assert!(samples.iter().all(|s| s.label("shard") == Some("3")));
+        assert_eq!(value(&samples, "baton_sessions", &[]), 7.0);
+        let start_2xx = [("route", "start"), ("code", "2xx")];
+        assert_eq!(value(&samples, "baton_requests_total", &start_2xx), 1.0);
+        let start_5xx = [("route", "start"), ("code", "5xx")];
+        assert_eq!(value(&samples, "baton_requests_total", &start_5xx), 1.0);
+        let unmatched = [("route", "unmatched"), ("code", "4xx")];
+        assert_eq!(value(&samples, "baton_requests_total", &unmatched), 1.0);
+        assert_eq!(value(&samples, "baton_refusals_total", &[]), 1.0);
+        let errors = "baton_errors_total";
+        assert_eq!(value(&samples, errors, &[("kind", "client")]), 1.0);
+        assert_eq!(value(&samples, errors, &[("kind", "server")]), 1.0);
+        assert_eq!(value(&samples, errors, &[("kind", "session")]), 0.0);
+        let ended = "baton_sessions_ended_total";
+        assert_eq!(value(&samples, ended, &[("reason", "done")]), 1.0);
+        assert_eq!(value(&samples, "baton_sessions_started_total", &[]), 1.0);
+        assert_eq!(value(&samples, "baton_sessions_terminated_total", &[]), 1.0);
+        assert_eq!(value(&samples, "baton_events_delivered_total", &[]), 1.0);
+        let count = "baton_request_latency_seconds_count";
+        assert_eq!(value(&samples, count, &[]), 3.0);
+        let count = "baton_event_macrostep_latency_seconds_count";
+        assert_eq!(value(&samples, count, &[]), 0.0, "not processed yet");
+    }
+
+    #[test]
+    fn quantiles_are_monotonic_and_in_seconds() {
+        let metrics = Metrics::new(0);
+        for us in (1..=2_000u64).map(|i| i * i) {
+            metrics
+                .request_latency
+                .record_n(Duration::from_micros(us), 1);
+        }
+        let samples = rendered(&metrics, 0);
+        for name in [
+            "baton_request_latency_seconds",
+            "baton_event_macrostep_latency_seconds",
+        ] {
+            let quantiles: Vec<f64> = QUANTILES
+                .iter()
+                .map(|(_, label)| value(&samples, name, &[("quantile", label)]))
+                .collect();
+            assert!(quantiles.windows(2).all(|w| w[0] <= w[1]), "{quantiles:?}");
+        }
+        let name = "baton_request_latency_seconds";
+        let median = value(&samples, name, &[("quantile", "0.5")]);
+        assert!(
+            (0.99..=1.01).contains(&median),
+            "p50 of i² for i ≤ 2000 is ~1 s: {median}"
+        );
+        let sum = value(&samples, &format!("{name}_sum"), &[]);
+        let exact: u64 = (1..=2_000u64).map(|i| i * i).sum();
+        assert_eq!(sum, exact as f64 / 1e6);
+    }
+
+    #[test]
+    fn events_are_charged_their_batch_age_once() {
+        let metrics = Metrics::new(0);
+        let accepted = Instant::now();
+        metrics.event_accepted(accepted);
+        metrics.event_accepted(accepted + Duration::from_millis(5));
+        assert!(metrics.events_pending());
+        metrics.events_processed(accepted + Duration::from_millis(10));
+        assert!(!metrics.events_pending());
+        metrics.events_processed(accepted + Duration::from_millis(20));
+        let histogram = metrics.event_latency.histogram.borrow();
+        assert_eq!(histogram.len(), 2);
+        assert!(histogram.equivalent(histogram.max(), 10_000));
+    }
+
+    #[test]
+    fn latencies_clamp_to_the_fixed_range() {
+        let latency = Latency::new();
+        latency.record_n(Duration::ZERO, 1);
+        latency.record_n(Duration::from_secs(3_600), 1);
+        let histogram = latency.histogram.borrow();
+        assert_eq!(histogram.len(), 2);
+        assert_eq!(histogram.min(), LATENCY_US_MIN);
+        assert!(histogram.equivalent(histogram.max(), LATENCY_US_MAX));
+    }
+}
