@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod driver;
+pub mod ids;
 pub mod metrics;
 pub mod route;
 pub mod tls;
@@ -126,15 +127,19 @@ async fn run_shard(
     listener_tls: Vec<Option<ServerTls>>,
     reload: tls::ReloadRequests,
 ) {
+    let seed = ids::ShardSessionIds::seed_from_start();
     let host_config = HostConfig {
         limits: config.limits.engine_limits(),
-        seed: u64::from(context.shard.0),
+        seed,
         sessions_max: config.limits.sessions_per_shard_max,
         queue_events_max: config.limits.event_queue_max,
         ..HostConfig::default()
     };
     let shard = Rc::new(Shard {
-        host: RefCell::new(Host::new(host_config)),
+        host: RefCell::new(Host::with_ids(
+            host_config,
+            Box::new(ids::ShardSessionIds::new(context.shard, seed)),
+        )),
         wake: driver::Wake::default(),
         page_max: SESSIONS_PAGE_MAX,
         metrics: metrics::Metrics::new(context.shard.0),
