@@ -22,7 +22,7 @@ use serde_json::json;
 use super::driver::Wake;
 use super::metrics::{Metrics, CONTENT_TYPE};
 use super::route::{route, Route, RouteError, RouteKind};
-use crate::local::{DeliverError, Host, LoadError, StartError};
+use crate::local::{DeliverError, Host};
 
 /// What one shard's handlers share.
 pub struct Shard {
@@ -93,13 +93,13 @@ impl SessionApi {
         let mut host = self.shard.host.borrow_mut();
         let doc = match host.load(Path::new(&src)) {
             Ok(doc) => doc,
-            Err(LoadError::Compile(e)) => return Response::error(400, &e.to_string()),
-            Err(e @ LoadError::Read { .. }) => return Response::error(400, &e.to_string()),
+            // Unreadable or invalid (FILE:LINE:COL): the caller's request is at fault.
+            Err(e) => return Response::error(400, &e.to_string()),
         };
         let started = host.start_session(doc, data);
         let id = match started {
             Ok(key) => host.session_id(key).unwrap_or_default().to_string(),
-            Err(e @ StartError::Full(_)) => return Response::error(503, &e.to_string()),
+            // Full shard, or no scope (JS heap): back-pressure, not the caller's fault.
             Err(e) => return Response::error(503, &e.to_string()),
         };
         drop(host);

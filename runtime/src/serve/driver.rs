@@ -10,6 +10,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use engine::session::Status;
 use futures_lite::future;
 use protocols::http::server::StopSignal;
 
@@ -74,7 +75,11 @@ pub async fn drive(shard: Rc<Shard>, stop: StopSignal) {
         let finished = shard.host.borrow_mut().take_finished();
         for done in finished {
             shard.metrics.session_finished(&done.status);
-            eprintln!("session {} ended: {:?}", done.id, done.status);
+            // Normal ends are only counted (a line per session would cost every session a
+            // write to stderr); an end forced by a limit is what an operator must see.
+            if let Status::Ended(reason) = &done.status {
+                eprintln!("baton: session {} ended by a limit: {reason}", done.id);
+            }
         }
         if progress.more_ready {
             future::yield_now().await;
