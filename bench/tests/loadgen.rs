@@ -127,4 +127,11 @@ fn closed_loop_against_baton_serve() {
         report["latency_us"]["p99"].as_u64().unwrap_or(0) > 0,
         "{report}"
     );
+    assert_eq!(report["wait"], "busy", "{report}");
+
+    // The other way of waiting for sockets measures the same server.
+    let report = loadgen(server.port, &["--src", SAMPLE, "--wait", "uring"]);
+    assert_eq!(report["wait"], "uring", "{report}");
+    assert!(report["requests"].as_u64().unwrap_or(0) > 0, "{report}");
+    assert_eq!(report["errors_total"], 0, "{report}");
 }

@@ -129,6 +129,24 @@ fn session_lifecycle_over_http() {
     assert_eq!(status, 200);
     let (status, _) = request(port, "GET", &format!("/scxml/session/{id}/query"), "");
     assert_eq!(status, 404, "a terminated session is gone");
+
+    // `<log>` lines reach stderr, each naming its session.
+    let stderr = stop_and_read_stderr(server);
+    assert!(
+        stderr.contains(&format!("[session {id}] queued on: vip")),
+        "{stderr}"
+    );
+}
+
+/// Stops the server with SIGTERM and returns everything it wrote on stderr.
+fn stop_and_read_stderr(mut server: Server) -> String {
+    let pid = server.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(killed.expect("kill").success());
+    let mut text = String::new();
+    let mut stderr = server.child.stderr.take().expect("piped stderr");
+    stderr.read_to_string(&mut text).expect("read stderr");
+    text
 }
 
 /// Events are processed by the shard's driver after the answer: poll until the session

@@ -13,7 +13,6 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use glommio::net::TcpStream;
 use glommio::{LocalExecutorBuilder, Placement};
 use protocols::http::client::{self, ClientError, LocalBind};
 use protocols::http::{HttpLimits, OutboundRequest, Response};
@@ -21,6 +20,7 @@ use protocols::tls::{ClientTls, MaybeTls};
 
 use super::options::{server_name, Options, Scenario};
 use super::report::{ErrorKind, Stats};
+use super::wait::{ClientStream, WaitMode};
 
 /// Locked io memory of the generator's executor (the host allows 8 MiB per process).
 const IO_MEMORY_BYTES: usize = 1 << 20;
@@ -301,7 +301,7 @@ async fn sleep_until(due: Instant) {
 
 /// One keep-alive connection, opened on first use and again after any failure.
 struct Conn {
-    stream: Option<MaybeTls<TcpStream>>,
+    stream: Option<MaybeTls<ClientStream>>,
 }
 
 impl Conn {
@@ -354,11 +354,16 @@ impl Conn {
     }
 }
 
-async fn open(ctx: &Context) -> Result<MaybeTls<TcpStream>, ErrorKind> {
+async fn open(ctx: &Context) -> Result<MaybeTls<ClientStream>, ErrorKind> {
     let options = &ctx.options;
-    let stream = client::connect(options.address, LocalBind::Any, options.timeout_ms)
-        .await
-        .map_err(|_| ErrorKind::Connect)?;
+    let stream = match options.wait {
+        WaitMode::Busy => ClientStream::connect_busy(options.address),
+        WaitMode::Uring => client::connect(options.address, LocalBind::Any, options.timeout_ms)
+            .await
+            .map(ClientStream::Uring)
+            .map_err(|e| std::io::Error::other(e.to_string())),
+    }
+    .map_err(|_| ErrorKind::Connect)?;
     match &ctx.tls {
         None => Ok(MaybeTls::Plain(stream)),
         Some(tls) => {

@@ -7,5 +7,6 @@
 mod drive;
 pub mod options;
 pub mod report;
+pub mod wait;
 
 pub use drive::run;

@@ -7,6 +7,8 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
+use super::wait::WaitMode;
+
 /// Connections at most (closed loop: in-flight requests; open loop: the sending pool).
 pub const CONCURRENCY_MAX: u32 = 1024;
 /// Requests per second at most in open loop.
@@ -42,6 +44,8 @@ and prints one JSON line: requests, errors by kind, achieved rate, latency perce
   --warmup-s S         seconds run but not measured first (default 1, at most 60)
   --timeout-ms MS      per request (default 2000)
   --core N             CPU core the generator is pinned to (default 0)
+  --wait MODE          busy (default): spin on non-blocking sockets; uring: glommio's
+                       io_uring polls, which make the server pay an interrupt per answer
   --tls                use TLS (implied by https://); needs --ca
   --ca FILE            PEM trust roots for --tls
 ";
@@ -109,6 +113,8 @@ pub struct Options {
     pub timeout_ms: u32,
     /// The core the generator's executor is pinned to.
     pub core: u16,
+    /// How sockets are waited for.
+    pub wait: WaitMode,
 }
 
 /// The bundled sample, relative to the workspace root.
@@ -142,6 +148,7 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
             "--warmup-s" => raw.warmup_s = number(flag, value, 0, WARMUP_S_MAX)?,
             "--timeout-ms" => raw.timeout_ms = number(flag, value, 1, TIMEOUT_MS_MAX)?,
             "--core" => raw.core = number(flag, value, 0, u32::from(u16::MAX))? as u16,
+            "--wait" => raw.wait = wait_mode(value)?,
             other => return Err(format!("unknown option '{other}'")),
         }
     }
@@ -164,6 +171,7 @@ struct Raw {
     warmup_s: u32,
     timeout_ms: u32,
     core: u16,
+    wait: WaitMode,
 }
 
 impl Default for Raw {
@@ -182,6 +190,7 @@ impl Default for Raw {
             warmup_s: 1,
             timeout_ms: 2000,
             core: 0,
+            wait: WaitMode::Busy,
         }
     }
 }
@@ -218,7 +227,16 @@ impl Raw {
             warmup_s: self.warmup_s,
             timeout_ms: self.timeout_ms,
             core: self.core,
+            wait: self.wait,
         })
+    }
+}
+
+fn wait_mode(name: &str) -> Result<WaitMode, String> {
+    match name {
+        "busy" => Ok(WaitMode::Busy),
+        "uring" => Ok(WaitMode::Uring),
+        other => Err(format!("unknown --wait mode '{other}' (busy | uring)")),
     }
 }
 

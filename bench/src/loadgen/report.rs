@@ -131,6 +131,7 @@ impl Stats {
             "concurrency": options.concurrency,
             "rate_target_rps": options.rate_rps,
             "tls": options.tls,
+            "wait": options.wait.name(),
             "duration_s": options.duration_s,
             "warmup_s": options.warmup_s,
             "sessions": match options.scenario {

@@ -135,7 +135,8 @@ impl Effects for HostEffects<'_> {
     }
 
     fn log(&mut self, label: Option<&str>, message: &str) {
-        self.core.log.write(label, message);
+        let id = self.core.dir.get(self.key).map(|slot| &*slot.id);
+        self.core.log.write_for(id, label, message);
     }
 
     fn trace(&mut self, line: &str) {

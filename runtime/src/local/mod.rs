@@ -105,25 +105,68 @@ pub enum LogMode {
     Capture,
     /// Dropped.
     Discard,
+    /// Collected and written to stderr in one write by [`Host::flush_log`] (the server
+    /// flushes after each run of ready work, so a busy shard pays one write per batch
+    /// rather than one per line). Each line names its session: `[session ID] label: message`.
+    Buffered,
 }
+
+/// Buffered log text written at once past this size, so the buffer stays bounded.
+const LOG_BUFFER_BYTES_MAX: usize = 64 * 1024;
 
 /// The `<log>` sink.
 struct LogSink {
     mode: LogMode,
     lines: Vec<String>,
+    buffer: String,
 }
 
 impl LogSink {
     fn write(&mut self, label: Option<&str>, message: &str) {
+        self.write_for(None, label, message);
+    }
+
+    /// Writes a line of session `session` (named in [`LogMode::Buffered`] lines only).
+    fn write_for(&mut self, session: Option<&str>, label: Option<&str>, message: &str) {
+        use std::fmt::Write as _;
+        let label = label.filter(|label| !label.is_empty());
+        match self.mode {
+            LogMode::Buffered => {
+                if let Some(session) = session {
+                    let _ = write!(self.buffer, "[session {session}] ");
+                }
+                if let Some(label) = label {
+                    let _ = write!(self.buffer, "{label}: ");
+                }
+                self.buffer.push_str(message);
+                self.buffer.push('\n');
+                if self.buffer.len() > LOG_BUFFER_BYTES_MAX {
+                    self.flush();
+                }
+                return;
+            }
+            LogMode::Discard => return,
+            LogMode::Stderr | LogMode::Capture => {}
+        }
         let line = match label {
-            Some(label) if !label.is_empty() => format!("{label}: {message}"),
-            _ => message.to_owned(),
+            Some(label) => format!("{label}: {message}"),
+            None => message.to_owned(),
         };
         match self.mode {
-            LogMode::Stderr => eprintln!("{line}"),
             LogMode::Capture => self.lines.push(line),
-            LogMode::Discard => {}
+            _ => eprintln!("{line}"),
         }
+    }
+
+    /// Writes the buffered lines ([`LogMode::Buffered`]) to stderr in one write.
+    fn flush(&mut self) {
+        use std::io::Write as _;
+        if self.buffer.is_empty() {
+            return;
+        }
+        // A full or closed stderr must not stop the sessions: the lines are dropped.
+        let _ = std::io::stderr().lock().write_all(self.buffer.as_bytes());
+        self.buffer.clear();
     }
 
     /// A message from the host itself (not from `<log>`), prefixed `baton: `.
@@ -271,6 +314,7 @@ impl Host {
             docs: DocumentCache::default(),
             work: VecDeque::new(),
             log: LogSink {
+                buffer: String::new(),
                 mode: config.log,
                 lines: Vec::new(),
             },
@@ -409,6 +453,11 @@ impl Host {
     /// How many sessions are alive (top-level and invoked).
     pub fn sessions(&self) -> usize {
         self.core.dir.len()
+    }
+
+    /// Writes the lines collected under [`LogMode::Buffered`] to stderr.
+    pub fn flush_log(&mut self) {
+        self.core.log.flush();
     }
 
     /// The captured `<log>` lines (with [`LogMode::Capture`]), emptying the buffer.

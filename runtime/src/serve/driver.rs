@@ -72,6 +72,7 @@ pub async fn drive(shard: Rc<Shard>, stop: StopSignal) {
             .host
             .borrow_mut()
             .run_ready(clock.now_ms(), STEPS_PER_TURN);
+        shard.host.borrow_mut().flush_log();
         let finished = shard.host.borrow_mut().take_finished();
         for done in finished {
             shard.metrics.session_finished(&done.status);

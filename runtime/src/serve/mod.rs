@@ -25,7 +25,7 @@ use protocols::http::HttpLimits;
 use protocols::tls::{ServerTls, SharedServerTls, TlsError};
 
 use crate::config::{Config, ListenerConfig, Protocol};
-use crate::local::{Host, HostConfig};
+use crate::local::{Host, HostConfig, LogMode};
 use crate::shard::{start_shards, ShardContext};
 use api::{SessionApi, Shard};
 
@@ -133,6 +133,7 @@ async fn run_shard(
         seed,
         sessions_max: config.limits.sessions_per_shard_max,
         queue_events_max: config.limits.event_queue_max,
+        log: LogMode::Buffered,
         ..HostConfig::default()
     };
     let shard = Rc::new(Shard {

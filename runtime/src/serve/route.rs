@@ -1,7 +1,9 @@
 //! The HTTP session API's paths, as a pure function of method and path. The paths are the
 //! established orchestration-server ones, so existing integrations port over.
 
-use protocols::http::params::decode_path_segment;
+use std::borrow::Cow;
+
+use protocols::http::params::{decode_path_segment, path_segments};
 use protocols::http::Method;
 
 /// What a request asks for.
@@ -138,15 +140,23 @@ pub enum RouteError {
     BadSegment,
 }
 
-/// Maps a request line to a [`Route`].
+/// Most path segments any route has; a longer path matches nothing.
+const SEGMENTS_MAX: usize = 5;
+
+/// Maps a request line to a [`Route`]. Allocates only the id and name it returns: the
+/// segments are borrowed from the path unless they are percent-encoded.
 pub fn route(method: Method, path: &str) -> Result<Route, RouteError> {
-    let mut segments: Vec<String> = Vec::with_capacity(6);
-    for raw in path.split('/').filter(|s| !s.is_empty()) {
-        let segment = decode_path_segment(raw).map_err(|_| RouteError::BadSegment)?;
-        segments.push(segment.into_owned());
+    let mut segments: [Cow<'_, str>; SEGMENTS_MAX] = Default::default();
+    let mut count = 0;
+    for raw in path_segments(path) {
+        if count == SEGMENTS_MAX {
+            return Err(RouteError::NotFound);
+        }
+        segments[count] = decode_path_segment(raw).map_err(|_| RouteError::BadSegment)?;
+        count += 1;
     }
-    let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let (route, allow) = match parts.as_slice() {
+    let parts: [&str; SEGMENTS_MAX] = std::array::from_fn(|i| &*segments[i]);
+    let (route, allow) = match &parts[..count] {
         ["scxml", "session", "start"] => (Route::Start, "POST"),
         ["scxml", "session", id, "event", name] => (event(id, name), "POST"),
         ["scxml", "session", id, "request", name] => (request(id, name), "POST"),
@@ -224,6 +234,10 @@ mod tests {
             Err(RouteError::MethodNotAllowed { allow: "POST" })
         );
         assert_eq!(route(Method::Get, "/nope"), Err(RouteError::NotFound));
+        assert_eq!(
+            route(Method::Post, "/scxml/session/x/event/e/extra"),
+            Err(RouteError::NotFound)
+        );
         assert_eq!(
             route(Method::Get, "/scxml/session/%ff/query"),
             Err(RouteError::BadSegment)
