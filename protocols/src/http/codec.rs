@@ -13,6 +13,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::io::Write as _;
+use std::mem::MaybeUninit;
 
 /// Capacity of the stack array of header slots handed to `httparse`.
 /// [`HttpLimits::headers_max`] may not exceed it.
@@ -720,9 +721,11 @@ impl RequestDecoder {
 
     /// Parses a complete head into `self.request`; `None` when the head is incomplete.
     fn decode_head(&mut self, input: &[u8]) -> Result<Option<usize>, HttpError> {
-        let mut slots = [httparse::EMPTY_HEADER; HEADERS_CAPACITY];
-        let mut parsed = httparse::Request::new(&mut slots[..self.limits.headers_max as usize]);
-        let head_bytes = match parsed.parse(input) {
+        // Uninitialised slots: zeroing 128 of them on every call was 2% of a busy shard.
+        let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; HEADERS_CAPACITY];
+        let mut parsed = httparse::Request::new(&mut []);
+        let slots = &mut slots[..self.limits.headers_max as usize];
+        let head_bytes = match parsed.parse_with_uninit_headers(input, slots) {
             Err(error) => return Err(map_parse_error(error, input, &self.limits)),
             Ok(httparse::Status::Partial) => {
                 check_head_size(input, input.len(), &self.limits)?;
