@@ -1,11 +1,18 @@
 //! The HTTP session API of one shard: start, event, query, terminate, list, help, health,
 //! metrics.
 //!
-//! Every operation is synchronous on the shard's [`Host`]; the handler wakes the shard's
-//! driver ([`super::driver`]) afterwards so the new work runs. The `RefCell` borrow never
-//! spans an `.await` (there is none: answers are ready as soon as the host has them).
-//! Each request is counted and timed into the shard's [`Metrics`]: two clock reads and one
-//! histogram record per request.
+//! A connection lands on any shard. A request naming a session (event, request, query,
+//! terminate) whose id says it lives on another shard is forwarded there over the mesh
+//! ([`super::peer`]) and answered with the home shard's response; an id that names no
+//! running shard is 404. The home shard answers with the same local dispatch
+//! ([`SessionApi::dispatch_here`]). The list, `/health` and `/metrics` ask every shard for
+//! its part. A session is started on the shard that accepted the request.
+//!
+//! Local operations are synchronous on the shard's [`Host`]; the handler wakes the shard's
+//! driver ([`super::driver`]) afterwards so the new work runs. No `RefCell` borrow spans an
+//! `.await`. Each request is counted and timed into the answering shard's [`Metrics`]: two
+//! clock reads and one histogram record per request; an event is counted where it is
+//! queued (its home shard).
 
 use std::cell::RefCell;
 use std::path::Path;
@@ -20,7 +27,8 @@ use protocols::http::{Request, Response};
 use serde_json::json;
 
 use super::driver::Wake;
-use super::metrics::{Metrics, CONTENT_TYPE};
+use super::metrics::{render, Metrics, ShardSnapshot, CONTENT_TYPE};
+use super::peer::{Call, Home, Peers, SessionsPage};
 use super::route::{route, Route, RouteError, RouteKind};
 use crate::local::{DeliverError, Host};
 
@@ -34,6 +42,8 @@ pub struct Shard {
     pub page_max: u32,
     /// The shard's counters and latency histograms (`GET /metrics`).
     pub metrics: Metrics,
+    /// The other shards: where requests for their sessions go.
+    pub peers: Peers,
 }
 
 /// The session API handler of one shard.
@@ -47,9 +57,14 @@ impl SessionApi {
         SessionApi { shard }
     }
 
+    /// The shard this handler serves.
+    pub fn shard(&self) -> &Shard {
+        &self.shard
+    }
+
     /// The answer to `request`, and its route for the counters. `started` is the handler's
     /// entry time (an accepted event's timestamp, so that it needs no clock read of its own).
-    fn answer(&self, request: &Request, started: Instant) -> (RouteKind, Response) {
+    async fn answer(&self, request: &Request, started: Instant) -> (RouteKind, Response) {
         let route = match route(request.method(), request.path()) {
             Ok(route) => route,
             Err(e) => return (RouteKind::Unmatched, route_error(e)),
@@ -59,10 +74,27 @@ impl SessionApi {
         if let Err(e) = request_params(request, &mut params) {
             return (kind, Response::error(e.status(), e.reason()));
         }
-        (kind, self.dispatch(route, params, started))
+        (kind, self.dispatch(route, params, started).await)
     }
 
-    fn dispatch(&self, route: Route, params: Params, started: Instant) -> Response {
+    /// Answers here, or forwards to the home shard of the session the route names.
+    async fn dispatch(&self, route: Route, params: Params, started: Instant) -> Response {
+        if let Some(id) = session_of(&route) {
+            match self.shard.peers.home(id) {
+                Home::Here(_) => {}
+                Home::Nowhere => return Response::error(404, "no such session"),
+                Home::Peer(to) => {
+                    self.shard.metrics.request_forwarded();
+                    let peers = &self.shard.peers;
+                    return peers.forward(to, route, params, started).await;
+                }
+            }
+        }
+        self.dispatch_here(route, params, started).await
+    }
+
+    /// Answers on this shard: a route naming a session must name one of this shard.
+    pub async fn dispatch_here(&self, route: Route, params: Params, started: Instant) -> Response {
         match route {
             Route::Start => self.start(params),
             Route::Event { id, name } => self.event(&id, &name, params, started),
@@ -71,10 +103,10 @@ impl SessionApi {
             }
             Route::Query { id } => self.query(&id),
             Route::Terminate { id } => self.terminate(&id),
-            Route::Sessions => self.sessions(&params),
+            Route::Sessions => self.sessions(&params).await,
             Route::Help => ok(help()),
-            Route::Health => self.health(),
-            Route::Metrics => self.metrics(),
+            Route::Health => self.health().await,
+            Route::Metrics => self.metrics().await,
         }
     }
 
@@ -159,42 +191,123 @@ impl SessionApi {
         }
     }
 
-    fn sessions(&self, params: &Params) -> Response {
-        let number = |name| param_str(params, name).and_then(|v| v.parse::<u32>().ok());
-        let offset = number("offset").unwrap_or(0);
-        let limit = number("limit")
+    /// `GET /scxml/sessions`: every shard's top-level sessions, paged in a stable order
+    /// across shards (by shard, then in each shard's own slot order); `total` is the sum.
+    async fn sessions(&self, params: &Params) -> Response {
+        let offset = param_str(params, "offset").and_then(|v| v.parse::<u64>().ok());
+        let limit = param_str(params, "limit").and_then(|v| v.parse::<u32>().ok());
+        let offset = offset.unwrap_or(0);
+        let limit = limit
             .unwrap_or(self.shard.page_max)
             .min(self.shard.page_max);
+        let peers = &self.shard.peers;
+        let mut ids: Vec<Box<str>> = Vec::new();
+        // Top-level sessions of the shards before the one being asked.
+        let mut before: u64 = 0;
+        for shard in (0..peers.shards()).map(crate::shard::ShardId) {
+            let skip = offset.saturating_sub(before);
+            let room = limit - u32::try_from(ids.len()).expect("a page fits its limit");
+            let page = if shard == peers.here() {
+                self.sessions_page(skip, room)
+            } else {
+                let call = |reply| Call::Sessions {
+                    offset: skip,
+                    limit: room,
+                    reply,
+                };
+                match peers.ask(shard, None, call).await {
+                    Ok(page) => page,
+                    Err(error) => return error.response(),
+                }
+            };
+            assert!(page.ids.len() <= room as usize);
+            before += page.total;
+            ids.extend(page.ids);
+        }
+        ok(json!({ "sessions": ids, "offset": offset, "total": before }))
+    }
+
+    /// Up to `limit` of this shard's top-level sessions from the `offset`-th, and its total.
+    pub fn sessions_page(&self, offset: u64, limit: u32) -> SessionsPage {
+        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
         let host = self.shard.host.borrow();
-        let (page, total) = host.list(offset as usize, limit as usize);
-        let ids: Vec<&str> = page.iter().map(|s| &*s.id).collect();
-        ok(json!({ "sessions": ids, "offset": offset, "total": total }))
+        let (page, total) = host.list(offset, limit as usize);
+        SessionsPage {
+            ids: page.into_iter().map(|s| s.id).collect(),
+            total: u64::try_from(total).expect("a session count fits in u64"),
+        }
     }
 
-    fn health(&self) -> Response {
+    /// This shard's live sessions, top-level and invoked.
+    pub fn live_sessions(&self) -> u64 {
         let sessions = self.shard.host.borrow().sessions();
-        ok(json!({ "status": "ok", "sessions": sessions }))
+        u64::try_from(sessions).expect("a session count fits in u64")
     }
 
-    /// `GET /metrics`: this shard's metrics (the connection's shard), Prometheus text.
-    fn metrics(&self) -> Response {
-        let sessions = self.shard.host.borrow().sessions();
-        let mut text = String::with_capacity(METRICS_TEXT_BYTES);
-        let sessions = u64::try_from(sessions).expect("a session count fits in u64");
-        self.shard.metrics.render(sessions, &mut text);
+    /// This shard's metrics now.
+    pub fn snapshot(&self) -> ShardSnapshot {
+        self.shard.metrics.snapshot(self.live_sessions())
+    }
+
+    /// `GET /health`: every shard's live sessions; 503 (`degraded`) when a shard does not
+    /// answer, naming it.
+    async fn health(&self) -> Response {
+        let peers = &self.shard.peers;
+        let mut answers = peers.ask_each(|reply| Call::Health { reply }).await;
+        answers.push((peers.here(), Ok(self.live_sessions())));
+        answers.sort_by_key(|(shard, _)| *shard);
+        let mut sessions: u64 = 0;
+        let mut healthy = true;
+        let shards: Vec<serde_json::Value> = answers
+            .into_iter()
+            .map(|(shard, answer)| match answer {
+                Ok(count) => {
+                    sessions += count;
+                    json!({ "shard": shard.0, "sessions": count })
+                }
+                Err(error) => {
+                    healthy = false;
+                    json!({ "shard": shard.0, "error": error.to_string() })
+                }
+            })
+            .collect();
+        let (status, word) = if healthy {
+            (200, "ok")
+        } else {
+            (503, "degraded")
+        };
+        let body = json!({ "status": word, "sessions": sessions, "shards": shards });
+        Response::json(status, body.to_string().into_bytes())
+    }
+
+    /// `GET /metrics`: every shard's metrics, labelled `shard`, in one Prometheus text.
+    async fn metrics(&self) -> Response {
+        let peers = &self.shard.peers;
+        let answers = peers.ask_each(|reply| Call::Metrics { reply }).await;
+        let mut answered = vec![self.snapshot()];
+        let mut missing = Vec::new();
+        for (shard, answer) in answers {
+            match answer {
+                Ok(snapshot) => answered.push(snapshot),
+                Err(_) => missing.push(shard.0),
+            }
+        }
+        answered.sort_by_key(|snapshot| snapshot.shard);
+        let mut text = String::with_capacity(METRICS_TEXT_BYTES * answered.len());
+        render(&answered, &missing, &mut text);
         let mut response = Response::new(200).with_header("Content-Type", CONTENT_TYPE);
         response.body = text.into_bytes();
         response
     }
 }
 
-/// The usual size of the `GET /metrics` text, reserved up front.
+/// The usual size of one shard's part of the `GET /metrics` text, reserved up front.
 const METRICS_TEXT_BYTES: usize = 8 * 1024;
 
 impl Handler for SessionApi {
     async fn handle(&self, request: &Request) -> Response {
         let started = Instant::now();
-        let (route, response) = self.answer(request, started);
+        let (route, response) = self.answer(request, started).await;
         self.shard.metrics.request(route, response.status, started);
         response
     }
@@ -207,6 +320,15 @@ fn route_error(e: RouteError) -> Response {
         RouteError::MethodNotAllowed { allow } => {
             Response::error(405, "method not allowed").with_header("Allow", allow)
         }
+    }
+}
+
+/// The session a route names, if any.
+fn session_of(route: &Route) -> Option<&str> {
+    match route {
+        Route::Event { id, .. } | Route::Request { id, .. } => Some(id.as_str()),
+        Route::Query { id } | Route::Terminate { id } => Some(id.as_str()),
+        Route::Start | Route::Sessions | Route::Help | Route::Health | Route::Metrics => None,
     }
 }
 
@@ -240,8 +362,8 @@ fn help() -> serde_json::Value {
             "POST /scxml/session/{id}/terminate",
             "GET  /scxml/sessions?offset=&limit=",
             "GET  /scxml/help",
-            "GET  /health",
-            "GET  /metrics  (Prometheus text; the answering shard's metrics only)"
+            "GET  /health  (every shard)",
+            "GET  /metrics  (Prometheus text; every shard, label shard)"
         ]
     })
 }

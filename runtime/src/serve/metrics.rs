@@ -5,9 +5,10 @@
 //! allocated once, when the shard starts, over a fixed range (1 µs to 60 s, 3 significant
 //! digits) and never grow; a longer latency is clamped to the top of the range.
 //!
-//! A connection lands on whichever shard accepted it, so one answer covers the answering
-//! shard only (label `shard`). Aggregating all shards over the cross-shard mesh is a
-//! follow-up.
+//! A connection lands on whichever shard accepted it; that shard gathers every other
+//! shard's [`ShardSnapshot`] (plain data, over the mesh) and renders one text: each family's
+//! `HELP` and `TYPE` once, each shard's samples labelled `shard`, and `baton_shard_up`
+//! saying which shards answered.
 //!
 //! Event-to-macrostep latency is approximate: the host does not timestamp each queued event,
 //! so the shard remembers when the oldest event of the current batch was accepted (the
@@ -15,7 +16,7 @@
 //! that batch's age to every event of the batch. The quantiles are therefore upper bounds.
 
 use std::cell::{Cell, RefCell};
-use std::fmt::Write;
+use std::fmt::{Result, Write};
 use std::time::{Duration, Instant};
 
 use engine::session::Status;
@@ -72,6 +73,15 @@ impl Latency {
     pub fn count(&self) -> u64 {
         self.histogram.borrow().len()
     }
+
+    fn snapshot(&self) -> LatencySnapshot {
+        let histogram = self.histogram.borrow();
+        LatencySnapshot {
+            quantiles_us: QUANTILES.map(|(quantile, _)| histogram.value_at_quantile(quantile)),
+            sum_us: self.sum_us.get(),
+            count: histogram.len(),
+        }
+    }
 }
 
 /// One shard's counters and latency histograms.
@@ -85,6 +95,8 @@ pub struct Metrics {
     sessions_limited: Cell<u64>,
     sessions_terminated: Cell<u64>,
     events_delivered: Cell<u64>,
+    forwarded: Cell<u64>,
+    mesh_dropped: Cell<u64>,
     /// Events accepted since the driver last ran out of ready work.
     events_pending: Cell<u64>,
     /// When the oldest of those was accepted.
@@ -107,6 +119,8 @@ impl Metrics {
             sessions_limited: Cell::new(0),
             sessions_terminated: Cell::new(0),
             events_delivered: Cell::new(0),
+            forwarded: Cell::new(0),
+            mesh_dropped: Cell::new(0),
             events_pending: Cell::new(0),
             events_pending_since: Cell::new(None),
             request_latency: Latency::new(),
@@ -174,110 +188,216 @@ impl Metrics {
             .record_n(now.saturating_duration_since(since), pending);
     }
 
-    /// Appends the exposition of this shard, with `sessions` live sessions, to `out`.
-    pub fn render(&self, sessions: u64, out: &mut String) {
-        self.render_into(sessions, out)
-            .expect("writing to a String cannot fail");
+    /// Counts an API request this shard forwarded to the session's home shard.
+    pub fn request_forwarded(&self) {
+        increment(&self.forwarded);
     }
 
-    fn render_into(&self, sessions: u64, out: &mut String) -> std::fmt::Result {
-        let shard = self.shard;
-        let note = "This shard only (the one that answered)";
-        family(
-            out,
-            "baton_sessions",
-            "gauge",
-            "Live sessions, top-level and invoked",
-            note,
-        )?;
-        writeln!(out, "baton_sessions{{shard=\"{shard}\"}} {sessions}")?;
-        self.render_requests(out, note)?;
-        let help = "Requests answered 503 (shard or queue full)";
-        family(out, "baton_refusals_total", "counter", help, note)?;
-        writeln!(
-            out,
-            "baton_refusals_total{{shard=\"{shard}\"}} {}",
-            self.refusals.get()
-        )?;
-        let help = "Sessions started by the API";
-        let name = "baton_sessions_started_total";
-        family(out, name, "counter", help, note)?;
-        writeln!(
-            out,
-            "{name}{{shard=\"{shard}\"}} {}",
-            self.sessions_started.get()
-        )?;
-        let help = "Top-level sessions that finished: done (a final state) or limit (ended by one)";
-        let name = "baton_sessions_ended_total";
-        family(out, name, "counter", help, note)?;
-        let done = self.sessions_done.get();
-        let limited = self.sessions_limited.get();
+    /// Counts an event from another shard's session that found no session here, or a
+    /// full queue, and was dropped.
+    pub fn mesh_event_dropped(&self) {
+        increment(&self.mesh_dropped);
+    }
+
+    /// This shard's numbers now, with `sessions` live sessions: plain data, to render here
+    /// or to send to the shard that answers `GET /metrics`.
+    pub fn snapshot(&self, sessions: u64) -> ShardSnapshot {
+        let requests = self
+            .requests
+            .each_ref()
+            .map(|row| row.each_ref().map(Cell::get));
+        ShardSnapshot {
+            shard: self.shard,
+            sessions,
+            requests,
+            refusals: self.refusals.get(),
+            sessions_started: self.sessions_started.get(),
+            sessions_done: self.sessions_done.get(),
+            sessions_limited: self.sessions_limited.get(),
+            sessions_terminated: self.sessions_terminated.get(),
+            events_delivered: self.events_delivered.get(),
+            forwarded: self.forwarded.get(),
+            mesh_dropped: self.mesh_dropped.get(),
+            request_latency: self.request_latency.snapshot(),
+            event_latency: self.event_latency.snapshot(),
+        }
+    }
+}
+
+/// One latency distribution, summarised: what the exposition shows of it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LatencySnapshot {
+    /// The values at [`QUANTILES`], in microseconds.
+    quantiles_us: [u64; QUANTILES.len()],
+    sum_us: u64,
+    count: u64,
+}
+
+/// One shard's metrics at one moment. `Send`: it crosses the mesh (a few hundred bytes;
+/// the histograms stay home, only their quantiles travel).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShardSnapshot {
+    /// The shard.
+    pub shard: u16,
+    /// Live sessions, top-level and invoked.
+    pub sessions: u64,
+    requests: [[u64; STATUS_CLASSES.len()]; ROUTES],
+    refusals: u64,
+    sessions_started: u64,
+    sessions_done: u64,
+    sessions_limited: u64,
+    sessions_terminated: u64,
+    events_delivered: u64,
+    forwarded: u64,
+    mesh_dropped: u64,
+    request_latency: LatencySnapshot,
+    event_latency: LatencySnapshot,
+}
+
+/// A family of one sample per shard: name, type, help, and the shard's value.
+type PerShard = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&ShardSnapshot) -> u64,
+);
+
+/// The families with one unlabelled (but for `shard`) sample per shard.
+const PER_SHARD: [PerShard; 7] = [
+    (
+        "baton_refusals_total",
+        "counter",
+        "Requests answered 503 (shard, queue or mesh channel full)",
+        |s| s.refusals,
+    ),
+    (
+        "baton_sessions_started_total",
+        "counter",
+        "Sessions started by the API",
+        |s| s.sessions_started,
+    ),
+    (
+        "baton_sessions_terminated_total",
+        "counter",
+        "Sessions terminated by the API",
+        |s| s.sessions_terminated,
+    ),
+    (
+        "baton_events_delivered_total",
+        "counter",
+        "External events queued to a session of this shard by the API",
+        |s| s.events_delivered,
+    ),
+    (
+        "baton_requests_forwarded_total",
+        "counter",
+        "API requests for a session of another shard, forwarded to it over the mesh",
+        |s| s.forwarded,
+    ),
+    (
+        "baton_mesh_events_dropped_total",
+        "counter",
+        "Events sent by a session of another shard that found no session or a full queue \
+         here",
+        |s| s.mesh_dropped,
+    ),
+    (
+        "baton_sessions",
+        "gauge",
+        "Live sessions, top-level and invoked",
+        |s| s.sessions,
+    ),
+];
+
+/// Appends the exposition of every shard in `answered` (samples labelled `shard`, each
+/// family's `HELP` and `TYPE` once) to `out`, and `baton_shard_up` for them (1) and for the
+/// shards in `missing`, which did not answer (0).
+pub fn render(answered: &[ShardSnapshot], missing: &[u16], out: &mut String) {
+    render_into(answered, missing, out).expect("writing to a String cannot fail");
+}
+
+fn render_into(answered: &[ShardSnapshot], missing: &[u16], out: &mut String) -> Result {
+    let name = "baton_shard_up";
+    let help = "Whether the shard answered this scrape (1) or not (0: busy or stopped)";
+    family(out, name, "gauge", help)?;
+    for snapshot in answered {
+        writeln!(out, "{name}{{shard=\"{}\"}} 1", snapshot.shard)?;
+    }
+    for shard in missing {
+        writeln!(out, "{name}{{shard=\"{shard}\"}} 0")?;
+    }
+    for (name, kind, help, value) in PER_SHARD {
+        family(out, name, kind, help)?;
+        for snapshot in answered {
+            let (shard, value) = (snapshot.shard, value(snapshot));
+            writeln!(out, "{name}{{shard=\"{shard}\"}} {value}")?;
+        }
+    }
+    render_requests(answered, out)?;
+    render_ended(answered, out)?;
+    let help = "Request latency, handler entry to response ready, in seconds";
+    let name = "baton_request_latency_seconds";
+    summary(out, name, help, answered, |s| &s.request_latency)?;
+    let help = "Event accepted to the end of the run_ready batch that processed it, in seconds \
+                (an upper bound: each event is charged its batch's oldest age)";
+    let name = "baton_event_macrostep_latency_seconds";
+    summary(out, name, help, answered, |s| &s.event_latency)
+}
+
+fn render_requests(answered: &[ShardSnapshot], out: &mut String) -> Result {
+    let name = "baton_requests_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Requests answered, by route and status class",
+    )?;
+    for snapshot in answered {
+        let shard = snapshot.shard;
+        for (kind, counts) in RouteKind::ALL.iter().zip(&snapshot.requests) {
+            // 1xx is never a final answer of the API.
+            for (code, count) in STATUS_CLASSES.iter().zip(counts).skip(1) {
+                let route = kind.name();
+                writeln!(
+                    out,
+                    "{name}{{shard=\"{shard}\",route=\"{route}\",code=\"{code}\"}} {count}"
+                )?;
+            }
+        }
+    }
+    let help = "Errors: requests answered 4xx (client) or 5xx (server), and sessions ended by a \
+                limit (session)";
+    let name = "baton_errors_total";
+    family(out, name, "counter", help)?;
+    for snapshot in answered {
+        let class_total = |class: usize| snapshot.requests.iter().map(|r| r[class]).sum::<u64>();
+        let kinds = [
+            ("client", class_total(3)),
+            ("server", class_total(4)),
+            ("session", snapshot.sessions_limited),
+        ];
+        for (kind, count) in kinds {
+            let shard = snapshot.shard;
+            writeln!(out, "{name}{{shard=\"{shard}\",kind=\"{kind}\"}} {count}")?;
+        }
+    }
+    Ok(())
+}
+
+fn render_ended(answered: &[ShardSnapshot], out: &mut String) -> Result {
+    let help = "Top-level sessions that finished: done (a final state) or limit (ended by one)";
+    let name = "baton_sessions_ended_total";
+    family(out, name, "counter", help)?;
+    for snapshot in answered {
+        let shard = snapshot.shard;
+        let (done, limited) = (snapshot.sessions_done, snapshot.sessions_limited);
         writeln!(out, "{name}{{shard=\"{shard}\",reason=\"done\"}} {done}")?;
         writeln!(
             out,
             "{name}{{shard=\"{shard}\",reason=\"limit\"}} {limited}"
         )?;
-        let help = "Sessions terminated by the API";
-        let name = "baton_sessions_terminated_total";
-        family(out, name, "counter", help, note)?;
-        writeln!(
-            out,
-            "{name}{{shard=\"{shard}\"}} {}",
-            self.sessions_terminated.get()
-        )?;
-        let help = "External events queued to a session by the API";
-        let name = "baton_events_delivered_total";
-        family(out, name, "counter", help, note)?;
-        writeln!(
-            out,
-            "{name}{{shard=\"{shard}\"}} {}",
-            self.events_delivered.get()
-        )?;
-        let help = "Request latency, handler entry to response ready, in seconds";
-        let name = "baton_request_latency_seconds";
-        summary(out, name, help, note, shard, &self.request_latency)?;
-        let help = "Event accepted to the end of the run_ready batch that processed it, in \
-                    seconds (an upper bound: each event is charged its batch's oldest age)";
-        let name = "baton_event_macrostep_latency_seconds";
-        summary(out, name, help, note, shard, &self.event_latency)
     }
-
-    fn render_requests(&self, out: &mut String, note: &str) -> std::fmt::Result {
-        let shard = self.shard;
-        let help = "Requests answered, by route and status class";
-        family(out, "baton_requests_total", "counter", help, note)?;
-        let mut errors = [0u64; STATUS_CLASSES.len()];
-        for (kind, counts) in RouteKind::ALL.iter().zip(&self.requests) {
-            for (class, (code, count)) in STATUS_CLASSES.iter().zip(counts).enumerate() {
-                let count = count.get();
-                errors[class] += count;
-                if class == 0 {
-                    continue;
-                }
-                let route = kind.name();
-                writeln!(
-                    out,
-                    "baton_requests_total{{shard=\"{shard}\",route=\"{route}\",code=\"{code}\"}} \
-                     {count}"
-                )?;
-            }
-        }
-        let help = "Errors: requests answered 4xx (client) or 5xx (server), and sessions ended \
-                    by a limit (session)";
-        family(out, "baton_errors_total", "counter", help, note)?;
-        let kinds = [
-            ("client", errors[3]),
-            ("server", errors[4]),
-            ("session", self.sessions_limited.get()),
-        ];
-        for (kind, count) in kinds {
-            writeln!(
-                out,
-                "baton_errors_total{{shard=\"{shard}\",kind=\"{kind}\"}} {count}"
-            )?;
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 fn increment(counter: &Cell<u64>) {
@@ -285,8 +405,8 @@ fn increment(counter: &Cell<u64>) {
 }
 
 /// `# HELP` and `# TYPE` of one metric family.
-fn family(out: &mut String, name: &str, kind: &str, help: &str, note: &str) -> std::fmt::Result {
-    writeln!(out, "# HELP {name} {help}. {note}.")?;
+fn family(out: &mut String, name: &str, kind: &str, help: &str) -> Result {
+    writeln!(out, "# HELP {name} {help}.")?;
     writeln!(out, "# TYPE {name} {kind}")
 }
 
@@ -294,22 +414,24 @@ fn summary(
     out: &mut String,
     name: &str,
     help: &str,
-    note: &str,
-    shard: u16,
-    latency: &Latency,
-) -> std::fmt::Result {
-    family(out, name, "summary", help, note)?;
-    let histogram = latency.histogram.borrow();
-    for (quantile, label) in QUANTILES {
-        let seconds = seconds(histogram.value_at_quantile(quantile));
-        writeln!(
-            out,
-            "{name}{{shard=\"{shard}\",quantile=\"{label}\"}} {seconds}"
-        )?;
+    answered: &[ShardSnapshot],
+    latency: fn(&ShardSnapshot) -> &LatencySnapshot,
+) -> Result {
+    family(out, name, "summary", help)?;
+    for snapshot in answered {
+        let (shard, latency) = (snapshot.shard, latency(snapshot));
+        for ((_, label), us) in QUANTILES.iter().zip(latency.quantiles_us) {
+            let seconds = seconds(us);
+            writeln!(
+                out,
+                "{name}{{shard=\"{shard}\",quantile=\"{label}\"}} {seconds}"
+            )?;
+        }
+        let sum = seconds(latency.sum_us);
+        writeln!(out, "{name}_sum{{shard=\"{shard}\"}} {sum}")?;
+        writeln!(out, "{name}_count{{shard=\"{shard}\"}} {}", latency.count)?;
     }
-    let sum = seconds(latency.sum_us.get());
-    writeln!(out, "{name}_sum{{shard=\"{shard}\"}} {sum}")?;
-    writeln!(out, "{name}_count{{shard=\"{shard}\"}} {}", histogram.len())
+    Ok(())
 }
 
 fn seconds(us: u64) -> f64 {
@@ -405,8 +527,57 @@ mod tests {
 
     fn rendered(metrics: &Metrics, sessions: u64) -> Vec<Sample> {
         let mut text = String::new();
-        metrics.render(sessions, &mut text);
+        render(&[metrics.snapshot(sessions)], &[], &mut text);
         parse(&text)
+    }
+
+    #[test]
+    fn shards_share_each_family_once() {
+        let (first, second) = (Metrics::new(0), Metrics::new(1));
+        first.session_started();
+        second.request_forwarded();
+        second.mesh_event_dropped();
+        let snapshots = [first.snapshot(2), second.snapshot(5)];
+        let mut text = String::new();
+        render(&snapshots, &[2], &mut text);
+        let samples = parse(&text);
+        let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+        let mut unique = types.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), types.len(), "a family typed twice:\n{text}");
+        let helps = text.lines().filter(|l| l.starts_with("# HELP ")).count();
+        assert_eq!(helps, types.len());
+        let on = |shard: &'static str| [("shard", shard)];
+        assert_eq!(value(&samples, "baton_sessions", &on("0")), 2.0);
+        assert_eq!(value(&samples, "baton_sessions", &on("1")), 5.0);
+        assert_eq!(
+            value(&samples, "baton_sessions_started_total", &on("0")),
+            1.0
+        );
+        assert_eq!(
+            value(&samples, "baton_sessions_started_total", &on("1")),
+            0.0
+        );
+        assert_eq!(
+            value(&samples, "baton_requests_forwarded_total", &on("1")),
+            1.0
+        );
+        assert_eq!(
+            value(&samples, "baton_mesh_events_dropped_total", &on("1")),
+            1.0
+        );
+        assert_eq!(value(&samples, "baton_shard_up", &on("0")), 1.0);
+        assert_eq!(value(&samples, "baton_shard_up", &on("1")), 1.0);
+        assert_eq!(value(&samples, "baton_shard_up", &on("2")), 0.0);
+        let missing = samples
+            .iter()
+            .filter(|s| s.label("shard") == Some("2"))
+            .count();
+        assert_eq!(
+            missing, 1,
+            "a shard that did not answer has only its up sample"
+        );
     }
 
     #[test]

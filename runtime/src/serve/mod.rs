@@ -5,18 +5,26 @@
 //! Listeners with `tls = "on" | "mutual"` run the handshake per connection ([`tls`]); SIGHUP
 //! re-reads their certificate files for new connections.
 //!
+//! Across shards: a session id encodes its home shard, so a request for a session of
+//! another shard is forwarded to it over the mesh, `#_scxml_<id>` sends reach sessions of
+//! other shards ([`remote`]), and `/metrics`, `/health` and `/scxml/sessions` cover every
+//! shard ([`peer`]).
+//!
 //! Not yet here (the rest of the server issue): reloading the rest of the configuration,
-//! metrics, cross-shard session routing, documents over HTTP(S).
+//! documents over HTTP(S).
 
 pub mod api;
 pub mod driver;
 pub mod ids;
 pub mod metrics;
+pub mod peer;
+pub mod remote;
 pub mod route;
 pub mod tls;
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use protocols::http::server::{
     accept_loop, accept_loop_with, listen, AcceptReport, ServerConfig, ServerTimeouts, StopSignal,
@@ -122,7 +130,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
 
 /// One shard: its host, driver and listeners, until shutdown.
 async fn run_shard(
-    context: ShardContext,
+    context: ShardContext<peer::Call>,
     config: Config,
     listener_tls: Vec<Option<ServerTls>>,
     reload: tls::ReloadRequests,
@@ -144,7 +152,9 @@ async fn run_shard(
         wake: driver::Wake::default(),
         page_max: SESSIONS_PAGE_MAX,
         metrics: metrics::Metrics::new(context.shard.0),
+        peers: peer::Peers::new(Rc::clone(&context.mesh), request_timeout(&config)),
     });
+    peer::join(&shard, context.inbox);
     let stop = StopSignal::new();
     let driver = glommio::spawn_local(driver::drive(Rc::clone(&shard), stop.clone()));
     let server = server_config(&config);
@@ -211,6 +221,12 @@ fn spawn_listener(
             glommio::spawn_local(accept_loop_with(socket, acceptor, api, server, stop))
         }
     }
+}
+
+/// How long a shard waits for another's answer: as long as a client may take to send a
+/// whole request (`limits.request_timeout_ms`).
+fn request_timeout(config: &Config) -> Duration {
+    Duration::from_millis(u64::from(config.limits.request_timeout_ms))
 }
 
 fn server_config(config: &Config) -> ServerConfig {

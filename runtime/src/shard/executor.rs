@@ -4,11 +4,15 @@
 //! Start-up is checked: an executor that cannot be created (io_uring refused, locked
 //! memory exhausted) fails [`start_shards`] with the shard and core named, after the
 //! shards already started are stopped again.
+//!
+//! Stopping is joint: a shard whose future returned keeps its executor (and so the tasks
+//! reading its mesh inbox) running until every shard's future returned, because a peer
+//! still finishing its in-flight requests may be waiting for this shard's answer.
 
 use std::fmt;
 use std::future::Future;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -17,7 +21,7 @@ use glommio::TaskQueueHandle;
 use glommio::{ExecutorJoinHandle, Latency, LocalExecutorBuilder, Placement, Shares};
 
 use super::id::ShardId;
-use super::mesh::{Mesh, MeshInbox, ShardMsg};
+use super::mesh::{Mesh, MeshInbox, NoCall, ShardMsg};
 use crate::config::{Config, Machine};
 
 /// How often a waiting shard looks at the shutdown flag. Shutdown comes from another
@@ -50,8 +54,9 @@ impl Shutdown {
     }
 }
 
-/// What a shard gets when it starts.
-pub struct ShardContext {
+/// What a shard gets when it starts. `C` is the type of the calls its mesh carries besides
+/// events ([`ShardMsg::Call`]).
+pub struct ShardContext<C: Send + 'static = NoCall> {
     /// This shard.
     pub shard: ShardId,
     /// The core it is pinned to.
@@ -63,9 +68,9 @@ pub struct ShardContext {
     /// The background queue: document fetches, metrics, housekeeping.
     pub background_queue: TaskQueueHandle,
     /// Sending side of the cross-shard mesh.
-    pub mesh: Rc<Mesh>,
+    pub mesh: Rc<Mesh<C>>,
     /// Receiving side of the mesh; run it with [`MeshInbox::run`].
-    pub inbox: MeshInbox,
+    pub inbox: MeshInbox<C>,
     /// The stop request; the shard's future should return soon after it.
     pub shutdown: Shutdown,
 }
@@ -149,15 +154,18 @@ impl Shards {
 ///
 /// `config` must have passed [`Config::validate`]; `"all"` cores are read from this
 /// process's affinity again here.
-pub fn start_shards<F, Fut>(config: &Config, make_shard: F) -> Result<Shards, ShardError>
+pub fn start_shards<C, F, Fut>(config: &Config, make_shard: F) -> Result<Shards, ShardError>
 where
-    F: Fn(ShardContext) -> Fut + Send + Sync + 'static,
+    C: Send + 'static,
+    F: Fn(ShardContext<C>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + 'static,
 {
     let cores = config.cores(&Machine::probe());
     assert!(!cores.is_empty());
     let shards = u16::try_from(cores.len()).expect("validated: shards fit a u16");
-    let mesh = MeshBuilder::<ShardMsg, _>::full(cores.len(), config.limits.mesh_queue_max as usize);
+    let queue_max = config.limits.mesh_queue_max as usize;
+    let mesh = MeshBuilder::<ShardMsg<C>, _>::full(cores.len(), queue_max);
+    let running = Arc::new(AtomicUsize::new(cores.len()));
     let make_shard = Arc::new(make_shard);
     let shutdown = Shutdown::default();
     let mut started = Shards {
@@ -174,6 +182,7 @@ where
             config: config.clone(),
             mesh: mesh.clone(),
             shutdown: shutdown.clone(),
+            running: Arc::clone(&running),
         };
         let make_shard = Arc::clone(&make_shard);
         let spawned = builder(config, shard, core).spawn(move || async move {
@@ -229,21 +238,35 @@ fn abort(
 }
 
 /// Everything a shard's thread needs to set itself up.
-struct ShardPlan {
+struct ShardPlan<C: Send + 'static> {
     shard: ShardId,
     core: u16,
     shards: u16,
     config: Config,
-    mesh: MeshBuilder<ShardMsg, glommio::channels::channel_mesh::Full>,
+    mesh: MeshBuilder<ShardMsg<C>, glommio::channels::channel_mesh::Full>,
     shutdown: Shutdown,
+    /// Shards whose future has not returned yet.
+    running: Arc<AtomicUsize>,
 }
 
-impl ShardPlan {
+/// Counts its shard out of [`ShardPlan::running`] when dropped: when the shard's future
+/// returns, or when its thread unwinds, so that the others never wait for a dead shard.
+struct Running(Arc<AtomicUsize>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let before = self.0.fetch_sub(1, Ordering::AcqRel);
+        assert!(before > 0);
+    }
+}
+
+impl<C: Send + 'static> ShardPlan<C> {
     async fn run<F, Fut>(self, make_shard: &F)
     where
-        F: Fn(ShardContext) -> Fut,
+        F: Fn(ShardContext<C>) -> Fut,
         Fut: Future<Output = ()> + 'static,
     {
+        let running = Running(Arc::clone(&self.running));
         let runtime = &self.config.runtime;
         let executor = glommio::executor();
         let preempt = Duration::from_micros(u64::from(runtime.latency_queue_preempt_us));
@@ -280,6 +303,11 @@ impl ShardPlan {
         let task = glommio::spawn_local_into(make_shard(context), latency_queue)
             .expect("the latency queue was created above");
         task.await;
+        // Keep answering peers (the inbox tasks run on) until every shard is done.
+        drop(running);
+        while self.running.load(Ordering::Acquire) > 0 {
+            glommio::timer::sleep(SHUTDOWN_POLL).await;
+        }
         // Peers' inboxes see this shard's streams end.
         mesh.close();
     }

@@ -104,14 +104,22 @@ const _: () = assert!(SessionId::TEXT_LEN as u32 * BASE32_BITS >= 64);
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 const BASE32_BITS: u32 = 5;
 
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // A stack buffer: formatting an id allocates nothing.
+impl SessionId {
+    /// The text form, ASCII in a stack buffer: what `Display` writes, without allocating
+    /// (an id is looked up by its text on every cross-shard event).
+    pub fn encode(self) -> [u8; SessionId::TEXT_LEN] {
         let mut text = [0u8; SessionId::TEXT_LEN];
         for (index, byte) in text.iter_mut().enumerate() {
             let shift = BASE32_BITS * (SessionId::TEXT_LEN - 1 - index) as u32;
             *byte = ALPHABET[((self.0 >> shift) & 31) as usize];
         }
+        text
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.encode();
         f.write_str(std::str::from_utf8(&text).expect("the alphabet is ASCII"))
     }
 }

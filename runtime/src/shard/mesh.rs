@@ -4,6 +4,11 @@
 //! Sending never waits: [`Mesh::try_send_to`] either queues the message or refuses with a
 //! typed [`MeshError`], and the sender decides what a refusal means (for an SCXML `<send>`,
 //! `error.communication` in the sending session). The refused message is dropped.
+//!
+//! The mesh carries two kinds of message: an event for a session ([`ShardMsg::Deliver`]),
+//! and a call of the layer above ([`ShardMsg::Call`], type parameter `C`: for `baton serve`
+//! an API request or a question about the receiving shard, with its reply path inside), so
+//! that this layer knows nothing of HTTP and the server's messages are still typed.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -18,7 +23,7 @@ use super::id::{SessionId, ShardId};
 /// A message from one shard to another. Owned plain data only (it is `Send`).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
-pub enum ShardMsg {
+pub enum ShardMsg<C = NoCall> {
     /// Put `event` on the external queue of session `id`, which lives on the receiving
     /// shard.
     Deliver {
@@ -27,7 +32,18 @@ pub enum ShardMsg {
         /// The event.
         event: Event,
     },
+    /// A call for the receiving shard's server.
+    Call {
+        /// The session the call is about, if any; `to.shard()` is the receiving shard.
+        to: Option<SessionId>,
+        /// What is asked, with the reply path.
+        call: C,
+    },
 }
+
+/// The call type of a mesh that carries none: it has no values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoCall {}
 
 /// Why a message was not queued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,14 +91,14 @@ impl fmt::Display for MeshError {
 impl std::error::Error for MeshError {}
 
 /// This shard's sending side of the mesh.
-pub struct Mesh {
+pub struct Mesh<C: Send + 'static = NoCall> {
     shard: ShardId,
     shards: u16,
-    senders: Senders<ShardMsg>,
+    senders: Senders<ShardMsg<C>>,
 }
 
-impl Mesh {
-    pub(super) fn new(shard: ShardId, senders: Senders<ShardMsg>) -> Mesh {
+impl<C: Send + 'static> Mesh<C> {
+    pub(super) fn new(shard: ShardId, senders: Senders<ShardMsg<C>>) -> Mesh<C> {
         // Peers are ordered by executor creation, which follows shard order: check it.
         assert_eq!(senders.peer_id(), shard.index());
         let shards = u16::try_from(senders.nr_consumers()).expect("shard count fits a u16");
@@ -105,7 +121,7 @@ impl Mesh {
     }
 
     /// Queues `msg` for `shard` without waiting.
-    pub fn try_send_to(&self, shard: ShardId, msg: ShardMsg) -> Result<(), MeshError> {
+    pub fn try_send_to(&self, shard: ShardId, msg: ShardMsg<C>) -> Result<(), MeshError> {
         if shard == self.shard {
             return Err(MeshError::Local { shard });
         }
@@ -130,13 +146,13 @@ impl Mesh {
 }
 
 /// This shard's receiving side of the mesh.
-pub struct MeshInbox {
+pub struct MeshInbox<C: Send + 'static = NoCall> {
     shard: ShardId,
-    receivers: Receivers<ShardMsg>,
+    receivers: Receivers<ShardMsg<C>>,
 }
 
-impl MeshInbox {
-    pub(super) fn new(shard: ShardId, receivers: Receivers<ShardMsg>) -> MeshInbox {
+impl<C: Send + 'static> MeshInbox<C> {
+    pub(super) fn new(shard: ShardId, receivers: Receivers<ShardMsg<C>>) -> MeshInbox<C> {
         assert_eq!(receivers.peer_id(), shard.index());
         MeshInbox { shard, receivers }
     }
@@ -144,7 +160,7 @@ impl MeshInbox {
     /// Receives until every peer closed its channel to this shard, calling
     /// `on_message(from, msg)` for each message. Spawn it on the latency-class queue: one
     /// task per peer runs in the queue this future runs in.
-    pub async fn run(mut self, on_message: impl FnMut(ShardId, ShardMsg) + 'static) {
+    pub async fn run(mut self, on_message: impl FnMut(ShardId, ShardMsg<C>) + 'static) {
         let on_message = Rc::new(RefCell::new(on_message));
         let tasks: Vec<_> = self
             .receivers
@@ -169,10 +185,11 @@ impl MeshInbox {
     }
 }
 
-/// The pair check across the boundary, on both sides: a delivery goes to its target's
-/// home shard.
-fn addressed_to(shard: ShardId, msg: &ShardMsg) -> bool {
+/// The pair check across the boundary, on both sides: a delivery, or a call about a
+/// session, goes to the session's home shard.
+fn addressed_to<C>(shard: ShardId, msg: &ShardMsg<C>) -> bool {
     match msg {
         ShardMsg::Deliver { id, .. } => id.shard() == shard,
+        ShardMsg::Call { to, .. } => to.is_none_or(|id| id.shard() == shard),
     }
 }

@@ -19,5 +19,5 @@ mod tests;
 
 pub use executor::{start_shards, ShardContext, ShardError, Shards, Shutdown};
 pub use id::{ParseSessionIdError, SessionId, ShardId};
-pub use mesh::{Mesh, MeshError, MeshInbox, ShardMsg};
+pub use mesh::{Mesh, MeshError, MeshInbox, NoCall, ShardMsg};
 pub use table::{AdmitError, SessionTable};
