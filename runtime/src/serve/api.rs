@@ -1,14 +1,14 @@
 //! The HTTP session API of one shard: start, event, query, terminate, list, help, health,
 //! metrics.
 //!
-//! Every operation is synchronous on the shard's [`Host`]; the handler wakes the shard's
-//! driver ([`super::driver`]) afterwards so the new work runs. The `RefCell` borrow never
-//! spans an `.await` (there is none: answers are ready as soon as the host has them).
+//! Every operation is synchronous on the shard's [`Host`] except a start from a URL, which
+//! awaits the document fetch first; the handler wakes the shard's driver
+//! ([`super::driver`]) afterwards so the new work runs. No `RefCell` borrow spans an
+//! `.await`.
 //! Each request is counted and timed into the shard's [`Metrics`]: two clock reads and one
 //! histogram record per request.
 
 use std::cell::RefCell;
-use std::path::Path;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -22,6 +22,7 @@ use serde_json::json;
 use super::driver::Wake;
 use super::metrics::{Metrics, CONTENT_TYPE};
 use super::route::{route, Route, RouteError, RouteKind};
+use crate::documents::Documents;
 use crate::local::{DeliverError, Host};
 
 /// What one shard's handlers share.
@@ -34,6 +35,8 @@ pub struct Shard {
     pub page_max: u32,
     /// The shard's counters and latency histograms (`GET /metrics`).
     pub metrics: Metrics,
+    /// Documents fetched over HTTP(S), compiled and cached for this shard.
+    pub documents: Documents,
 }
 
 /// The session API handler of one shard.
@@ -49,7 +52,7 @@ impl SessionApi {
 
     /// The answer to `request`, and its route for the counters. `started` is the handler's
     /// entry time (an accepted event's timestamp, so that it needs no clock read of its own).
-    fn answer(&self, request: &Request, started: Instant) -> (RouteKind, Response) {
+    async fn answer(&self, request: &Request, started: Instant) -> (RouteKind, Response) {
         let route = match route(request.method(), request.path()) {
             Ok(route) => route,
             Err(e) => return (RouteKind::Unmatched, route_error(e)),
@@ -59,12 +62,12 @@ impl SessionApi {
         if let Err(e) = request_params(request, &mut params) {
             return (kind, Response::error(e.status(), e.reason()));
         }
-        (kind, self.dispatch(route, params, started))
+        (kind, self.dispatch(route, params, started).await)
     }
 
-    fn dispatch(&self, route: Route, params: Params, started: Instant) -> Response {
+    async fn dispatch(&self, route: Route, params: Params, started: Instant) -> Response {
         match route {
-            Route::Start => self.start(params),
+            Route::Start => self.start(params).await,
             Route::Event { id, name } => self.event(&id, &name, params, started),
             Route::Request { .. } => {
                 Response::error(501, "request/reply needs <session:response> (not yet)")
@@ -78,24 +81,28 @@ impl SessionApi {
         }
     }
 
-    fn start(&self, params: Params) -> Response {
+    /// Starts a session from `src` (a path or an http(s) URL), or from `alternate_url` when
+    /// `src` cannot be fetched or compiled. The fetch awaits with no borrow of the host held.
+    async fn start(&self, params: Params) -> Response {
         let Some(src) = param_str(&params, "src") else {
             return Response::error(400, "missing parameter 'src'");
         };
-        if src.starts_with("http://") || src.starts_with("https://") {
-            return Response::error(501, "documents over HTTP(S) are not supported yet");
-        }
+        let alternate = param_str(&params, "alternate_url");
         let data: Vec<(Box<str>, Value)> = params
             .iter()
-            .filter(|(name, _)| name != "src" && name != "idealtime")
+            .filter(|(name, _)| !matches!(name.as_str(), "src" | "alternate_url" | "idealtime"))
             .map(|(name, value)| (name.as_str().into(), Value::from_json(value)))
             .collect();
-        let mut host = self.shard.host.borrow_mut();
-        let doc = match host.load(Path::new(&src)) {
+        let opened = self
+            .shard
+            .documents
+            .open(&self.shard.host, &src, alternate.as_deref());
+        let doc = match opened.await {
             Ok(doc) => doc,
-            // Unreadable or invalid (FILE:LINE:COL): the caller's request is at fault.
-            Err(e) => return Response::error(400, &e.to_string()),
+            // Unreadable or invalid (SRC:LINE:COL): 400; an upstream that failed: 502.
+            Err(e) => return Response::error(e.status(), &e.to_string()),
         };
+        let mut host = self.shard.host.borrow_mut();
         let started = host.start_session(doc, data);
         let id = match started {
             Ok(key) => host.session_id(key).unwrap_or_default().to_string(),
@@ -194,7 +201,7 @@ const METRICS_TEXT_BYTES: usize = 8 * 1024;
 impl Handler for SessionApi {
     async fn handle(&self, request: &Request) -> Response {
         let started = Instant::now();
-        let (route, response) = self.answer(request, started);
+        let (route, response) = self.answer(request, started).await;
         self.shard.metrics.request(route, response.status, started);
         response
     }
@@ -234,7 +241,8 @@ fn help() -> serde_json::Value {
     json!({
         "api": "Baton SCXML session API",
         "endpoints": [
-            "POST /scxml/session/start  (src required; other parameters initialise <data>)",
+            "POST /scxml/session/start  (src: path or http(s) URL, required; alternate_url: \
+             tried when src fails; other parameters initialise <data>)",
             "POST /scxml/session/{id}/event/{name}  (parameters become _event.data)",
             "GET  /scxml/session/{id}/query",
             "POST /scxml/session/{id}/terminate",

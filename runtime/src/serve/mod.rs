@@ -5,8 +5,11 @@
 //! Listeners with `tls = "on" | "mutual"` run the handshake per connection ([`tls`]); SIGHUP
 //! re-reads their certificate files for new connections.
 //!
+//! Documents named by URL are fetched with the shard's outbound client and cached compiled
+//! per shard ([`crate::documents`]).
+//!
 //! Not yet here (the rest of the server issue): reloading the rest of the configuration,
-//! metrics, cross-shard session routing, documents over HTTP(S).
+//! cross-shard session routing.
 
 pub mod api;
 pub mod driver;
@@ -22,9 +25,10 @@ use protocols::http::server::{
     accept_loop, accept_loop_with, listen, AcceptReport, ServerConfig, ServerTimeouts, StopSignal,
 };
 use protocols::http::HttpLimits;
-use protocols::tls::{ServerTls, SharedServerTls, TlsError};
+use protocols::tls::{ClientTls, ServerTls, SharedServerTls, TlsError};
 
 use crate::config::{Config, ListenerConfig, Protocol};
+use crate::documents::Documents;
 use crate::local::{Host, HostConfig};
 use crate::shard::{start_shards, ShardContext};
 use api::{SessionApi, Shard};
@@ -50,6 +54,9 @@ pub enum ServeError {
         /// What is wrong, and with which file.
         source: TlsError,
     },
+    /// The `[outbound]` trust roots or client certificate cannot be used (the message names
+    /// the file).
+    OutboundTls(TlsError),
     /// The shards did not start or stop cleanly.
     Shards(crate::shard::ShardError),
     /// The signal handlers could not be installed.
@@ -65,6 +72,7 @@ impl std::fmt::Display for ServeError {
             ServeError::Tls { listener, source } => {
                 write!(f, "listener \"{listener}\": {source}")
             }
+            ServeError::OutboundTls(e) => write!(f, "[outbound]: {e}"),
             ServeError::Shards(e) => write!(f, "{e}"),
             ServeError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
         }
@@ -74,7 +82,7 @@ impl std::fmt::Display for ServeError {
 impl ServeError {
     /// Whether the configuration is at fault (exit status 2) rather than the host.
     pub fn is_configuration(&self) -> bool {
-        matches!(self, ServeError::Tls { .. })
+        matches!(self, ServeError::Tls { .. } | ServeError::OutboundTls(_))
     }
 }
 
@@ -90,12 +98,14 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         }
     }
     let listener_tls = tls::load(&config)?;
+    let outbound_tls = outbound_tls(&config)?;
     let reload = tls::ReloadRequests::default();
     let shard_config = config.clone();
     let shard_reload = reload.clone();
     let shards = start_shards(&config, move |context| {
         let (config, tls) = (shard_config.clone(), listener_tls.clone());
-        run_shard(context, config, tls, shard_reload.clone())
+        let outbound_tls = outbound_tls.for_shard();
+        run_shard(context, config, tls, outbound_tls, shard_reload.clone())
     })
     .map_err(ServeError::Shards)?;
     let shutdown = shards.shutdown().clone();
@@ -120,11 +130,22 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     shards.join().map_err(ServeError::Shards)
 }
 
+/// The outbound TLS configuration (`[outbound]` roots and client certificate), read once.
+fn outbound_tls(config: &Config) -> Result<ClientTls, ServeError> {
+    let outbound = &config.outbound;
+    let client_cert = match (&outbound.cert, &outbound.key) {
+        (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
+        _ => None,
+    };
+    ClientTls::from_files(outbound.roots.as_deref(), client_cert).map_err(ServeError::OutboundTls)
+}
+
 /// One shard: its host, driver and listeners, until shutdown.
 async fn run_shard(
     context: ShardContext,
     config: Config,
     listener_tls: Vec<Option<ServerTls>>,
+    outbound_tls: ClientTls,
     reload: tls::ReloadRequests,
 ) {
     let seed = ids::ShardSessionIds::seed_from_start();
@@ -143,6 +164,7 @@ async fn run_shard(
         wake: driver::Wake::default(),
         page_max: SESSIONS_PAGE_MAX,
         metrics: metrics::Metrics::new(context.shard.0),
+        documents: Documents::new(&config, outbound_tls),
     });
     let stop = StopSignal::new();
     let driver = glommio::spawn_local(driver::drive(Rc::clone(&shard), stop.clone()));
