@@ -364,7 +364,10 @@ fn outbound_refusals_name_the_key() {
         "test.toml: outbound.bind[0]: host and local_address are of different address families"
     );
     let error = refusal(&format!("{rule}host = \"10.0.0.0/33\"\n"));
-    assert!(error.starts_with("test.toml:3:8: '10.0.0.0/33': prefix must be"), "{error}");
+    assert!(
+        error.starts_with("test.toml:3:8: '10.0.0.0/33': prefix must be"),
+        "{error}"
+    );
     let error = refusal(&format!("{rule}host = \"bad host\"\n"));
     assert!(error.contains("is not a host name"), "{error}");
     let error = refusal(&format!("{rule}local_port = \"many\"\n"));
