@@ -8,6 +8,8 @@
 
 pub mod cli;
 pub mod config;
+pub mod documents;
 pub mod local;
+pub mod outbound;
 pub mod serve;
 pub mod shard;

@@ -210,6 +210,43 @@ impl ClientTls {
         })
     }
 
+    /// Like [`ClientTls::load`], reading the PEM files named in the configuration. Errors name
+    /// the file they concern.
+    pub fn from_files(
+        roots_path: Option<&Path>,
+        client_cert_paths: Option<(&Path, &Path)>,
+    ) -> Result<ClientTls, TlsError> {
+        let roots_pem = match roots_path {
+            Some(path) => Some(read_pem(path, PemRole::TrustRoots)?),
+            None => None,
+        };
+        let client_pem = match client_cert_paths {
+            Some((cert, key)) => Some((
+                read_pem(cert, PemRole::ClientCertificate)?,
+                read_pem(key, PemRole::ClientKey)?,
+            )),
+            None => None,
+        };
+        let client_cert = client_pem
+            .as_ref()
+            .map(|(cert, key)| (cert.as_slice(), key.as_slice()));
+        ClientTls::load(roots_pem.as_deref(), client_cert).map_err(|error| {
+            let path = match pem_role(&error) {
+                Some(PemRole::TrustRoots) => roots_path,
+                Some(PemRole::ClientCertificate) => client_cert_paths.map(|(cert, _)| cert),
+                Some(PemRole::ClientKey) => client_cert_paths.map(|(_, key)| key),
+                _ => None,
+            };
+            match path {
+                Some(path) => TlsError::InFile {
+                    path: path.to_path_buf(),
+                    source: Box::new(error),
+                },
+                None => error,
+            }
+        })
+    }
+
     /// A copy for one shard with its own resumption cache, for the same reason as
     /// [`ServerTls::for_shard`].
     pub fn for_shard(&self) -> ClientTls {

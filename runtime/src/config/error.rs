@@ -177,6 +177,18 @@ pub enum Problem {
         /// The key.
         key: &'static str,
     },
+    /// `outbound.cert` without `outbound.key`, or the reverse.
+    OutboundKeyPair {
+        /// The key that is missing: `cert` or `key`.
+        missing: &'static str,
+    },
+    /// An `[[outbound.bind]]` rule that can never bind.
+    BindRule {
+        /// Its position among the rules, from 0.
+        index: usize,
+        /// What is wrong.
+        fault: &'static str,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -218,6 +230,11 @@ impl fmt::Display for Problem {
                 "runtime.io_memory_bytes = {io_memory_bytes} × {shards} shards is above the \
                  locked-memory limit of {memlock_bytes} bytes (ulimit -l)"
             ),
+            Problem::OutboundKeyPair { missing } => {
+                let present = if *missing == "key" { "cert" } else { "key" };
+                write!(f, "outbound.{present} is set without outbound.{missing}")
+            }
+            Problem::BindRule { index, fault } => write!(f, "outbound.bind[{index}]: {fault}"),
             _ => self.fmt_listener(f),
         }
     }

@@ -9,12 +9,13 @@
 //! shard sees it, so a bad file (at start or at reload) is refused with a message that
 //! names the key and the problem, and the configuration in force stays as it was.
 //!
-//! Paths (`application.src`, `cert`, `key`, `client_ca`) are used as written: relative
-//! paths are relative to the server's working directory, not to the file.
+//! Paths (`application.src`, `cert`, `key`, `client_ca`, `outbound.roots`) are used as
+//! written: relative paths are relative to the server's working directory, not to the file.
 
 mod cores;
 mod error;
 mod machine;
+mod outbound;
 mod reload;
 mod validate;
 
@@ -29,6 +30,7 @@ use serde::Deserialize;
 pub use cores::Cores;
 pub use error::{ConfigError, Problem};
 pub use machine::Machine;
+pub use outbound::{BindRule, DocumentsConfig, HostMatch, LocalPorts, OutboundConfig};
 pub use reload::{ListenerChange, ReloadPlan};
 
 /// Most sessions one shard may be configured to hold; bounded by the slot bits of a
@@ -59,6 +61,10 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     /// The default application document.
     pub application: ApplicationConfig,
+    /// Outbound connections: trust roots, client certificate, timeouts, local binds.
+    pub outbound: OutboundConfig,
+    /// Documents fetched over HTTP(S): cache size, redirects, sub-resources.
+    pub documents: DocumentsConfig,
 }
 
 impl Default for Config {
@@ -68,6 +74,8 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             listeners: vec![ListenerConfig::default()],
             application: ApplicationConfig::default(),
+            outbound: OutboundConfig::default(),
+            documents: DocumentsConfig::default(),
         }
     }
 }
@@ -351,7 +359,8 @@ impl Config {
         validate::limits(&self.limits)?;
         validate::runtime(self, machine)?;
         validate::listeners(&self.listeners)?;
-        validate::application(&self.application)
+        validate::application(&self.application)?;
+        outbound::validate(&self.outbound, &self.documents)
     }
 
     /// What replacing `old` by `new` changes; `new` must already be validated.

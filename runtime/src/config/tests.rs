@@ -304,3 +304,74 @@ fn cpu_lists_and_memlock_rows_parse() {
     assert_eq!(machine::parse_memlock(unlimited), Some(None));
     assert!(!Machine::probe().cores.is_empty());
 }
+
+#[test]
+fn outbound_section_parses_rules_in_order() {
+    let text = "[outbound]\nroots = \"/etc/baton/roots.pem\"\ncert = \"c.pem\"\nkey = \"k.pem\"\n\
+                connect_timeout_ms = 2000\n\n\
+                [[outbound.bind]]\nhost = \"10.0.0.0/8\"\nport = 443\n\
+                local_address = \"10.1.0.5\"\nlocal_port = \"40000-40099\"\n\n\
+                [[outbound.bind]]\nhost = \"*.Apps.Example\"\nlocal_address = \"10.1.0.6\"\n\
+                local_port = 5000\n\n\
+                [[outbound.bind]]\nlocal_address = \"::1\"\n\n\
+                [documents]\ncache_entries_max = 10\nredirects_max = 0\n";
+    let config = Config::from_toml_str_on(text, "t", &two_cores()).unwrap();
+    let outbound = &config.outbound;
+    assert_eq!(outbound.connect_timeout_ms, 2000);
+    assert_eq!(outbound.request_timeout_ms, 10_000);
+    assert_eq!(outbound.binds.len(), 3);
+    let network = HostMatch::Network {
+        network: "10.0.0.0".parse().unwrap(),
+        prefix: 8,
+    };
+    assert_eq!(outbound.binds[0].host, Some(network));
+    let range = LocalPorts::Range {
+        first: 40000,
+        last: 40099,
+    };
+    assert_eq!(outbound.binds[0].local_port, range);
+    let name = HostMatch::Name("*.apps.example".into());
+    assert_eq!(outbound.binds[1].host, Some(name));
+    assert_eq!(outbound.binds[1].local_port, LocalPorts::Port(5000));
+    assert_eq!(outbound.binds[2].host, None);
+    assert_eq!(outbound.binds[2].local_port, LocalPorts::Any);
+    assert_eq!(config.documents.cache_entries_max, 10);
+    assert_eq!(config.documents.redirects_max, 0);
+    assert_eq!(config.documents.sources_max, 16);
+}
+
+#[test]
+fn outbound_refusals_name_the_key() {
+    assert_eq!(
+        refusal("[outbound]\nkey = \"k.pem\"\n"),
+        "test.toml: outbound.key is set without outbound.cert"
+    );
+    assert_eq!(
+        refusal("[outbound]\nrequest_timeout_ms = 0\n"),
+        "test.toml: outbound.request_timeout_ms must be at least 1"
+    );
+    assert_eq!(
+        refusal("[documents]\nredirects_max = 21\n"),
+        "test.toml: documents.redirects_max = 21 is above the maximum 20"
+    );
+    let rule = "[[outbound.bind]]\nlocal_address = \"127.0.0.1\"\n";
+    assert_eq!(
+        refusal(&format!("{rule}local_port = \"9-1\"\n")),
+        "test.toml: outbound.bind[0]: local_port range must be FIRST-LAST with 1 <= FIRST <= LAST"
+    );
+    assert_eq!(
+        refusal(&format!("{rule}host = \"::/0\"\n")),
+        "test.toml: outbound.bind[0]: host and local_address are of different address families"
+    );
+    let error = refusal(&format!("{rule}host = \"10.0.0.0/33\"\n"));
+    assert!(
+        error.starts_with("test.toml:3:8: '10.0.0.0/33': prefix must be"),
+        "{error}"
+    );
+    let error = refusal(&format!("{rule}host = \"bad host\"\n"));
+    assert!(error.contains("is not a host name"), "{error}");
+    let error = refusal(&format!("{rule}local_port = \"many\"\n"));
+    assert!(error.contains("a port number or a range"), "{error}");
+    let error = refusal("[[outbound.bind]]\nhost = \"a\"\n");
+    assert!(error.contains("missing field `local_address`"), "{error}");
+}

@@ -22,8 +22,16 @@ pub const INLINE_DOCUMENTS_MAX: usize = 256;
 /// Resolves `src` against `base`, the location of the document that names it.
 ///
 /// `file:` is stripped (`file:x.txt`, `file:/abs`, `file:///abs`); a relative path is joined
-/// to `base`'s directory, ignoring any `#fragment` of `base`. Other schemes are refused.
+/// to `base`'s directory, ignoring any `#fragment` of `base`. Other schemes are refused, and
+/// so is everything named by a document fetched over HTTP(S): a remote document must not
+/// read this host's files (its load-time sources are fetched by [`crate::documents`]).
 pub fn resolve(base: &str, src: &str) -> Result<PathBuf, String> {
+    if crate::outbound::is_http_url(base) {
+        return Err(format!(
+            "'{src}': a document fetched over HTTP(S) cannot load sources at run time \
+             (<invoke src>/srcexpr); inline the child with <content>"
+        ));
+    }
     let path = match src.strip_prefix("file:") {
         Some(rest) if rest.starts_with("//") => rest.trim_start_matches("//localhost").to_owned(),
         Some(rest) => rest.to_owned(),
@@ -182,5 +190,11 @@ mod tests {
         assert!(resolve("/t/a.scxml", "").is_err());
         assert!(resolve("/t/a.scxml", "D:\\foo").is_ok());
         assert!(FileLoader.load("/nonexistent/a.scxml", "D:\\foo").is_err());
+    }
+
+    #[test]
+    fn documents_fetched_over_http_read_no_files() {
+        assert!(resolve("http://h/a.scxml", "b.scxml").is_err());
+        assert!(resolve("https://h/a.scxml#content", "file:///etc/passwd").is_err());
     }
 }

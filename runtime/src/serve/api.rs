@@ -8,14 +8,14 @@
 //! ([`SessionApi::dispatch_here`]). The list, `/health` and `/metrics` ask every shard for
 //! its part. A session is started on the shard that accepted the request.
 //!
-//! Local operations are synchronous on the shard's [`Host`]; the handler wakes the shard's
-//! driver ([`super::driver`]) afterwards so the new work runs. No `RefCell` borrow spans an
+//! Local operations are synchronous on the shard's [`Host`], except a start from a URL,
+//! which awaits the document fetch first; the handler wakes the shard's driver
+//! ([`super::driver`]) afterwards so the new work runs. No `RefCell` borrow spans an
 //! `.await`. Each request is counted and timed into the answering shard's [`Metrics`]: two
 //! clock reads and one histogram record per request; an event is counted where it is
 //! queued (its home shard).
 
 use std::cell::RefCell;
-use std::path::Path;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -30,6 +30,7 @@ use super::driver::Wake;
 use super::metrics::{render, Metrics, ShardSnapshot, CONTENT_TYPE};
 use super::peer::{Call, Home, Peers, SessionsPage};
 use super::route::{route, Route, RouteError, RouteKind};
+use crate::documents::Documents;
 use crate::local::{DeliverError, Host};
 
 /// What one shard's handlers share.
@@ -44,6 +45,8 @@ pub struct Shard {
     pub metrics: Metrics,
     /// The other shards: where requests for their sessions go.
     pub peers: Peers,
+    /// Documents fetched over HTTP(S), compiled and cached for this shard.
+    pub documents: Documents,
 }
 
 /// The session API handler of one shard.
@@ -96,7 +99,7 @@ impl SessionApi {
     /// Answers on this shard: a route naming a session must name one of this shard.
     pub async fn dispatch_here(&self, route: Route, params: Params, started: Instant) -> Response {
         match route {
-            Route::Start => self.start(params),
+            Route::Start => self.start(params).await,
             Route::Event { id, name } => self.event(&id, &name, params, started),
             Route::Request { .. } => {
                 Response::error(501, "request/reply needs <session:response> (not yet)")
@@ -110,24 +113,28 @@ impl SessionApi {
         }
     }
 
-    fn start(&self, params: Params) -> Response {
+    /// Starts a session from `src` (a path or an http(s) URL), or from `alternate_url` when
+    /// `src` cannot be fetched or compiled. The fetch awaits with no borrow of the host held.
+    async fn start(&self, params: Params) -> Response {
         let Some(src) = param_str(&params, "src") else {
             return Response::error(400, "missing parameter 'src'");
         };
-        if src.starts_with("http://") || src.starts_with("https://") {
-            return Response::error(501, "documents over HTTP(S) are not supported yet");
-        }
+        let alternate = param_str(&params, "alternate_url");
         let data: Vec<(Box<str>, Value)> = params
             .iter()
-            .filter(|(name, _)| name != "src" && name != "idealtime")
+            .filter(|(name, _)| !matches!(name.as_str(), "src" | "alternate_url" | "idealtime"))
             .map(|(name, value)| (name.as_str().into(), Value::from_json(value)))
             .collect();
-        let mut host = self.shard.host.borrow_mut();
-        let doc = match host.load(Path::new(&src)) {
+        let opened = self
+            .shard
+            .documents
+            .open(&self.shard.host, &src, alternate.as_deref());
+        let doc = match opened.await {
             Ok(doc) => doc,
-            // Unreadable or invalid (FILE:LINE:COL): the caller's request is at fault.
-            Err(e) => return Response::error(400, &e.to_string()),
+            // Unreadable or invalid (SRC:LINE:COL): 400; an upstream that failed: 502.
+            Err(e) => return Response::error(e.status(), &e.to_string()),
         };
+        let mut host = self.shard.host.borrow_mut();
         let started = host.start_session(doc, data);
         let id = match started {
             Ok(key) => host.session_id(key).unwrap_or_default().to_string(),
@@ -356,7 +363,8 @@ fn help() -> serde_json::Value {
     json!({
         "api": "Baton SCXML session API",
         "endpoints": [
-            "POST /scxml/session/start  (src required; other parameters initialise <data>)",
+            "POST /scxml/session/start  (src: path or http(s) URL, required; alternate_url: \
+             tried when src fails; other parameters initialise <data>)",
             "POST /scxml/session/{id}/event/{name}  (parameters become _event.data)",
             "GET  /scxml/session/{id}/query",
             "POST /scxml/session/{id}/terminate",

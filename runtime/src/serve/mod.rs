@@ -10,8 +10,8 @@
 //! other shards ([`remote`]), and `/metrics`, `/health` and `/scxml/sessions` cover every
 //! shard ([`peer`]).
 //!
-//! Not yet here (the rest of the server issue): reloading the rest of the configuration,
-//! documents over HTTP(S).
+//! Documents named by URL are fetched with the shard's outbound client and cached compiled
+//! per shard ([`crate::documents`]).
 
 pub mod api;
 pub mod driver;
@@ -30,9 +30,10 @@ use protocols::http::server::{
     accept_loop, accept_loop_with, listen, AcceptReport, ServerConfig, ServerTimeouts, StopSignal,
 };
 use protocols::http::HttpLimits;
-use protocols::tls::{ServerTls, SharedServerTls, TlsError};
+use protocols::tls::{ClientTls, ServerTls, SharedServerTls, TlsError};
 
 use crate::config::{Config, ListenerConfig, Protocol};
+use crate::documents::Documents;
 use crate::local::{Host, HostConfig, LogMode};
 use crate::shard::{start_shards, ShardContext};
 use api::{SessionApi, Shard};
@@ -58,6 +59,9 @@ pub enum ServeError {
         /// What is wrong, and with which file.
         source: TlsError,
     },
+    /// The `[outbound]` trust roots or client certificate cannot be used (the message names
+    /// the file).
+    OutboundTls(TlsError),
     /// The shards did not start or stop cleanly.
     Shards(crate::shard::ShardError),
     /// The signal handlers could not be installed.
@@ -73,6 +77,7 @@ impl std::fmt::Display for ServeError {
             ServeError::Tls { listener, source } => {
                 write!(f, "listener \"{listener}\": {source}")
             }
+            ServeError::OutboundTls(e) => write!(f, "[outbound]: {e}"),
             ServeError::Shards(e) => write!(f, "{e}"),
             ServeError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
         }
@@ -82,7 +87,7 @@ impl std::fmt::Display for ServeError {
 impl ServeError {
     /// Whether the configuration is at fault (exit status 2) rather than the host.
     pub fn is_configuration(&self) -> bool {
-        matches!(self, ServeError::Tls { .. })
+        matches!(self, ServeError::Tls { .. } | ServeError::OutboundTls(_))
     }
 }
 
@@ -98,12 +103,14 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         }
     }
     let listener_tls = tls::load(&config)?;
+    let outbound_tls = outbound_tls(&config)?;
     let reload = tls::ReloadRequests::default();
     let shard_config = config.clone();
     let shard_reload = reload.clone();
     let shards = start_shards(&config, move |context| {
         let (config, tls) = (shard_config.clone(), listener_tls.clone());
-        run_shard(context, config, tls, shard_reload.clone())
+        let outbound_tls = outbound_tls.for_shard();
+        run_shard(context, config, tls, outbound_tls, shard_reload.clone())
     })
     .map_err(ServeError::Shards)?;
     let shutdown = shards.shutdown().clone();
@@ -128,11 +135,22 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     shards.join().map_err(ServeError::Shards)
 }
 
+/// The outbound TLS configuration (`[outbound]` roots and client certificate), read once.
+fn outbound_tls(config: &Config) -> Result<ClientTls, ServeError> {
+    let outbound = &config.outbound;
+    let client_cert = match (&outbound.cert, &outbound.key) {
+        (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
+        _ => None,
+    };
+    ClientTls::from_files(outbound.roots.as_deref(), client_cert).map_err(ServeError::OutboundTls)
+}
+
 /// One shard: its host, driver and listeners, until shutdown.
 async fn run_shard(
     context: ShardContext<peer::Call>,
     config: Config,
     listener_tls: Vec<Option<ServerTls>>,
+    outbound_tls: ClientTls,
     reload: tls::ReloadRequests,
 ) {
     let seed = ids::ShardSessionIds::seed_from_start();
@@ -153,6 +171,7 @@ async fn run_shard(
         page_max: SESSIONS_PAGE_MAX,
         metrics: metrics::Metrics::new(context.shard.0),
         peers: peer::Peers::new(Rc::clone(&context.mesh), request_timeout(&config)),
+        documents: Documents::new(&config, outbound_tls),
     });
     peer::join(&shard, context.inbox);
     let stop = StopSignal::new();

@@ -1,0 +1,222 @@
+//! Documents a session starts from: files (through the host's own cache) and `http:`/`https:`
+//! URLs, fetched with the shard's [`Outbound`] client, compiled on the shard, and cached by
+//! URL under HTTP caching rules ([`freshness`]): a fresh entry costs no request, a stale one
+//! a conditional request whose 304 reuses the compiled document.
+//!
+//! What it must never do: block the shard or hold a `RefCell` borrow across an `.await`.
+//! The cache is borrowed only between awaits; two starts of one uncached URL at once fetch
+//! it twice (the second insert wins), which costs a request, never correctness.
+//!
+//! Revalidation concerns the document itself; its `<script src>`/`<data src>` sources
+//! ([`sources`]) are fetched when it is (re)compiled and are not revalidated on their own.
+
+mod cache;
+mod error;
+mod fetch;
+mod freshness;
+mod http_date;
+mod media;
+mod sources;
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use engine::limits::Limits;
+use engine::model::Document;
+use protocols::http::Response;
+use protocols::tls::ClientTls;
+
+use crate::config::Config;
+use crate::local::{resolve, Host};
+use crate::outbound::{is_http_url, Outbound, Url};
+use cache::{Cache, Lookup};
+use fetch::Fetched;
+use freshness::{Storage, Validators};
+use sources::Compiling;
+
+pub use error::DocumentError;
+
+/// One shard's documents over HTTP(S).
+pub struct Documents {
+    outbound: Outbound,
+    cache: RefCell<Cache>,
+    limits: Limits,
+    redirects_max: u32,
+    sources_max: u32,
+}
+
+impl Documents {
+    /// The documents of a shard under `config`; `tls` is the shard's outbound TLS copy.
+    pub fn new(config: &Config, tls: ClientTls) -> Documents {
+        Documents {
+            outbound: Outbound::new(&config.outbound, tls),
+            cache: RefCell::new(Cache::new(config.documents.cache_entries_max)),
+            limits: config.limits.engine_limits(),
+            redirects_max: config.documents.redirects_max,
+            sources_max: config.documents.sources_max,
+        }
+    }
+
+    /// The shard's outbound client (for other outbound traffic).
+    pub fn outbound(&self) -> &Outbound {
+        &self.outbound
+    }
+
+    /// Documents cached now.
+    pub fn cached(&self) -> usize {
+        self.cache.borrow().count()
+    }
+
+    /// The document `src` names: an `http:`/`https:` URL, or a path (`file:` URLs too)
+    /// compiled through `host`'s file cache. When it cannot be had and `alternate` is given,
+    /// `alternate` is tried the same way; the error then names both.
+    pub async fn open(
+        &self,
+        host: &RefCell<Host>,
+        src: &str,
+        alternate: Option<&str>,
+    ) -> Result<Rc<Document>, DocumentError> {
+        let primary = match self.open_one(host, src).await {
+            Ok(document) => return Ok(document),
+            Err(error) => error,
+        };
+        let Some(alternate) = alternate else {
+            return Err(primary);
+        };
+        self.open_one(host, alternate)
+            .await
+            .map_err(|second| DocumentError::Alternate {
+                primary: Box::new(primary),
+                alternate: Box::new(second),
+            })
+    }
+
+    async fn open_one(
+        &self,
+        host: &RefCell<Host>,
+        src: &str,
+    ) -> Result<Rc<Document>, DocumentError> {
+        if is_http_url(src) {
+            let url = Url::parse(src).map_err(DocumentError::Url)?;
+            return self.get(&url).await;
+        }
+        let path = resolve("", src).map_err(|reason| {
+            DocumentError::File(crate::local::LoadError::Read {
+                path: src.to_owned(),
+                reason,
+            })
+        })?;
+        let loaded = host.borrow_mut().load(Path::new(&path));
+        loaded.map_err(DocumentError::File)
+    }
+
+    /// The compiled document at `url`: cached and fresh, revalidated, or fetched.
+    pub async fn get(&self, url: &Url) -> Result<Rc<Document>, DocumentError> {
+        let lookup = self.cache.borrow_mut().lookup(url, Instant::now());
+        let (cached, validators) = match lookup {
+            Lookup::Fresh(document) => return Ok(document),
+            Lookup::Stale(document, validators, fresh_for) if validators.any() => {
+                (Some((document, fresh_for)), validators)
+            }
+            Lookup::Stale(..) | Lookup::Miss => (None, Validators::default()),
+        };
+        let conditional = cached.as_ref().map(|_| &validators);
+        let fetched = fetch::get(&self.outbound, url, conditional, self.redirects_max).await;
+        match fetched {
+            Ok(Fetched::NotModified(response)) => {
+                let (document, fresh_for) = cached.expect("304 answers a conditional request");
+                self.renew(url, &document, validators, fresh_for, &response);
+                Ok(document)
+            }
+            Ok(Fetched::Body {
+                url: from,
+                response,
+            }) => self.compile_response(url, &from, response).await,
+            Err(error) => {
+                // A document its server no longer serves must not be started from the cache.
+                if matches!(
+                    error,
+                    DocumentError::Status {
+                        status: 404 | 410,
+                        ..
+                    }
+                ) {
+                    self.cache.borrow_mut().remove(url);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Keeps a revalidated document, fresh for what the 304 says (or what it had).
+    fn renew(
+        &self,
+        url: &Url,
+        document: &Rc<Document>,
+        validators: Validators,
+        fresh_for: Duration,
+        response: &Response,
+    ) {
+        let mut cache = self.cache.borrow_mut();
+        match freshness::storage(response) {
+            Some(Storage::NoStore) => cache.remove(url),
+            Some(Storage::Keep { fresh_for }) => {
+                cache.insert(
+                    url,
+                    Rc::clone(document),
+                    validators,
+                    fresh_for,
+                    Instant::now(),
+                );
+            }
+            None => cache.insert(
+                url,
+                Rc::clone(document),
+                validators,
+                fresh_for,
+                Instant::now(),
+            ),
+        }
+    }
+
+    /// Reads, compiles and caches a 2xx response for `url` that came from `from`.
+    async fn compile_response(
+        &self,
+        url: &Url,
+        from: &Url,
+        response: Response,
+    ) -> Result<Rc<Document>, DocumentError> {
+        if response.status != 200 {
+            let (url, status) = (from.to_string(), response.status);
+            return Err(DocumentError::Status { url, status });
+        }
+        let media = media::media(from, response.header("content-type"))?;
+        let storage = freshness::storage(&response);
+        let validators = Validators::of(&response);
+        let text = media::text(from, media, response.body)?;
+        let compiling = Compiling {
+            outbound: &self.outbound,
+            limits: &self.limits,
+            redirects_max: self.redirects_max,
+            sources_max: self.sources_max,
+        };
+        let document = Rc::new(sources::compile_fetched(&compiling, from, &text).await?);
+        let fresh_for = match storage {
+            Some(Storage::NoStore) => None,
+            Some(Storage::Keep { fresh_for }) => Some(fresh_for),
+            None => Some(Duration::ZERO),
+        };
+        let mut cache = self.cache.borrow_mut();
+        match fresh_for {
+            // Stale at once and nothing to revalidate with: a cache entry would never be used.
+            Some(fresh_for) if !fresh_for.is_zero() || validators.any() => {
+                let document = Rc::clone(&document);
+                cache.insert(url, document, validators, fresh_for, Instant::now());
+            }
+            _ => cache.remove(url),
+        }
+        Ok(document)
+    }
+}

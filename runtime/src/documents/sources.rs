@@ -1,0 +1,126 @@
+//! Compiling a fetched document, with its `<script src>` and `<data src>` fetched first.
+//!
+//! The engine's [`Loader`] is synchronous and a shard must not block, so a document is
+//! compiled twice when it names sources: once with a loader that records every `src` and
+//! answers empty text (which cannot fail a compile), then, after the sources are fetched
+//! (resolved against the document's URL, `http:`/`https:` only), again with their texts.
+//! A source that cannot be fetched behaves as an unreadable file does: a `<script src>`
+//! rejects the document, a `<data src>` leaves its variable unset with `error.execution`.
+//!
+//! `<invoke src>` is resolved when the invoke runs, from the session host, which reads
+//! files only; a fetched document naming one is refused here with its position rather
+//! than failing later (use `<content>`, or serve the child from a file).
+
+use std::collections::HashMap;
+
+use engine::compile::{compile, Loader};
+use engine::error::{CompileError, CompileErrorKind};
+use engine::limits::Limits;
+use engine::model::{Document, Dyn};
+
+use super::error::DocumentError;
+use super::fetch::{self, Fetched};
+use super::media;
+use crate::outbound::{Outbound, Url};
+
+/// Records the `src` values a compile asks for.
+#[derive(Default)]
+struct Recorder {
+    sources: Vec<String>,
+}
+
+impl Loader for Recorder {
+    fn load(&mut self, _base: &str, src: &str) -> Result<String, String> {
+        if !self.sources.iter().any(|known| known == src) {
+            self.sources.push(src.to_owned());
+        }
+        Ok(String::new())
+    }
+}
+
+/// Answers the fetched texts (or why a source could not be fetched).
+struct SourceTexts {
+    texts: HashMap<String, Result<String, String>>,
+}
+
+impl Loader for SourceTexts {
+    fn load(&mut self, _base: &str, src: &str) -> Result<String, String> {
+        let text = self.texts.get(src);
+        text.cloned()
+            .unwrap_or_else(|| Err(format!("'{src}' was not fetched")))
+    }
+}
+
+/// What compiling needs besides the text.
+pub struct Compiling<'a> {
+    /// The shard's outbound client.
+    pub outbound: &'a Outbound,
+    /// The engine's bounds.
+    pub limits: &'a Limits,
+    /// Redirects per source fetch.
+    pub redirects_max: u32,
+    /// Sources per document.
+    pub sources_max: u32,
+}
+
+/// Compiles `text`, fetched from `url`, fetching its sources first.
+pub async fn compile_fetched(
+    compiling: &Compiling<'_>,
+    url: &Url,
+    text: &str,
+) -> Result<Document, DocumentError> {
+    let name = url.to_string();
+    let mut recorder = Recorder::default();
+    let compiled = compile(text, &name, &mut recorder, compiling.limits);
+    let first = compiled.map_err(|e| DocumentError::Compile(Box::new(e)))?;
+    no_invoke_src(&first, &name)?;
+    if recorder.sources.is_empty() {
+        return Ok(first);
+    }
+    drop(first);
+    if recorder.sources.len() > compiling.sources_max as usize {
+        return Err(DocumentError::Sources {
+            url: name,
+            sources: recorder.sources.len(),
+            sources_max: compiling.sources_max,
+        });
+    }
+    let mut texts = HashMap::with_capacity(recorder.sources.len());
+    for src in recorder.sources {
+        let text = source_text(compiling, url, &src).await;
+        texts.insert(src, text);
+    }
+    let compiled = compile(text, &name, &mut SourceTexts { texts }, compiling.limits);
+    compiled.map_err(|e| DocumentError::Compile(Box::new(e)))
+}
+
+/// The text of one source, or the reason it could not be had (for the engine's message).
+async fn source_text(compiling: &Compiling<'_>, base: &Url, src: &str) -> Result<String, String> {
+    let url = base.join(src).map_err(|e| e.to_string())?;
+    let fetched = fetch::get(compiling.outbound, &url, None, compiling.redirects_max).await;
+    match fetched.map_err(|e| e.to_string())? {
+        Fetched::Body { url, response } => {
+            media::utf8(&url, response.body).map_err(|e| e.to_string())
+        }
+        Fetched::NotModified(_) => unreachable!("no validators were sent"),
+    }
+}
+
+/// Refuses a document with a literal `<invoke src>` (see the module notes).
+fn no_invoke_src(document: &Document, name: &str) -> Result<(), DocumentError> {
+    let invoke = document
+        .invokes
+        .iter()
+        .find(|invoke| matches!(invoke.src, Some(Dyn::Literal(_))));
+    let Some(invoke) = invoke else {
+        return Ok(());
+    };
+    let reason = "<invoke src> is not supported in documents fetched over HTTP(S) yet; \
+                  inline the child with <content>"
+        .to_owned();
+    Err(DocumentError::Compile(Box::new(CompileError {
+        file: name.to_owned(),
+        position: invoke.position,
+        kind: CompileErrorKind::Invalid { reason },
+    })))
+}
