@@ -531,3 +531,176 @@ fn log(origin: &Origin, outcome: &Outcome) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Stand-ins for shards: each answers orders as a shard does, failing Prepare when told
+    /// to, and records what it was told. What a shard does with an order is covered over
+    /// real sockets in `tests/serve_reload.rs`; this checks the coordinator's protocol.
+    struct Shards {
+        senders: Vec<mpsc::Sender<Order>>,
+        seen: Arc<Mutex<Vec<String>>>,
+    }
+
+    fn shards(count: u16, failing: Option<u16>) -> Shards {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let senders = (0..count)
+            .map(|shard| {
+                let (sender, orders) = mpsc::channel::<Order>();
+                let seen = Arc::clone(&seen);
+                std::thread::spawn(move || {
+                    for order in orders {
+                        let said = obey(shard, order, failing == Some(shard));
+                        seen.lock().unwrap().push(said);
+                    }
+                });
+                sender
+            })
+            .collect();
+        Shards { senders, seen }
+    }
+
+    fn obey(shard: u16, order: Order, fail: bool) -> String {
+        match order {
+            Order::Prepare {
+                generation,
+                change,
+                reply,
+            } => {
+                let failures = match fail {
+                    false => Vec::new(),
+                    true => vec![BindFailure {
+                        shard,
+                        listener: change.config.listeners[0].name.clone(),
+                        address: change.config.listeners[0].address,
+                        error: "Address already in use".into(),
+                    }],
+                };
+                let prepared = Prepared {
+                    shard,
+                    generation,
+                    failures,
+                };
+                reply.send(prepared).unwrap();
+                format!("prepare {generation} on {shard}")
+            }
+            Order::Commit { generation, reply } => {
+                reply.send(shard).unwrap();
+                format!("commit {generation} on {shard}")
+            }
+            Order::Abort { generation } => format!("abort {generation} on {shard}"),
+        }
+    }
+
+    fn seen(shards: &Shards, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut seen = shards.seen.lock().unwrap().clone();
+            if seen.len() >= count || Instant::now() > deadline {
+                seen.sort();
+                return seen;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn temp_file(tag: &str, text: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("baton-coord-{tag}-{}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn embedded_default_rereads_certificates_only() {
+        let shards = shards(2, None);
+        let senders = shards.senders.clone();
+        let mut coordinator = Coordinator::new(
+            Source::Embedded,
+            Config::default(),
+            senders,
+            Shutdown::default(),
+        );
+        let applied = coordinator.reload().expect("applied");
+        assert!(applied.plan.is_empty());
+        assert_eq!(applied.source, "<embedded default>");
+        assert!(applied.warnings[0].contains("only certificate files"));
+        let expected = [
+            "commit 1 on 0",
+            "commit 1 on 1",
+            "prepare 1 on 0",
+            "prepare 1 on 1",
+        ];
+        assert_eq!(seen(&shards, 4), expected);
+    }
+
+    #[test]
+    fn one_shard_failing_to_bind_aborts_everywhere() {
+        let path = temp_file(
+            "bind",
+            "[[listener]]\nname = \"new\"\naddress = \"127.0.0.1:1\"\n",
+        );
+        let shards = shards(2, Some(1));
+        let old = Config::default();
+        let source = Source::File(path.clone());
+        let mut coordinator = Coordinator::new(
+            source,
+            old.clone(),
+            shards.senders.clone(),
+            Shutdown::default(),
+        );
+        let refusal = coordinator.reload().expect_err("refused");
+        assert_eq!(refusal.status(), 409);
+        assert_eq!(
+            refusal.to_string(),
+            "listener \"new\": shard 1 cannot bind 127.0.0.1:1: Address already in use"
+        );
+        assert_eq!(
+            coordinator.in_force, old,
+            "the configuration in force stays"
+        );
+        let expected = [
+            "abort 1 on 0",
+            "abort 1 on 1",
+            "prepare 1 on 0",
+            "prepare 1 on 1",
+        ];
+        assert_eq!(seen(&shards, 4), expected);
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn a_bad_file_reaches_no_shard() {
+        let path = temp_file("bad", "[limits]\nevent_queue_max = 0\n");
+        let shards = shards(1, None);
+        let source = Source::File(path.clone());
+        let mut coordinator = Coordinator::new(
+            source,
+            Config::default(),
+            shards.senders.clone(),
+            Shutdown::default(),
+        );
+        let refusal = coordinator.reload().expect_err("refused");
+        assert_eq!(refusal.status(), 422);
+        assert!(refusal
+            .to_string()
+            .ends_with("limits.event_queue_max must be at least 1"));
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(shards.seen.lock().unwrap().is_empty());
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn a_stopping_server_refuses() {
+        let (sender, _silent) = mpsc::channel();
+        let shutdown = Shutdown::default();
+        shutdown.request();
+        let mut coordinator =
+            Coordinator::new(Source::Embedded, Config::default(), vec![sender], shutdown);
+        let refusal = coordinator.reload().expect_err("refused");
+        assert_eq!(refusal.status(), 503);
+    }
+}
