@@ -475,3 +475,28 @@ fn a_listener_moves_to_a_new_address() {
     assert_eq!(request(after, "GET", "/health", "").0, 200);
     assert!(refused(before));
 }
+
+#[test]
+fn a_port_taken_at_start_stops_the_server_naming_the_listener() {
+    let holder = TcpListener::bind("127.0.0.1:0").expect("hold a port");
+    let held = holder.local_addr().expect("address").port();
+    let dir = std::env::temp_dir().join(format!("baton-reload-taken-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = TempDir(dir);
+    let config = dir.0.join("baton.toml");
+    let text = config_text(
+        "",
+        &(listener("admin", free_port(), true) + &listener("api", held, false)),
+    );
+    std::fs::write(&config, text).expect("write config");
+    let output = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run baton serve");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let expected = format!("listener \"api\": shard 0 cannot bind 127.0.0.1:{held}");
+    assert!(stderr.contains(&expected), "{stderr}");
+    drop(holder);
+}

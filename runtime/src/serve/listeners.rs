@@ -77,15 +77,16 @@ pub struct ShardListeners {
 
 impl ShardListeners {
     /// Opens every listener of `config` on this shard; `tls` holds each listener's loaded
-    /// material in listener order. A listener that cannot bind is logged and left out; the
-    /// next successful reload opens it again.
+    /// material in listener order. If a listener cannot bind, none is kept open and the
+    /// failures are returned: a server must not run short of a listener its configuration
+    /// names, so that the configuration in force always describes what runs.
     pub fn open(
         shard: u16,
         config: &Config,
         tls: &[Option<ServerTls>],
         api: Rc<Shard>,
         reload: ReloadHandle,
-    ) -> ShardListeners {
+    ) -> Result<ShardListeners, Vec<BindFailure>> {
         assert_eq!(config.listeners.len(), tls.len());
         let mut listeners = ShardListeners {
             shard,
@@ -96,16 +97,23 @@ impl ShardListeners {
             pending: None,
             draining: Vec::new(),
         };
+        let mut failures = Vec::new();
         for (listener, loaded) in config.listeners.iter().zip(tls) {
             match listen(listener.address) {
                 Ok(socket) => listeners.start(listener, loaded.as_ref(), socket),
-                Err(e) => eprintln!(
-                    "baton: shard {shard}: listener \"{}\" cannot bind {}: {e}",
-                    listener.name, listener.address
-                ),
+                Err(e) => failures.push(BindFailure {
+                    shard,
+                    listener: listener.name.clone(),
+                    address: listener.address,
+                    error: e.to_string(),
+                }),
             }
         }
-        listeners
+        match failures.is_empty() {
+            true => Ok(listeners),
+            // Dropping the accept loops' tasks cancels them and closes their sockets.
+            false => Err(failures),
+        }
     }
 
     /// Obeys reload orders until shutdown is requested, then stops accepting everywhere and

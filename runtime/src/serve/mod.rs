@@ -23,7 +23,7 @@ pub mod tls;
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 
 use protocols::http::server::StopSignal;
 use protocols::tls::{ServerTls, TlsError};
@@ -62,6 +62,8 @@ pub enum ServeError {
     Signals(std::io::Error),
     /// The reload coordinator's thread could not be started.
     Reloader(std::io::Error),
+    /// A listener could not bind its address on some shard (e.g. the port is taken).
+    Bind(Vec<reload::BindFailure>),
 }
 
 impl std::fmt::Display for ServeError {
@@ -76,6 +78,10 @@ impl std::fmt::Display for ServeError {
             ServeError::Shards(e) => write!(f, "{e}"),
             ServeError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
             ServeError::Reloader(e) => write!(f, "cannot start the reload thread: {e}"),
+            ServeError::Bind(failures) => {
+                let all: Vec<String> = failures.iter().map(ToString::to_string).collect();
+                write!(f, "{}", all.join("; "))
+            }
         }
     }
 }
@@ -104,7 +110,7 @@ pub fn serve(config: Config, source: Source) -> Result<(), ServeError> {
         eprintln!("baton: warning: {warning}");
     }
     let listener_tls = tls::load(&config)?;
-    let (order_senders, order_receivers) = order_channels(&config);
+    let (order_senders, orders) = order_channels(&config);
     let signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
@@ -112,21 +118,40 @@ pub fn serve(config: Config, source: Source) -> Result<(), ServeError> {
     ])
     .map_err(ServeError::Signals)?;
     let (reload, requests) = reload::requests();
-    let (shard_config, shard_reload) = (config.clone(), reload.clone());
+    let startup = Arc::new(Startup {
+        config: config.clone(),
+        tls: listener_tls,
+        orders,
+        reload: reload.clone(),
+        bind_failures: Mutex::new(Vec::new()),
+    });
+    let shard_startup = Arc::clone(&startup);
     let started = start_shards(&config, move |context| {
-        let index = usize::from(context.shard.0);
-        let orders = order_receivers.lock().expect("not poisoned")[index]
-            .take()
-            .expect("one order receiver per shard");
-        let (config, tls) = (shard_config.clone(), listener_tls.clone());
-        run_shard(context, config, tls, orders, shard_reload.clone())
+        run_shard(context, Arc::clone(&shard_startup))
     })
     .map_err(ServeError::Shards)?;
     let shutdown = started.shutdown().clone();
     let coordinator = Coordinator::new(source, config, order_senders, shutdown.clone());
     coordinator.start(requests).map_err(ServeError::Reloader)?;
     std::thread::spawn(move || on_signals(signals, &reload, &shutdown));
-    started.join().map_err(ServeError::Shards)
+    started.join().map_err(ServeError::Shards)?;
+    let failures = std::mem::take(&mut *startup.bind_failures.lock().expect("not poisoned"));
+    match failures.is_empty() {
+        true => Ok(()),
+        false => Err(ServeError::Bind(failures)),
+    }
+}
+
+/// What every shard starts from; shared by the shards' threads at start only.
+struct Startup {
+    config: Config,
+    /// Each listener's TLS material, in listener order.
+    tls: Vec<Option<ServerTls>>,
+    /// One reload order receiver per shard, each taken by its shard.
+    orders: OrderReceivers,
+    reload: ReloadHandle,
+    /// Listeners that could not bind at start; any stops the server.
+    bind_failures: Mutex<Vec<reload::BindFailure>>,
 }
 
 /// One reload order channel per shard: the senders for the coordinator, the receivers for
@@ -161,24 +186,33 @@ fn on_signals(
 }
 
 /// One shard: its host, driver and listeners, until shutdown.
-async fn run_shard(
-    context: ShardContext,
-    config: Config,
-    listener_tls: Vec<Option<ServerTls>>,
-    orders: mpsc::Receiver<Order>,
-    reload: ReloadHandle,
-) {
-    let shard = Rc::new(new_shard(&context, &config));
+async fn run_shard(context: ShardContext, startup: Arc<Startup>) {
+    let (id, config) = (context.shard.0, &startup.config);
+    let orders = startup.orders.lock().expect("not poisoned")[usize::from(id)]
+        .take()
+        .expect("one order receiver per shard");
+    let shard = Rc::new(new_shard(&context, config));
     let stop = StopSignal::new();
     let driver = glommio::spawn_local(driver::drive(Rc::clone(&shard), stop.clone()));
-    let id = context.shard.0;
-    let listeners = ShardListeners::open(id, &config, &listener_tls, Rc::clone(&shard), reload);
-    if id == 0 {
-        for listener in &config.listeners {
-            eprintln!("baton: listening on {}", listeners::describe(listener));
+    let reload = startup.reload.clone();
+    match ShardListeners::open(id, config, &startup.tls, Rc::clone(&shard), reload) {
+        Ok(listeners) => {
+            if id == 0 {
+                for listener in &config.listeners {
+                    eprintln!("baton: listening on {}", listeners::describe(listener));
+                }
+            }
+            listeners.serve(orders, context.shutdown.clone()).await;
+        }
+        Err(failures) => {
+            startup
+                .bind_failures
+                .lock()
+                .expect("not poisoned")
+                .extend(failures);
+            context.shutdown.request();
         }
     }
-    listeners.serve(orders, context.shutdown.clone()).await;
     stop.stop();
     driver.await;
 }
