@@ -122,7 +122,7 @@ impl ShardListeners {
         while !shutdown.is_requested() {
             glommio::timer::sleep(ORDER_POLL).await;
             while let Ok(order) = orders.try_recv() {
-                self.obey(order);
+                self.obey(order).await;
             }
         }
         self.pending = None;
@@ -142,7 +142,7 @@ impl ShardListeners {
         }
     }
 
-    fn obey(&mut self, order: Order) {
+    async fn obey(&mut self, order: Order) {
         match order {
             Order::Prepare {
                 generation,
@@ -160,6 +160,9 @@ impl ShardListeners {
             }
             Order::Commit { generation, reply } => {
                 self.commit(generation);
+                // The stopped accept loops were woken; they run (and close their sockets)
+                // before this task again, so "committed" means removed ports refuse.
+                futures_lite::future::yield_now().await;
                 let _ = reply.send(self.shard);
             }
             Order::Abort { generation } => {
