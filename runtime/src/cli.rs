@@ -164,6 +164,9 @@ Runs the server: one pinned shard per configured core, the HTTP session API on e
 [[listener]]. Without --config, the embedded default (tuning/default.toml): one shard on
 core 0, http://127.0.0.1:8080. SIGTERM or SIGINT stops accepting, lets in-flight requests
 finish and exits 0. An invalid configuration is reported with its key and exits 2.
+SIGHUP (or POST /admin/reload on a listener with admin = true) re-reads FILE and applies
+it without a restart; a bad file is refused and the configuration in force stays. Without
+--config, a reload re-reads the certificate files only.
 
   --config FILE    a TOML configuration (see tuning/README.md)
   --check-config   validate the configuration, print a summary and exit
@@ -208,7 +211,11 @@ fn serve(options: &ServeOptions) -> i32 {
         println!("configuration ok: listeners {}", listeners.join(", "));
         return EXIT_FINAL;
     }
-    match crate::serve::serve(config) {
+    let source = match &options.config {
+        Some(path) => crate::serve::reload::Source::File(path.clone()),
+        None => crate::serve::reload::Source::Embedded,
+    };
+    match crate::serve::serve(config, source) {
         Ok(()) => EXIT_FINAL,
         Err(e) => {
             eprintln!("baton: {e}");

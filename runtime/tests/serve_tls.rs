@@ -1,7 +1,8 @@
 //! `baton serve` with TLS and mutual-TLS listeners, end to end: the real binary, certificates
 //! made in the test with rcgen, and a blocking rustls client over std sockets. Covers the
-//! handshake accepted and refused, certificate swap on SIGHUP (new connections only), and a
-//! broken certificate at startup.
+//! handshake accepted and refused, certificate swap on SIGHUP and on `POST /admin/reload`
+//! (new connections only), TLS turned on for a listener by a reload, and a broken
+//! certificate at startup.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -258,7 +259,16 @@ impl Client {
     /// handshake shows here under TLS 1.3, where the server checks the client's certificate
     /// after the client considers the handshake done.
     fn get(&mut self, path: &str) -> io::Result<(u16, String)> {
-        let head = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        self.exchange(&format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n"))
+    }
+
+    /// `POST path` without a body on this connection.
+    fn post(&mut self, path: &str) -> io::Result<(u16, String)> {
+        let head = format!("POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n");
+        self.exchange(&head)
+    }
+
+    fn exchange(&mut self, head: &str) -> io::Result<(u16, String)> {
         self.stream.write_all(head.as_bytes())?;
         self.stream.flush()?;
         let mut received = Vec::new();
@@ -373,6 +383,76 @@ fn sighup_swaps_the_certificate_for_new_connections() {
     server.signal("-HUP");
     server.await_log("reload refused");
     let after = Client::connect(server.on_port, &config).expect("connect after bad reload");
+    assert_eq!(after.server_certificate(), renewed.cert_der);
+}
+
+#[test]
+fn admin_reload_over_mutual_tls_turns_tls_on_and_swaps_certificates() {
+    let pki = Pki::new("admin");
+    let (api, partners) = (free_port(), free_port());
+    let (cert, key, ca) = (
+        pki.path("cert.pem"),
+        pki.path("key.pem"),
+        pki.path("ca.pem"),
+    );
+    let admin = format!(
+        "[runtime]\ncores = [0]\nio_memory_bytes = 1048576\n\n\
+         [[listener]]\nname = \"partners\"\naddress = \"127.0.0.1:{partners}\"\n\
+         tls = \"mutual\"\ncert = {cert:?}\nkey = {key:?}\nclient_ca = {ca:?}\nadmin = true\n\n"
+    );
+    let plain = format!("[[listener]]\nname = \"api\"\naddress = \"127.0.0.1:{api}\"\n");
+    let config = pki.path("baton.toml");
+    std::fs::write(&config, format!("{admin}{plain}")).expect("write config");
+    let log = pki.path("baton.log");
+    let server = Server {
+        child: spawn(&config, &log),
+        on_port: api,
+        mutual_port: partners,
+        log,
+    };
+    server.await_log("listening on https");
+    let operator = client_config(&pki, Some(&pki.ca.client("operator")));
+    let mut console = Client::connect(partners, &operator).expect("admin over mutual TLS");
+    let anonymous = client_config(&pki, None);
+    assert!(
+        health(api, &anonymous).is_err(),
+        "api is plain before the reload"
+    );
+
+    let secure = format!("{plain}tls = \"on\"\ncert = {cert:?}\nkey = {key:?}\n");
+    std::fs::write(&config, format!("{admin}{secure}")).expect("rewrite config");
+    let (status, body) = console.post("/admin/reload").expect("reload");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(
+            r#""listeners_changed":[{"address":false,"name":"api","protocol":false,"tls":true}]"#
+        ),
+        "{body}"
+    );
+    let mut fresh = Client::connect(api, &anonymous).expect("api speaks TLS now");
+    assert_eq!(fresh.get("/health").expect("over TLS").0, 200);
+    assert_eq!(fresh.server_certificate(), pki.server.cert_der);
+
+    // A renewed certificate, installed in place: every TLS listener re-reads its files.
+    let renewed = pki.ca.server("baton server, renewed");
+    pki.install(&renewed);
+    let (status, body) = console
+        .post("/admin/reload")
+        .expect("reload on a kept connection");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#""certificates_reloaded":["partners","api"]"#),
+        "{body}"
+    );
+    let fresh = Client::connect(api, &anonymous).expect("connect after the swap");
+    assert_eq!(fresh.server_certificate(), renewed.cert_der);
+
+    // A broken certificate refuses the whole reload, naming listener and file.
+    pki.write("cert.pem", "not a certificate\n");
+    let (status, body) = console.post("/admin/reload").expect("refused reload");
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains(&cert.display().to_string()), "{body}");
+    let after = Client::connect(api, &anonymous).expect("connect after the refusal");
     assert_eq!(after.server_certificate(), renewed.cert_der);
 }
 

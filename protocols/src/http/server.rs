@@ -502,6 +502,47 @@ impl Default for ServerConfig {
     }
 }
 
+/// A listener's serving configuration as it stands now, shared by a shard's accept loops and
+/// updatable while they run (a configuration reload). Shard-local (`Rc`): each shard holds its
+/// own copy. Each connection takes the value current when it is accepted and keeps it, so a
+/// change applies to new connections only and live ones are untouched.
+#[derive(Debug, Clone)]
+pub struct SharedServerConfig {
+    current: Rc<Cell<ServerConfig>>,
+}
+
+impl SharedServerConfig {
+    /// Starts with `config`, which must hold valid limits and at least one connection.
+    pub fn new(config: ServerConfig) -> Self {
+        assert_valid(&config);
+        Self {
+            current: Rc::new(Cell::new(config)),
+        }
+    }
+
+    /// The configuration a connection accepted now gets.
+    pub fn get(&self) -> ServerConfig {
+        self.current.get()
+    }
+
+    /// Replaces the configuration for connections accepted from now on.
+    pub fn set(&self, config: ServerConfig) {
+        assert_valid(&config);
+        self.current.set(config);
+    }
+}
+
+impl From<ServerConfig> for SharedServerConfig {
+    fn from(config: ServerConfig) -> Self {
+        Self::new(config)
+    }
+}
+
+fn assert_valid(config: &ServerConfig) {
+    assert!(config.connections_max > 0);
+    assert!(config.limits.validate().is_ok());
+}
+
 /// What an accept loop did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AcceptReport {
@@ -529,7 +570,7 @@ pub fn listen(address: SocketAddr) -> io::Result<TcpListener> {
 pub async fn accept_loop<H: Handler + 'static>(
     listener: TcpListener,
     handler: Rc<H>,
-    config: ServerConfig,
+    config: impl Into<SharedServerConfig>,
     stop: StopSignal,
 ) -> AcceptReport {
     accept_loop_with(listener, Rc::new(Plain), handler, config, stop).await
@@ -584,20 +625,20 @@ impl Acceptor for SharedServerTls {
 /// [`accept_loop`] with an [`Acceptor`]: each connection is accepted (e.g. its TLS handshake
 /// run) in its own task, counted against `connections_max` from the moment it is taken, and
 /// dropped without a word if `stop` is raised before it is ready. Failed acceptances are
-/// counted in [`AcceptReport::handshake_failures`] and never end the loop.
+/// counted in [`AcceptReport::handshake_failures`] and never end the loop. Each connection is
+/// served with the configuration `config` holds when it is accepted.
 pub async fn accept_loop_with<A, H>(
     listener: TcpListener,
     acceptor: Rc<A>,
     handler: Rc<H>,
-    config: ServerConfig,
+    config: impl Into<SharedServerConfig>,
     stop: StopSignal,
 ) -> AcceptReport
 where
     A: Acceptor + 'static,
     H: Handler + 'static,
 {
-    assert!(config.connections_max > 0);
-    assert!(config.limits.validate().is_ok());
+    let shared: SharedServerConfig = config.into();
     let report = Rc::new(Cell::new(AcceptReport::default()));
     let open = Rc::new(Cell::new(0u32));
     let drained = StopSignal::new();
@@ -618,6 +659,7 @@ where
         };
         // Small answers must not wait for Nagle; a failure here only costs latency.
         let _ = stream.set_nodelay(true);
+        let config = shared.get();
         if open.get() >= config.connections_max {
             update(&report, |r| r.refused += 1);
             if A::ANSWERS_REFUSALS {

@@ -24,6 +24,9 @@ pub enum ConfigError {
         line: u32,
         /// 1-based column of the problem.
         column: u32,
+        /// The dotted key on that line (`limits.body_bytes_max`, `listener[1].address`),
+        /// when the line assigns one: toml's message names the expected type, not the key.
+        key: Option<String>,
         /// toml's description.
         message: String,
     },
@@ -50,9 +53,49 @@ impl ConfigError {
             origin: origin.into(),
             line: u32::try_from(line).unwrap_or(u32::MAX),
             column: u32::try_from(column).unwrap_or(u32::MAX),
+            key: key_at_line(text, line),
             message: error.message().trim_end().into(),
         }
     }
+}
+
+/// The dotted key assigned on 1-based `line` of `text`, prefixed by the table it is in
+/// (`[[listener]]` tables numbered from 0). Best effort: a line inside a multi-line value
+/// assigns no key, and `None` is the answer.
+fn key_at_line(text: &str, line: usize) -> Option<String> {
+    let mut table: Option<String> = None;
+    let mut arrays: Vec<(String, usize)> = Vec::new();
+    for (index, row) in text.lines().enumerate() {
+        let row = row.trim();
+        if index + 1 == line {
+            let (name, _) = row.split_once('=')?;
+            let name = name.trim().trim_matches('"');
+            if name.is_empty() || name.starts_with('#') {
+                return None;
+            }
+            return Some(match &table {
+                Some(table) => format!("{table}.{name}"),
+                None => name.to_owned(),
+            });
+        }
+        if let Some(name) = row.strip_prefix("[[").and_then(|r| r.split_once("]]")) {
+            let name = name.0.trim().to_owned();
+            let count = match arrays.iter_mut().find(|(array, _)| *array == name) {
+                Some((_, count)) => {
+                    *count += 1;
+                    *count
+                }
+                None => {
+                    arrays.push((name.clone(), 0));
+                    0
+                }
+            };
+            table = Some(format!("{name}[{count}]"));
+        } else if let Some(name) = row.strip_prefix('[').and_then(|r| r.split_once(']')) {
+            table = Some(name.0.trim().to_owned());
+        }
+    }
+    None
 }
 
 impl fmt::Display for ConfigError {
@@ -63,6 +106,14 @@ impl fmt::Display for ConfigError {
                 origin,
                 line,
                 column,
+                key: Some(key),
+                message,
+            } => write!(f, "{origin}:{line}:{column}: {key}: {message}"),
+            ConfigError::Syntax {
+                origin,
+                line,
+                column,
+                key: None,
                 message,
             } => write!(f, "{origin}:{line}:{column}: {message}"),
             ConfigError::Invalid { origin, problem } => write!(f, "{origin}: {problem}"),
@@ -89,6 +140,15 @@ pub enum Problem {
         value: u64,
         /// The largest supported value.
         max: u64,
+    },
+    /// A value is below what the server supports.
+    BelowMin {
+        /// The key.
+        key: &'static str,
+        /// The configured value.
+        value: u64,
+        /// The smallest supported value.
+        min: u64,
     },
     /// `limits.header_timeout_ms` is longer than `limits.request_timeout_ms`.
     HeaderTimeoutAboveRequestTimeout {
@@ -197,6 +257,9 @@ impl fmt::Display for Problem {
             Problem::Zero { key } => write!(f, "{key} must be at least 1"),
             Problem::AboveMax { key, value, max } => {
                 write!(f, "{key} = {value} is above the maximum {max}")
+            }
+            Problem::BelowMin { key, value, min } => {
+                write!(f, "{key} = {value} is below the minimum {min}")
             }
             Problem::HeaderTimeoutAboveRequestTimeout {
                 header_timeout_ms,

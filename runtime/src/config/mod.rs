@@ -56,7 +56,7 @@ pub struct Config {
     /// Every bound the server and the engine enforce.
     pub limits: LimitsConfig,
     /// Listening sockets (`[[listener]]` entries). Default: one plain HTTP listener on
-    /// `127.0.0.1:8080` named `http`.
+    /// `127.0.0.1:8080` named `http`, serving the admin endpoints (loopback only).
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
     /// The default application document.
@@ -72,7 +72,10 @@ impl Default for Config {
         Config {
             runtime: RuntimeConfig::default(),
             limits: LimitsConfig::default(),
-            listeners: vec![ListenerConfig::default()],
+            listeners: vec![ListenerConfig {
+                admin: true,
+                ..ListenerConfig::default()
+            }],
             application: ApplicationConfig::default(),
             outbound: OutboundConfig::default(),
             documents: DocumentsConfig::default(),
@@ -270,6 +273,11 @@ pub struct ListenerConfig {
     /// PEM certificates of the CAs that sign client certificates; required when `tls` is
     /// `"mutual"`, refused otherwise.
     pub client_ca: Option<PathBuf>,
+    /// Whether this listener serves the admin endpoints (`POST /admin/reload`) besides the
+    /// session API. Default `false`: an integrator-facing listener must not let its clients
+    /// reconfigure the server. Enable it on a loopback or mutual-TLS listener only; the
+    /// embedded default's loopback listener has it.
+    pub admin: bool,
 }
 
 impl Default for ListenerConfig {
@@ -282,6 +290,7 @@ impl Default for ListenerConfig {
             cert: None,
             key: None,
             client_ca: None,
+            admin: false,
         }
     }
 }
@@ -366,6 +375,19 @@ impl Config {
     /// What replacing `old` by `new` changes; `new` must already be validated.
     pub fn reload_plan(old: &Config, new: &Config) -> ReloadPlan {
         reload::plan(old, new)
+    }
+
+    /// The configuration in force once a reload from `old` to `new` is applied: `new`,
+    /// with the keys that need a restart ([`ReloadPlan::restart_required`]) still `old`.
+    pub fn in_force_after_reload(old: &Config, new: &Config) -> Config {
+        reload::in_force(old, new)
+    }
+
+    /// Listeners that serve the admin endpoints where anyone who reaches the address may
+    /// use them: not loopback, and no client certificate required. Worth a warning, not a
+    /// refusal (a firewall may guard the address).
+    pub fn exposed_admin_listeners(&self) -> Vec<&ListenerConfig> {
+        validate::exposed_admin(&self.listeners)
     }
 }
 

@@ -5,6 +5,11 @@
 //! are often rotated in place, the server re-reads every TLS listener's files on each
 //! reload whatever the plan says, and the plan's `certificates_changed` only says which
 //! listeners now point at different files.
+//!
+//! Keys fixed when shards start (executor placement, table and channel sizes, the shard's
+//! JS runtime) cannot change live: the plan lists them as needing a restart, and
+//! [`in_force`] keeps their old values in the configuration that replaces the old one, so
+//! the configuration in force always describes what the shards actually run.
 
 use std::fmt;
 
@@ -22,13 +27,17 @@ pub struct ReloadPlan {
     pub listeners_changed: Vec<ListenerChange>,
     /// Listeners in both that now name different `cert`, `key` or `client_ca` files.
     pub certificates_changed: Vec<String>,
+    /// Listeners in both whose `admin` flag changed: it applies from the next request, on
+    /// connections already open too (revoking admin must not wait for them to close).
+    pub admin_changed: Vec<String>,
     /// Whether `[limits]` keys applied per request or per session changed (timeouts,
     /// sizes, queue bounds, engine limits): new requests and sessions use the new values.
     pub limits_changed: bool,
     /// Whether `[application]` changed: new sessions use the new default document.
     pub application_changed: bool,
     /// Keys that changed but are fixed when shards start (cores, io memory, shares,
-    /// slab and channel sizes): they take effect only after a restart.
+    /// slab and channel sizes, the JS runtime's budget): they take effect only after a
+    /// restart, and the configuration in force keeps their old values meanwhile.
     pub restart_required: Vec<&'static str>,
 }
 
@@ -66,15 +75,25 @@ pub(super) fn plan(old: &Config, new: &Config) -> ReloadPlan {
         }
     }
     plan.restart_required = fixed_at_start(old, new);
-    let (old_limits, new_limits) = (&old.limits, &new.limits);
     // Apart from the keys fixed at start, any other limit change applies live.
-    let mut live_limits = new_limits.clone();
-    live_limits.sessions_per_shard_max = old_limits.sessions_per_shard_max;
-    live_limits.connections_per_shard_max = old_limits.connections_per_shard_max;
-    live_limits.mesh_queue_max = old_limits.mesh_queue_max;
-    plan.limits_changed = live_limits != *old_limits;
+    plan.limits_changed = in_force(old, new).limits != old.limits;
     plan.application_changed = old.application != new.application;
     plan
+}
+
+/// The configuration in force after a reload from `old` to `new`: `new`, except that the
+/// keys fixed at start keep their `old` values (they apply only after a restart).
+pub(super) fn in_force(old: &Config, new: &Config) -> Config {
+    let mut config = new.clone();
+    config.runtime = old.runtime.clone();
+    let (limits, old_limits) = (&mut config.limits, &old.limits);
+    limits.sessions_per_shard_max = old_limits.sessions_per_shard_max;
+    limits.connections_per_shard_max = old_limits.connections_per_shard_max;
+    limits.mesh_queue_max = old_limits.mesh_queue_max;
+    limits.script_fuel_max = old_limits.script_fuel_max;
+    limits.js_heap_bytes_max = old_limits.js_heap_bytes_max;
+    limits.js_stack_bytes_max = old_limits.js_stack_bytes_max;
+    config
 }
 
 /// Keys that changed but are sized or placed when shards start.
@@ -111,6 +130,19 @@ fn fixed_at_start(old: &Config, new: &Config) -> Vec<&'static str> {
             "limits.mesh_queue_max",
             old_limits.mesh_queue_max != new_limits.mesh_queue_max,
         ),
+        // The shard's one QuickJS runtime is created with these at start.
+        (
+            "limits.script_fuel_max",
+            old_limits.script_fuel_max != new_limits.script_fuel_max,
+        ),
+        (
+            "limits.js_heap_bytes_max",
+            old_limits.js_heap_bytes_max != new_limits.js_heap_bytes_max,
+        ),
+        (
+            "limits.js_stack_bytes_max",
+            old_limits.js_stack_bytes_max != new_limits.js_stack_bytes_max,
+        ),
     ];
     fixed_at_start
         .into_iter()
@@ -138,6 +170,9 @@ fn compare(plan: &mut ReloadPlan, before: &ListenerConfig, after: &ListenerConfi
     if files_before != files_after {
         plan.certificates_changed.push(after.name.clone());
     }
+    if before.admin != after.admin {
+        plan.admin_changed.push(after.name.clone());
+    }
 }
 
 impl fmt::Display for ReloadPlan {
@@ -150,6 +185,7 @@ impl fmt::Display for ReloadPlan {
             ("listeners added", &self.listeners_added),
             ("listeners removed", &self.listeners_removed),
             ("certificates changed", &self.certificates_changed),
+            ("admin changed", &self.admin_changed),
         ];
         for (label, names) in lists {
             if !names.is_empty() {

@@ -81,11 +81,13 @@ fn engine_limits_map_by_name() {
 fn syntax_errors_keep_line_and_column() {
     assert_eq!(
         refusal("[runtime]\ncores = [0,\n"),
-        "test.toml:2:12: unclosed array, expected `]`"
+        "test.toml:2:12: runtime.cores: unclosed array, expected `]`"
     );
     let error = refusal("[limits]\nsessions_per_shard_max = \"many\"\n");
     assert!(
-        error.starts_with("test.toml:2:26: invalid type: string \"many\""),
+        error.starts_with(
+            "test.toml:2:26: limits.sessions_per_shard_max: invalid type: string \"many\""
+        ),
         "{error}"
     );
 }
@@ -94,7 +96,13 @@ fn syntax_errors_keep_line_and_column() {
 fn unknown_keys_are_refused() {
     let error = refusal("[limits]\nsession_max = 1\n");
     assert!(
-        error.starts_with("test.toml:2:1: unknown field `session_max`"),
+        error.starts_with("test.toml:2:1: limits.session_max: unknown field `session_max`"),
+        "{error}"
+    );
+    let text = format!("{API_PLAIN}\n[[listener]]\nname = \"b\"\nadmin = \"yes\"\n");
+    let error = refusal(&text);
+    assert!(
+        error.starts_with("test.toml:7:9: listener[1].admin: invalid type: string"),
         "{error}"
     );
     let error = refusal("[runtime]\ncores = \"some\"\n");
@@ -187,7 +195,7 @@ fn listener_names_and_addresses() {
     );
     let error = refusal("[[listener]]\naddress = \"localhost\"\n");
     assert!(
-        error.starts_with("test.toml:2:11: invalid socket address syntax"),
+        error.starts_with("test.toml:2:11: listener[0].address: invalid socket address syntax"),
         "{error}"
     );
 }
@@ -365,7 +373,7 @@ fn outbound_refusals_name_the_key() {
     );
     let error = refusal(&format!("{rule}host = \"10.0.0.0/33\"\n"));
     assert!(
-        error.starts_with("test.toml:3:8: '10.0.0.0/33': prefix must be"),
+        error.starts_with("test.toml:3:8: outbound.bind[0].host: '10.0.0.0/33': prefix must be"),
         "{error}"
     );
     let error = refusal(&format!("{rule}host = \"bad host\"\n"));
@@ -374,4 +382,61 @@ fn outbound_refusals_name_the_key() {
     assert!(error.contains("a port number or a range"), "{error}");
     let error = refusal("[[outbound.bind]]\nhost = \"a\"\n");
     assert!(error.contains("missing field `local_address`"), "{error}");
+}
+
+#[test]
+fn reload_keeps_keys_fixed_at_start_in_force() {
+    let old = Config::default();
+    let mut new = old.clone();
+    new.runtime.cores = Cores::All;
+    new.limits.js_heap_bytes_max = 1 << 20;
+    new.limits.body_bytes_max = 10;
+    new.listeners[0].admin = false;
+    let plan = Config::reload_plan(&old, &new);
+    assert_eq!(
+        plan.restart_required,
+        ["runtime.cores", "limits.js_heap_bytes_max"]
+    );
+    assert!(plan.limits_changed);
+    assert_eq!(plan.admin_changed, ["http"]);
+    let in_force = Config::in_force_after_reload(&old, &new);
+    assert_eq!(in_force.runtime, old.runtime);
+    assert_eq!(
+        in_force.limits.js_heap_bytes_max,
+        old.limits.js_heap_bytes_max
+    );
+    assert_eq!(in_force.limits.body_bytes_max, 10);
+    assert!(!in_force.listeners[0].admin);
+    // Reloading the same file again still reports what a restart would change.
+    let again = Config::reload_plan(&in_force, &new);
+    assert_eq!(again.restart_required, plan.restart_required);
+    assert!(!again.limits_changed);
+    assert!(again.admin_changed.is_empty());
+}
+
+#[test]
+fn admin_is_off_unless_asked_and_exposure_is_reported() {
+    let config = Config::from_toml_str_on(API_PLAIN, "t", &two_cores()).unwrap();
+    assert!(!config.listeners[0].admin);
+    assert!(
+        Config::default().listeners[0].admin,
+        "the loopback default has it"
+    );
+    assert!(Config::default().exposed_admin_listeners().is_empty());
+    let open = "[[listener]]\nname = \"a\"\naddress = \"0.0.0.0:9000\"\nadmin = true\n";
+    let config = Config::from_toml_str_on(open, "t", &two_cores()).unwrap();
+    let exposed: Vec<&str> = config
+        .exposed_admin_listeners()
+        .iter()
+        .map(|listener| &*listener.name)
+        .collect();
+    assert_eq!(exposed, ["a"]);
+}
+
+#[test]
+fn header_bytes_below_the_codec_minimum_are_refused() {
+    assert_eq!(
+        refusal("[limits]\nheader_bytes_max = 63\n"),
+        "test.toml: limits.header_bytes_max = 63 is below the minimum 64"
+    );
 }

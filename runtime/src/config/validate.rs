@@ -7,6 +7,9 @@ use super::{
     Tls, QUEUE_SHARES_MAX, SESSIONS_PER_SHARD_MAX, SHARDS_MAX,
 };
 
+/// The smallest `limits.header_bytes_max` the HTTP codec accepts.
+const HEADER_BYTES_MIN: u32 = 64;
+
 /// Every limit is at least 1, the session bound fits a session id, timeouts nest.
 pub(super) fn limits(limits: &LimitsConfig) -> Result<(), Problem> {
     let values: [(&'static str, u32); 20] = [
@@ -51,6 +54,14 @@ pub(super) fn limits(limits: &LimitsConfig) -> Result<(), Problem> {
         limits.sessions_per_shard_max,
         SESSIONS_PER_SHARD_MAX,
     )?;
+    // The HTTP codec needs room for a request line and a few fields (`HttpLimits::validate`).
+    if limits.header_bytes_max < HEADER_BYTES_MIN {
+        return Err(Problem::BelowMin {
+            key: "limits.header_bytes_max",
+            value: limits.header_bytes_max.into(),
+            min: HEADER_BYTES_MIN.into(),
+        });
+    }
     // A channel slot per message: past a million, a full mesh costs more than it buys.
     at_most("limits.mesh_queue_max", limits.mesh_queue_max, 1 << 20)?;
     if limits.header_timeout_ms > limits.request_timeout_ms {
@@ -248,4 +259,14 @@ pub(super) fn application(application: &ApplicationConfig) -> Result<(), Problem
         });
     }
     Ok(())
+}
+
+/// Admin listeners reachable beyond this host by clients without a certificate.
+pub(super) fn exposed_admin(listeners: &[ListenerConfig]) -> Vec<&ListenerConfig> {
+    listeners
+        .iter()
+        .filter(|listener| listener.admin)
+        .filter(|listener| !listener.address.ip().is_loopback())
+        .filter(|listener| listener.tls != Tls::Mutual)
+        .collect()
 }

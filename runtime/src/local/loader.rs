@@ -131,6 +131,12 @@ impl DocumentCache {
         Ok(doc)
     }
 
+    /// Forgets every cached document (new bounds apply to the next compile).
+    pub fn clear(&mut self) {
+        self.files.clear();
+        self.inline.clear();
+    }
+
     /// Compiles an inline child document; `base` is the invoking document's location.
     pub fn inline(
         &mut self,

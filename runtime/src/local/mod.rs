@@ -332,6 +332,29 @@ impl Host {
         }
     }
 
+    /// Replaces the engine bounds and the external-queue bound (a configuration reload).
+    /// A session copies its own bounds (microsteps, internal queue, foreach) when it starts,
+    /// so running sessions keep theirs; the per-send bounds (`delayed_sends_max`,
+    /// `queue_events_max`) apply to the next send of any session. When a document bound
+    /// changed, the cached documents are dropped so the next start compiles under the new
+    /// bounds (running sessions hold their own reference to theirs). The JS runtime's budget
+    /// (`script_fuel_max`, `js_*_bytes_max`) is fixed when the host is created.
+    pub fn set_limits(&mut self, limits: Limits, queue_events_max: u32) {
+        assert!(queue_events_max > 0);
+        let old = &self.core.config.limits;
+        let documents_changed = (old.document_bytes_max, old.states_max, old.depth_max)
+            != (
+                limits.document_bytes_max,
+                limits.states_max,
+                limits.depth_max,
+            );
+        if documents_changed {
+            self.core.docs.clear();
+        }
+        self.core.config.limits = limits;
+        self.core.config.queue_events_max = queue_events_max;
+    }
+
     /// Loads and compiles a document file (cached by path). Messages name it as `path`.
     pub fn load(&mut self, path: &Path) -> Result<Rc<Document>, LoadError> {
         self.core.docs.file(path, &self.core.config.limits)

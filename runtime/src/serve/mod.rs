@@ -1,9 +1,12 @@
 //! `baton serve`: the shard-per-core server. One pinned glommio executor per configured
 //! core; each shard owns a session host ([`crate::local::Host`]), a driver task that runs
-//! it, and its own socket for every HTTP listener (SO_REUSEPORT), serving the session API
-//! ([`api`]). SIGTERM or SIGINT stops accepting, lets in-flight requests finish, and exits.
-//! Listeners with `tls = "on" | "mutual"` run the handshake per connection ([`tls`]); SIGHUP
-//! re-reads their certificate files for new connections.
+//! it, and its own socket for every HTTP listener (SO_REUSEPORT, [`listeners`]), serving the
+//! session API ([`api`]) and, on `admin = true` listeners, the admin endpoints ([`admin`]).
+//! SIGTERM or SIGINT stops accepting, lets in-flight requests finish, and exits. SIGHUP or
+//! `POST /admin/reload` reloads the configuration without a restart ([`reload`]): listeners
+//! added, removed or reopened, certificates re-read, new limits for new connections and
+//! sessions; live connections and sessions are untouched. Listeners with
+//! `tls = "on" | "mutual"` run the handshake per connection ([`tls`]).
 //!
 //! Across shards: a session id encodes its home shard, so a request for a session of
 //! another shard is forwarded to it over the mesh, `#_scxml_<id>` sends reach sessions of
@@ -13,30 +16,33 @@
 //! Documents named by URL are fetched with the shard's outbound client and cached compiled
 //! per shard ([`crate::documents`]).
 
+pub mod admin;
 pub mod api;
 pub mod driver;
 pub mod ids;
+pub mod listeners;
 pub mod metrics;
 pub mod peer;
+pub mod reload;
 pub mod remote;
 pub mod route;
 pub mod tls;
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use protocols::http::server::{
-    accept_loop, accept_loop_with, listen, AcceptReport, ServerConfig, ServerTimeouts, StopSignal,
-};
-use protocols::http::HttpLimits;
-use protocols::tls::{ClientTls, ServerTls, SharedServerTls, TlsError};
+use protocols::http::server::StopSignal;
+use protocols::tls::{ClientTls, ServerTls, TlsError};
 
-use crate::config::{Config, ListenerConfig, Protocol};
+use crate::config::{Config, Machine, Protocol};
 use crate::documents::Documents;
 use crate::local::{Host, HostConfig, LogMode};
 use crate::shard::{start_shards, ShardContext};
-use api::{SessionApi, Shard};
+use api::Shard;
+use listeners::ShardListeners;
+use reload::{Coordinator, Order, ReloadHandle, Source};
 
 /// Sessions listed per page of `GET /scxml/sessions` at most.
 const SESSIONS_PAGE_MAX: u32 = 1_000;
@@ -66,6 +72,10 @@ pub enum ServeError {
     Shards(crate::shard::ShardError),
     /// The signal handlers could not be installed.
     Signals(std::io::Error),
+    /// The reload coordinator's thread could not be started.
+    Reloader(std::io::Error),
+    /// A listener could not bind its address on some shard (e.g. the port is taken).
+    Bind(Vec<reload::BindFailure>),
 }
 
 impl std::fmt::Display for ServeError {
@@ -80,6 +90,11 @@ impl std::fmt::Display for ServeError {
             ServeError::OutboundTls(e) => write!(f, "[outbound]: {e}"),
             ServeError::Shards(e) => write!(f, "{e}"),
             ServeError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
+            ServeError::Reloader(e) => write!(f, "cannot start the reload thread: {e}"),
+            ServeError::Bind(failures) => {
+                let all: Vec<String> = failures.iter().map(ToString::to_string).collect();
+                write!(f, "{}", all.join("; "))
+            }
         }
     }
 }
@@ -91,8 +106,9 @@ impl ServeError {
     }
 }
 
-/// Runs the server until SIGTERM/SIGINT; SIGHUP reloads TLS certificates.
-pub fn serve(config: Config) -> Result<(), ServeError> {
+/// Runs the server until SIGTERM/SIGINT; SIGHUP reloads the configuration from `source`
+/// (which `config` was read from).
+pub fn serve(config: Config, source: Source) -> Result<(), ServeError> {
     for listener in &config.listeners {
         if listener.protocol != Protocol::Http {
             let what = "a protocol other than http";
@@ -102,37 +118,88 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
             });
         }
     }
+    for listener in config.exposed_admin_listeners() {
+        let warning = reload::exposed_admin_warning(&listener.name, listener.address);
+        eprintln!("baton: warning: {warning}");
+    }
     let listener_tls = tls::load(&config)?;
     let outbound_tls = outbound_tls(&config)?;
-    let reload = tls::ReloadRequests::default();
-    let shard_config = config.clone();
-    let shard_reload = reload.clone();
-    let shards = start_shards(&config, move |context| {
-        let (config, tls) = (shard_config.clone(), listener_tls.clone());
-        let outbound_tls = outbound_tls.for_shard();
-        run_shard(context, config, tls, outbound_tls, shard_reload.clone())
-    })
-    .map_err(ServeError::Shards)?;
-    let shutdown = shards.shutdown().clone();
-    let mut signals = signal_hook::iterator::Signals::new([
+    let (order_senders, orders) = order_channels(&config);
+    let signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGHUP,
     ])
     .map_err(ServeError::Signals)?;
-    std::thread::spawn(move || {
-        for signal in signals.forever() {
-            if signal == signal_hook::consts::SIGHUP {
-                eprintln!("baton: signal {signal}: reloading TLS certificates");
-                reload.request();
-                continue;
-            }
-            eprintln!("baton: signal {signal}: stopping (in-flight requests finish)");
-            shutdown.request();
-            break;
-        }
+    let (reload, requests) = reload::requests();
+    let startup = Arc::new(Startup {
+        config: config.clone(),
+        tls: listener_tls,
+        outbound_tls,
+        orders,
+        reload: reload.clone(),
+        bind_failures: Mutex::new(Vec::new()),
     });
-    shards.join().map_err(ServeError::Shards)
+    let shard_startup = Arc::clone(&startup);
+    let started = start_shards(&config, move |context| {
+        run_shard(context, Arc::clone(&shard_startup))
+    })
+    .map_err(ServeError::Shards)?;
+    let shutdown = started.shutdown().clone();
+    let coordinator = Coordinator::new(source, config, order_senders, shutdown.clone());
+    coordinator.start(requests).map_err(ServeError::Reloader)?;
+    std::thread::spawn(move || on_signals(signals, &reload, &shutdown));
+    started.join().map_err(ServeError::Shards)?;
+    let failures = std::mem::take(&mut *startup.bind_failures.lock().expect("not poisoned"));
+    match failures.is_empty() {
+        true => Ok(()),
+        false => Err(ServeError::Bind(failures)),
+    }
+}
+
+/// What every shard starts from; shared by the shards' threads at start only.
+struct Startup {
+    config: Config,
+    /// Each listener's TLS material, in listener order.
+    tls: Vec<Option<ServerTls>>,
+    /// The `[outbound]` TLS roots and client certificate, read once.
+    outbound_tls: ClientTls,
+    /// One reload order receiver per shard, each taken by its shard.
+    orders: OrderReceivers,
+    reload: ReloadHandle,
+    /// Listeners that could not bind at start; any stops the server.
+    bind_failures: Mutex<Vec<reload::BindFailure>>,
+}
+
+/// One reload order channel per shard: the senders for the coordinator, the receivers for
+/// the shards to take at start (each its own, by index).
+type OrderReceivers = Mutex<Vec<Option<mpsc::Receiver<Order>>>>;
+
+fn order_channels(config: &Config) -> (Vec<mpsc::Sender<Order>>, OrderReceivers) {
+    let shards = config.cores(&Machine::probe()).len();
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..shards).map(|_| mpsc::channel()).unzip();
+    (
+        senders,
+        Mutex::new(receivers.into_iter().map(Some).collect()),
+    )
+}
+
+/// The signal thread: SIGHUP asks for a reload; SIGTERM or SIGINT asks every shard to stop.
+fn on_signals(
+    mut signals: signal_hook::iterator::Signals,
+    reload: &ReloadHandle,
+    shutdown: &crate::shard::Shutdown,
+) {
+    for signal in signals.forever() {
+        if signal == signal_hook::consts::SIGHUP {
+            eprintln!("baton: signal {signal}: reloading the configuration");
+            reload.request(reload::Origin::Signal);
+            continue;
+        }
+        eprintln!("baton: signal {signal}: stopping (in-flight requests finish)");
+        shutdown.request();
+        break;
+    }
 }
 
 /// The outbound TLS configuration (`[outbound]` roots and client certificate), read once.
@@ -146,13 +213,44 @@ fn outbound_tls(config: &Config) -> Result<ClientTls, ServeError> {
 }
 
 /// One shard: its host, driver and listeners, until shutdown.
-async fn run_shard(
-    context: ShardContext<peer::Call>,
-    config: Config,
-    listener_tls: Vec<Option<ServerTls>>,
-    outbound_tls: ClientTls,
-    reload: tls::ReloadRequests,
-) {
+async fn run_shard(context: ShardContext<peer::Call>, startup: Arc<Startup>) {
+    let (id, config) = (context.shard.0, &startup.config);
+    let orders = startup.orders.lock().expect("not poisoned")[usize::from(id)]
+        .take()
+        .expect("one order receiver per shard");
+    let shard = Rc::new(new_shard(&context, config, &startup.outbound_tls));
+    peer::join(&shard, context.inbox);
+    let stop = StopSignal::new();
+    let driver = glommio::spawn_local(driver::drive(Rc::clone(&shard), stop.clone()));
+    let reload = startup.reload.clone();
+    match ShardListeners::open(id, config, &startup.tls, Rc::clone(&shard), reload) {
+        Ok(listeners) => {
+            if id == 0 {
+                for listener in &config.listeners {
+                    eprintln!("baton: listening on {}", listeners::describe(listener));
+                }
+            }
+            listeners.serve(orders, context.shutdown.clone()).await;
+        }
+        Err(failures) => {
+            startup
+                .bind_failures
+                .lock()
+                .expect("not poisoned")
+                .extend(failures);
+            context.shutdown.request();
+        }
+    }
+    stop.stop();
+    driver.await;
+}
+
+/// The shard's session state, sized from `config`.
+fn new_shard(
+    context: &ShardContext<peer::Call>,
+    config: &Config,
+    outbound_tls: &ClientTls,
+) -> Shard {
     let seed = ids::ShardSessionIds::seed_from_start();
     let host_config = HostConfig {
         limits: config.limits.engine_limits(),
@@ -162,7 +260,7 @@ async fn run_shard(
         log: LogMode::Buffered,
         ..HostConfig::default()
     };
-    let shard = Rc::new(Shard {
+    Shard {
         host: RefCell::new(Host::with_ids(
             host_config,
             Box::new(ids::ShardSessionIds::new(context.shard, seed)),
@@ -170,75 +268,8 @@ async fn run_shard(
         wake: driver::Wake::default(),
         page_max: SESSIONS_PAGE_MAX,
         metrics: metrics::Metrics::new(context.shard.0),
-        peers: peer::Peers::new(Rc::clone(&context.mesh), request_timeout(&config)),
-        documents: Documents::new(&config, outbound_tls),
-    });
-    peer::join(&shard, context.inbox);
-    let stop = StopSignal::new();
-    let driver = glommio::spawn_local(driver::drive(Rc::clone(&shard), stop.clone()));
-    let server = server_config(&config);
-    let mut loops = Vec::new();
-    let mut reloadable = Vec::new();
-    for (listener, loaded) in config.listeners.iter().zip(listener_tls) {
-        match listen(listener.address) {
-            Ok(socket) => {
-                let api = Rc::new(SessionApi::new(Rc::clone(&shard)));
-                let shard_id = context.shard.0;
-                let tls = loaded.map(|loaded| SharedServerTls::new(loaded.for_shard()));
-                if let Some(shared) = &tls {
-                    reloadable.push((listener.clone(), shared.clone()));
-                }
-                let task = spawn_listener(socket, api, server, tls, listener, shard_id, &stop);
-                loops.push(task);
-            }
-            Err(e) => eprintln!(
-                "baton: shard {}: listener \"{}\" cannot bind {}: {e}",
-                context.shard.0, listener.name, listener.address
-            ),
-        }
-    }
-    if context.shard.0 == 0 {
-        for listener in &config.listeners {
-            let scheme = if listener.tls == crate::config::Tls::Off {
-                "http"
-            } else {
-                "https"
-            };
-            eprintln!(
-                "baton: listening on {scheme}://{} ({})",
-                listener.address, listener.name
-            );
-        }
-    }
-    let reloader = tls::reload_on_request(reloadable, reload, stop.clone(), context.shard.0);
-    let reloader = glommio::spawn_local(reloader);
-    context.shutdown.requested().await;
-    stop.stop();
-    for task in loops {
-        let report = task.await;
-        eprintln!("baton: shard {}: {report:?}", context.shard.0);
-    }
-    reloader.await;
-    driver.await;
-}
-
-/// Starts one listener's accept loop: plain, or with the TLS handshake first.
-fn spawn_listener(
-    socket: glommio::net::TcpListener,
-    api: Rc<SessionApi>,
-    server: ServerConfig,
-    tls: Option<SharedServerTls>,
-    listener: &ListenerConfig,
-    shard: u16,
-    stop: &StopSignal,
-) -> glommio::Task<AcceptReport> {
-    let stop = stop.clone();
-    match tls {
-        None => glommio::spawn_local(accept_loop(socket, api, server, stop)),
-        Some(shared) => {
-            let acceptor = Rc::new(tls::TlsListener::new(shared, &listener.name, shard));
-            glommio::spawn_local(accept_loop_with(socket, acceptor, api, server, stop))
-        }
+        peers: peer::Peers::new(Rc::clone(&context.mesh), request_timeout(config)),
+        documents: Documents::new(config, outbound_tls.for_shard()),
     }
 }
 
@@ -246,21 +277,4 @@ fn spawn_listener(
 /// whole request (`limits.request_timeout_ms`).
 fn request_timeout(config: &Config) -> Duration {
     Duration::from_millis(u64::from(config.limits.request_timeout_ms))
-}
-
-fn server_config(config: &Config) -> ServerConfig {
-    let limits = &config.limits;
-    ServerConfig {
-        limits: HttpLimits {
-            header_bytes_max: limits.header_bytes_max,
-            body_bytes_max: limits.body_bytes_max,
-            ..HttpLimits::DEFAULT
-        },
-        timeouts: ServerTimeouts {
-            header_timeout_ms: limits.header_timeout_ms,
-            request_timeout_ms: limits.request_timeout_ms,
-            idle_timeout_ms: limits.idle_timeout_ms,
-        },
-        connections_max: limits.connections_per_shard_max,
-    }
 }

@@ -68,13 +68,15 @@ pub enum RouteKind {
     Health,
     /// [`Route::Metrics`].
     Metrics,
+    /// An `/admin/` path ([`AdminRoute`]), answered or refused.
+    Admin,
     /// No route matched.
     Unmatched,
 }
 
 impl RouteKind {
     /// Every kind, in index order.
-    pub const ALL: [RouteKind; 10] = [
+    pub const ALL: [RouteKind; 11] = [
         RouteKind::Start,
         RouteKind::Event,
         RouteKind::Request,
@@ -84,6 +86,7 @@ impl RouteKind {
         RouteKind::Help,
         RouteKind::Health,
         RouteKind::Metrics,
+        RouteKind::Admin,
         RouteKind::Unmatched,
     ];
 
@@ -104,6 +107,7 @@ impl RouteKind {
             RouteKind::Help => "help",
             RouteKind::Health => "health",
             RouteKind::Metrics => "metrics",
+            RouteKind::Admin => "admin",
             RouteKind::Unmatched => "unmatched",
         }
     }
@@ -178,6 +182,33 @@ pub fn route(method: Method, path: &str) -> Result<Route, RouteError> {
     Ok(route)
 }
 
+/// What an `/admin/` request asks for. Kept apart from [`Route`]: admin paths are served
+/// only on listeners with `admin = true`, by [`super::admin`], before the session API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminRoute {
+    /// `POST /admin/reload`: re-read the configuration and apply it.
+    Reload,
+}
+
+/// Whether `path` is under `/admin`, a prefix no session API path has. A prefix test, so
+/// that the session API's requests pay next to nothing for the admin endpoints.
+pub fn is_admin_path(path: &str) -> bool {
+    match path.strip_prefix("/admin") {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+/// Maps an `/admin/` request line to an [`AdminRoute`].
+pub fn admin_route(method: Method, path: &str) -> Result<AdminRoute, RouteError> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segments.as_slice() {
+        ["admin", "reload"] if method == Method::Post => Ok(AdminRoute::Reload),
+        ["admin", "reload"] => Err(RouteError::MethodNotAllowed { allow: "POST" }),
+        _ => Err(RouteError::NotFound),
+    }
+}
+
 fn event(id: &str, name: &str) -> Route {
     Route::Event {
         id: id.to_string(),
@@ -225,6 +256,30 @@ mod tests {
         let names: std::collections::HashSet<_> = RouteKind::ALL.map(RouteKind::name).into();
         assert_eq!(names.len(), RouteKind::ALL.len());
         assert_eq!(Route::Metrics.kind(), RouteKind::Metrics);
+    }
+
+    #[test]
+    fn admin_paths() {
+        assert!(is_admin_path("/admin/reload"));
+        assert!(is_admin_path("/admin"));
+        assert!(!is_admin_path("/administrator"));
+        assert!(!is_admin_path("/scxml/session/admin/query"));
+        assert_eq!(
+            admin_route(Method::Post, "/admin/reload/"),
+            Ok(AdminRoute::Reload)
+        );
+        assert_eq!(
+            admin_route(Method::Get, "/admin/reload"),
+            Err(RouteError::MethodNotAllowed { allow: "POST" })
+        );
+        assert_eq!(
+            admin_route(Method::Post, "/admin/config"),
+            Err(RouteError::NotFound)
+        );
+        assert_eq!(
+            route(Method::Post, "/admin/reload"),
+            Err(RouteError::NotFound)
+        );
     }
 
     #[test]

@@ -1,25 +1,18 @@
-//! TLS listeners of `baton serve`: their material loaded and checked once at startup, the
-//! per-shard acceptor that logs refused handshakes, and certificate swap on SIGHUP.
-//!
-//! A reload request is a generation counter bumped by the signal thread. Each shard polls it
-//! (a glommio executor cannot be woken from another thread) and re-reads its own TLS
-//! listeners' files; a bad new file keeps the old certificate and says why. Connections
-//! already accepted keep the configuration they started with.
+//! TLS listeners of `baton serve`: their material loaded and checked (at startup and on
+//! every reload, where a bad file refuses the whole reload), and the per-shard acceptor that
+//! logs refused handshakes. The certificate swap itself is [`SharedServerTls::reload`],
+//! called by each shard for its own listeners ([`super::listeners`]); connections already
+//! accepted keep the configuration they started with.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use glommio::net::TcpStream;
-use protocols::http::server::{Acceptor, StopSignal};
+use protocols::http::server::Acceptor;
 use protocols::tls::{MaybeTls, ServerTls, SharedServerTls, TlsError, TlsMode};
 
 use super::ServeError;
 use crate::config::{Config, ListenerConfig, Tls};
-
-/// How often a shard looks for a reload request; bounds how late a SIGHUP takes effect.
-const RELOAD_POLL: Duration = Duration::from_millis(10);
 
 /// Refused handshakes logged per listener per shard per second at most; the rest are only
 /// counted, so a scanner cannot flood the log.
@@ -67,24 +60,6 @@ fn paths(listener: &ListenerConfig) -> (&std::path::Path, &std::path::Path) {
         .as_deref()
         .expect("validated: TLS listener has key");
     (cert, key)
-}
-
-/// Reload requests, shared by the signal thread (which asks) and every shard (which polls).
-#[derive(Clone, Debug, Default)]
-pub struct ReloadRequests {
-    generation: Arc<AtomicU32>,
-}
-
-impl ReloadRequests {
-    /// Asks every shard to re-read its TLS listeners' files.
-    pub fn request(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// How many reloads were asked for so far.
-    pub fn generation(&self) -> u32 {
-        self.generation.load(Ordering::Acquire)
-    }
 }
 
 /// One TLS listener on one shard: the shared configuration handshakes use, and where refused
@@ -147,40 +122,5 @@ impl Acceptor for TlsListener {
             self.log_failure(peer, error);
         }
         accepted
-    }
-}
-
-/// Re-reads the TLS listeners' files of this shard on every reload request, until `stop`.
-/// `listeners` pairs each TLS listener's configuration with its shard-local handle.
-pub async fn reload_on_request(
-    listeners: Vec<(ListenerConfig, SharedServerTls)>,
-    requests: ReloadRequests,
-    stop: StopSignal,
-    shard: u16,
-) {
-    let mut seen = requests.generation();
-    while !stop.is_stopped() {
-        futures_lite::future::or(glommio::timer::sleep(RELOAD_POLL), stop.wait()).await;
-        let generation = requests.generation();
-        if generation == seen {
-            continue;
-        }
-        seen = generation;
-        for (listener, tls) in &listeners {
-            let (cert, key) = paths(listener);
-            let client_ca = listener.client_ca.as_deref();
-            match tls.reload_from_files(cert, key, client_ca, mode(listener)) {
-                Ok(taken) if shard == 0 => eprintln!(
-                    "baton: listener \"{}\": certificate reloaded (generation {taken})",
-                    listener.name
-                ),
-                Ok(_) => {}
-                Err(e) => eprintln!(
-                    "baton: shard {shard}: listener \"{}\": reload refused, the old \
-                     certificate stays: {e}",
-                    listener.name
-                ),
-            }
-        }
     }
 }

@@ -1,0 +1,162 @@
+//! The handler of one listener: the session API ([`SessionApi`]), and the admin endpoints
+//! (`POST /admin/reload`) when the listener has `admin = true`.
+//!
+//! Admin paths are recognised by their `/admin` prefix before anything else, so the session
+//! API pays one prefix comparison for them. On a listener without `admin`, they answer 403:
+//! a customer-facing listener must not let its clients reconfigure the server. The flag is
+//! read per request, so a reload that revokes it applies to connections already open too.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Instant;
+
+use protocols::http::server::Handler;
+use protocols::http::{Request, Response};
+use serde_json::{json, Value};
+
+use super::api::{SessionApi, Shard};
+use super::reload::{Applied, Origin, Refusal, ReloadHandle};
+use super::route::{admin_route, is_admin_path, AdminRoute, RouteError, RouteKind};
+use crate::config::{ListenerConfig, ReloadPlan};
+
+/// What one listener on one shard answers.
+pub struct ListenerHandler {
+    api: SessionApi,
+    shard: Rc<Shard>,
+    shard_id: u16,
+    name: String,
+    admin: Cell<bool>,
+    reload: ReloadHandle,
+}
+
+impl ListenerHandler {
+    /// The handler of `listener` on shard `shard_id`, serving `shard`'s sessions.
+    pub fn new(
+        shard: Rc<Shard>,
+        listener: &ListenerConfig,
+        shard_id: u16,
+        reload: ReloadHandle,
+    ) -> ListenerHandler {
+        ListenerHandler {
+            api: SessionApi::new(Rc::clone(&shard)),
+            shard,
+            shard_id,
+            name: listener.name.clone(),
+            admin: Cell::new(listener.admin),
+            reload,
+        }
+    }
+
+    /// Allows or refuses the admin endpoints from the next request on.
+    pub fn set_admin(&self, admin: bool) {
+        self.admin.set(admin);
+    }
+
+    async fn admin(&self, request: &Request) -> Response {
+        if !self.admin.get() {
+            let reason = "the admin endpoints are not served on this listener \
+                          (listener key admin = false)";
+            return Response::error(403, reason);
+        }
+        match admin_route(request.method(), request.path()) {
+            Ok(AdminRoute::Reload) => self.reload().await,
+            Err(RouteError::MethodNotAllowed { allow }) => {
+                Response::error(405, "method not allowed").with_header("Allow", allow)
+            }
+            Err(RouteError::NotFound | RouteError::BadSegment) => {
+                Response::error(404, "no such path")
+            }
+        }
+    }
+
+    async fn reload(&self) -> Response {
+        let origin = Origin::Admin {
+            shard: self.shard_id,
+            listener: self.name.clone(),
+        };
+        match self.reload.reload(origin).await {
+            Ok(applied) => json_response(200, &applied_json(&applied)),
+            Err(refusal) => json_response(refusal.status(), &refusal_json(&refusal)),
+        }
+    }
+}
+
+impl Handler for ListenerHandler {
+    async fn handle(&self, request: &Request) -> Response {
+        if !is_admin_path(request.path()) {
+            return self.api.handle(request).await;
+        }
+        let started = Instant::now();
+        let response = self.admin(request).await;
+        let metrics = &self.shard.metrics;
+        metrics.request(RouteKind::Admin, response.status, started);
+        response
+    }
+}
+
+fn json_response(status: u16, body: &Value) -> Response {
+    Response::json(status, body.to_string().into_bytes())
+}
+
+/// The answer to an applied reload: what changed and what to know.
+pub fn applied_json(applied: &Applied) -> Value {
+    json!({
+        "reloaded": true,
+        "generation": applied.generation,
+        "source": applied.source,
+        "summary": applied.plan.to_string(),
+        "changes": plan_json(&applied.plan),
+        "certificates_reloaded": applied.certificates_reloaded,
+        "restart_required": applied.plan.restart_required,
+        "warnings": applied.warnings,
+    })
+}
+
+fn plan_json(plan: &ReloadPlan) -> Value {
+    let changed: Vec<Value> = plan
+        .listeners_changed
+        .iter()
+        .map(|change| {
+            json!({
+                "name": change.name,
+                "address": change.address,
+                "protocol": change.protocol,
+                "tls": change.tls,
+            })
+        })
+        .collect();
+    json!({
+        "listeners_added": plan.listeners_added,
+        "listeners_removed": plan.listeners_removed,
+        "listeners_changed": changed,
+        "certificates_changed": plan.certificates_changed,
+        "admin_changed": plan.admin_changed,
+        "limits_changed": plan.limits_changed,
+        "application_changed": plan.application_changed,
+    })
+}
+
+/// The answer to a refused reload: `{"error", "status", "reloaded": false}`, plus the bind
+/// failures one by one when shards could not bind.
+pub fn refusal_json(refusal: &Refusal) -> Value {
+    let mut body = json!({
+        "error": refusal.to_string(),
+        "status": refusal.status(),
+        "reloaded": false,
+    });
+    if let Refusal::Bind(failures) = refusal {
+        let failures: Vec<Value> = failures
+            .iter()
+            .map(|failure| {
+                json!({
+                    "listener": failure.listener,
+                    "shard": failure.shard,
+                    "address": failure.address.to_string(),
+                    "error": failure.error,
+                })
+            })
+            .collect();
+        body["failures"] = Value::Array(failures);
+    }
+    body
+}
