@@ -26,6 +26,7 @@ use protocols::http::server::Handler;
 use protocols::http::{Request, Response};
 use serde_json::json;
 
+use super::answer::JsonAnswer;
 use super::driver::Wake;
 use super::metrics::{render, Metrics, ShardSnapshot, CONTENT_TYPE};
 use super::peer::{Call, Home, Peers, SessionsPage};
@@ -136,15 +137,17 @@ impl SessionApi {
         };
         let mut host = self.shard.host.borrow_mut();
         let started = host.start_session(doc, data);
-        let id = match started {
-            Ok(key) => host.session_id(key).unwrap_or_default().to_string(),
+        let answer = match started {
+            Ok(key) => {
+                JsonAnswer::new().string("sessionid", host.session_id(key).unwrap_or_default())
+            }
             // Full shard, or no scope (JS heap): back-pressure, not the caller's fault.
             Err(e) => return Response::error(503, &e.to_string()),
         };
         drop(host);
         self.shard.metrics.session_started();
         self.shard.wake.wake();
-        ok(json!({ "sessionid": id }))
+        answer.ok()
     }
 
     fn event(&self, id: &str, name: &str, params: Params, started: Instant) -> Response {
@@ -166,7 +169,8 @@ impl SessionApi {
             Ok(()) => {
                 self.shard.metrics.event_accepted(started);
                 self.shard.wake.wake();
-                ok(json!({ "sessionid": id, "event": name, "queued": true }))
+                let answer = JsonAnswer::new().string("sessionid", id);
+                answer.string("event", name).boolean("queued", true).ok()
             }
             Err(e) => deliver_error(&e),
         }
@@ -192,7 +196,8 @@ impl SessionApi {
             Ok(()) => {
                 self.shard.metrics.session_terminated();
                 self.shard.wake.wake();
-                ok(json!({ "sessionid": id, "terminated": true }))
+                let answer = JsonAnswer::new().string("sessionid", id);
+                answer.boolean("terminated", true).ok()
             }
             Err(e) => deliver_error(&e),
         }

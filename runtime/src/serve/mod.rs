@@ -17,6 +17,7 @@
 //! per shard ([`crate::documents`]).
 
 pub mod admin;
+pub mod answer;
 pub mod api;
 pub mod driver;
 pub mod ids;
