@@ -249,3 +249,21 @@ pub(super) fn application(application: &ApplicationConfig) -> Result<(), Problem
     }
     Ok(())
 }
+
+/// The request/reply and deferred-start bounds are at least 1.
+pub(super) fn request_limits(limits: &LimitsConfig) -> Result<(), Problem> {
+    let values: [(&'static str, u32); 2] = [
+        (
+            "limits.pending_requests_per_shard_max",
+            limits.pending_requests_per_shard_max,
+        ),
+        (
+            "limits.idealtime_ahead_max_ms",
+            limits.idealtime_ahead_max_ms,
+        ),
+    ];
+    match values.iter().find(|(_, value)| *value == 0) {
+        Some((key, _)) => Err(Problem::Zero { key }),
+        None => Ok(()),
+    }
+}

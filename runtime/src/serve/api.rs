@@ -1,9 +1,10 @@
-//! The HTTP session API of one shard: start, event, query, terminate, list, help, health,
-//! metrics.
+//! The HTTP session API of one shard: start, event, request, query, terminate, list, help,
+//! health, metrics.
 //!
 //! Every operation is synchronous on the shard's [`Host`]; the handler wakes the shard's
 //! driver ([`super::driver`]) afterwards so the new work runs. The `RefCell` borrow never
-//! spans an `.await` (there is none: answers are ready as soon as the host has them).
+//! spans an `.await`: only a request awaits, for the session's `<session:response>`
+//! ([`super::reply`]), and it holds no borrow meanwhile.
 //! Each request is counted and timed into the shard's [`Metrics`]: two clock reads and one
 //! histogram record per request.
 
@@ -20,7 +21,9 @@ use protocols::http::{Request, Response};
 use serde_json::json;
 
 use super::driver::Wake;
+use super::idealtime;
 use super::metrics::{Metrics, CONTENT_TYPE};
+use super::reply::{self, Replies};
 use super::route::{route, Route, RouteError, RouteKind};
 use crate::local::{DeliverError, Host};
 
@@ -34,6 +37,10 @@ pub struct Shard {
     pub page_max: u32,
     /// The shard's counters and latency histograms (`GET /metrics`).
     pub metrics: Metrics,
+    /// The request/reply exchanges waiting for a `<session:response>`.
+    pub replies: Replies,
+    /// How far ahead a start's `idealtime` may be, in ms (`limits.idealtime_ahead_max_ms`).
+    pub idealtime_ahead_max_ms: u32,
 }
 
 /// The session API handler of one shard.
@@ -49,7 +56,7 @@ impl SessionApi {
 
     /// The answer to `request`, and its route for the counters. `started` is the handler's
     /// entry time (an accepted event's timestamp, so that it needs no clock read of its own).
-    fn answer(&self, request: &Request, started: Instant) -> (RouteKind, Response) {
+    async fn answer(&self, request: &Request, started: Instant) -> (RouteKind, Response) {
         let route = match route(request.method(), request.path()) {
             Ok(route) => route,
             Err(e) => return (RouteKind::Unmatched, route_error(e)),
@@ -59,15 +66,15 @@ impl SessionApi {
         if let Err(e) = request_params(request, &mut params) {
             return (kind, Response::error(e.status(), e.reason()));
         }
-        (kind, self.dispatch(route, params, started))
+        (kind, self.dispatch(route, params, started).await)
     }
 
-    fn dispatch(&self, route: Route, params: Params, started: Instant) -> Response {
+    async fn dispatch(&self, route: Route, params: Params, started: Instant) -> Response {
         match route {
             Route::Start => self.start(params),
             Route::Event { id, name } => self.event(&id, &name, params, started),
-            Route::Request { .. } => {
-                Response::error(501, "request/reply needs <session:response> (not yet)")
+            Route::Request { id, name } => {
+                reply::request(&self.shard, &id, &name, params, started).await
             }
             Route::Query { id } => self.query(&id),
             Route::Terminate { id } => self.terminate(&id),
@@ -85,6 +92,12 @@ impl SessionApi {
         if src.starts_with("http://") || src.starts_with("https://") {
             return Response::error(501, "documents over HTTP(S) are not supported yet");
         }
+        let now_ms = crate::local::epoch_ms_now();
+        let ahead_max_ms = self.shard.idealtime_ahead_max_ms;
+        let start_at_ms = match idealtime::start_at_ms(&params, now_ms, ahead_max_ms) {
+            Ok(at_ms) => at_ms,
+            Err(refused) => return refused,
+        };
         let data: Vec<(Box<str>, Value)> = params
             .iter()
             .filter(|(name, _)| name != "src" && name != "idealtime")
@@ -96,7 +109,10 @@ impl SessionApi {
             // Unreadable or invalid (FILE:LINE:COL): the caller's request is at fault.
             Err(e) => return Response::error(400, &e.to_string()),
         };
-        let started = host.start_session(doc, data);
+        let started = match start_at_ms {
+            Some(at_ms) => host.start_session_at(doc, data, at_ms),
+            None => host.start_session(doc, data),
+        };
         let id = match started {
             Ok(key) => host.session_id(key).unwrap_or_default().to_string(),
             // Full shard, or no scope (JS heap): back-pressure, not the caller's fault.
@@ -142,6 +158,7 @@ impl SessionApi {
             "configuration": info.configuration,
             "datamodel": info.datamodel.to_json(),
             "document": info.document,
+            "started": info.started,
             "started_at_ms": info.started_at_ms,
             "status": format!("{:?}", info.status),
         }))
@@ -182,6 +199,9 @@ impl SessionApi {
         let mut text = String::with_capacity(METRICS_TEXT_BYTES);
         let sessions = u64::try_from(sessions).expect("a session count fits in u64");
         self.shard.metrics.render(sessions, &mut text);
+        let host = self.shard.host.borrow();
+        let (pending, dropped) = (host.requests_pending(), host.replies_dropped());
+        self.shard.replies.render(pending, dropped, &mut text);
         let mut response = Response::new(200).with_header("Content-Type", CONTENT_TYPE);
         response.body = text.into_bytes();
         response
@@ -194,7 +214,7 @@ const METRICS_TEXT_BYTES: usize = 8 * 1024;
 impl Handler for SessionApi {
     async fn handle(&self, request: &Request) -> Response {
         let started = Instant::now();
-        let (route, response) = self.answer(request, started);
+        let (route, response) = self.answer(request, started).await;
         self.shard.metrics.request(route, response.status, started);
         response
     }
@@ -234,8 +254,10 @@ fn help() -> serde_json::Value {
     json!({
         "api": "Baton SCXML session API",
         "endpoints": [
-            "POST /scxml/session/start  (src required; other parameters initialise <data>)",
+            "POST /scxml/session/start  (src required; idealtime = epoch ms to start at; \
+             other parameters initialise <data>)",
             "POST /scxml/session/{id}/event/{name}  (parameters become _event.data)",
+            "POST /scxml/session/{id}/request/{name}  (as event; answered by <session:response>)",
             "GET  /scxml/session/{id}/query",
             "POST /scxml/session/{id}/terminate",
             "GET  /scxml/sessions?offset=&limit=",

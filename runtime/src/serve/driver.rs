@@ -72,6 +72,8 @@ pub async fn drive(shard: Rc<Shard>, stop: StopSignal) {
             .host
             .borrow_mut()
             .run_ready(clock.now_ms(), STEPS_PER_TURN);
+        let replies = shard.host.borrow_mut().take_replies();
+        shard.replies.resolve(replies);
         let finished = shard.host.borrow_mut().take_finished();
         for done in finished {
             shard.metrics.session_finished(&done.status);

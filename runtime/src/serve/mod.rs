@@ -10,8 +10,10 @@
 
 pub mod api;
 pub mod driver;
+pub mod idealtime;
 pub mod ids;
 pub mod metrics;
+pub mod reply;
 pub mod route;
 pub mod tls;
 
@@ -133,6 +135,7 @@ async fn run_shard(
         seed,
         sessions_max: config.limits.sessions_per_shard_max,
         queue_events_max: config.limits.event_queue_max,
+        requests_pending_max: config.limits.pending_requests_per_shard_max,
         ..HostConfig::default()
     };
     let shard = Rc::new(Shard {
@@ -143,6 +146,8 @@ async fn run_shard(
         wake: driver::Wake::default(),
         page_max: SESSIONS_PAGE_MAX,
         metrics: metrics::Metrics::new(context.shard.0),
+        replies: reply::Replies::new(context.shard.0, config.limits.request_reply_timeout_ms),
+        idealtime_ahead_max_ms: config.limits.idealtime_ahead_max_ms,
     });
     let stop = StopSignal::new();
     let driver = glommio::spawn_local(driver::drive(Rc::clone(&shard), stop.clone()));
