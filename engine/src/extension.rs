@@ -56,6 +56,16 @@ pub enum AttributeDefault {
     CurrentRequest,
 }
 
+/// A compile-time check of an attribute's literal value, and what it expects (for the
+/// error message).
+#[derive(Clone, Copy, Debug)]
+pub struct LiteralCheck {
+    /// True if the literal is acceptable.
+    pub valid: fn(&str) -> bool,
+    /// What an acceptable literal is, e.g. "an HTTP status from 200 to 599".
+    pub expected: &'static str,
+}
+
 /// One attribute of an action: a literal under `name` or an expression under `expr`.
 #[derive(Clone, Copy, Debug)]
 pub struct AttributeSpec {
@@ -65,8 +75,8 @@ pub struct AttributeSpec {
     pub expr: &'static str,
     /// The value when both forms are absent.
     pub default: AttributeDefault,
-    /// A check of the literal form at compile time, and what it expects (for the error).
-    pub literal: Option<(fn(&str) -> bool, &'static str)>,
+    /// A check of the literal form at compile time.
+    pub literal: Option<LiteralCheck>,
 }
 
 /// What an action element may carry.
@@ -103,7 +113,10 @@ pub const ACTIONS: &[ActionSpec] = &[ActionSpec {
             name: "status",
             expr: "statusexpr",
             default: AttributeDefault::Undefined,
-            literal: Some((is_response_status, "an HTTP status from 200 to 599")),
+            literal: Some(LiteralCheck {
+                valid: is_response_status,
+                expected: "an HTTP status from 200 to 599",
+            }),
         },
     ],
 }];

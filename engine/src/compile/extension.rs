@@ -72,9 +72,9 @@ impl<'a> Compiler<'a> {
         for attribute in spec.attributes {
             let arg = match self.exclusive(e, attribute.name, attribute.expr)? {
                 (Some(a), _) => {
-                    if let Some((valid, expected)) = attribute.literal {
-                        if !valid(self.value(a)) {
-                            return Err(self.bad_value(e, a, expected));
+                    if let Some(check) = attribute.literal {
+                        if !(check.valid)(self.value(a)) {
+                            return Err(self.bad_value(e, a, check.expected));
                         }
                     }
                     Some(Dyn::Literal(self.value(a).into()))
