@@ -178,6 +178,9 @@ fn a_request_is_answered_by_session_response() {
     assert_eq!((status, &body["text"]), (202, &json!("hello bo")));
     let (status, body) = query(port, &id);
     assert_eq!((status, &body["configuration"]), (200, &json!(["open"])));
+    // A status without a body (204) is answered without one.
+    let (status, body) = request(port, "POST", &path, r#"{"name": "cy", "status": 204}"#);
+    assert_eq!((status, body), (204, Value::Null));
 
     let (status, body) = request(port, "POST", "/scxml/session/nope/request/greet", "");
     assert_eq!(status, 404, "{body}");

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use engine::value::Value;
 use futures_lite::future;
+use protocols::http::codec::has_body;
 use protocols::http::params::Params;
 use protocols::http::Response;
 use serde_json::json;
@@ -214,7 +215,11 @@ pub async fn request(
     match answer.or_else(|| exchange.arrived()) {
         Some(answer) => {
             let (status, body) = answer.http();
-            Response::json(status, body.to_string().into_bytes())
+            // 204 and 304 carry no body, whatever the session gave.
+            match has_body(status) {
+                true => Response::json(status, body.to_string().into_bytes()),
+                false => Response::new(status),
+            }
         }
         None => {
             let replies = &shard.replies;
