@@ -6,6 +6,7 @@
 //! internal queue at the right moment, as the specification requires.
 
 use crate::event::Event;
+use crate::extension::ActionKind;
 use crate::value::Value;
 
 /// The I/O processor type URI of the SCXML event processor.
@@ -80,6 +81,34 @@ pub struct InvokeError {
     pub reason: String,
 }
 
+/// A Baton extension action ([`crate::extension`]), evaluated, for the host to perform.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExtensionAction {
+    /// Which action.
+    pub kind: ActionKind,
+    /// Every attribute of the action's spec, in spec order: a literal as a string, an
+    /// expression's value, or the spec's default when the element has neither.
+    pub args: Vec<(&'static str, Value)>,
+    /// `namelist` and `<param>` values as an object, or `<content>`; `Undefined` if none.
+    pub data: Value,
+}
+
+impl ExtensionAction {
+    /// The value of the attribute `name` (`Undefined` if the spec has no such attribute).
+    pub fn arg(&self, name: &str) -> &Value {
+        const UNDEFINED: &Value = &Value::Undefined;
+        let found = self.args.iter().find(|(n, _)| *n == name);
+        found.map_or(UNDEFINED, |(_, value)| value)
+    }
+}
+
+/// Why the host could not perform an extension action: the session gets `error.execution`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExtensionError {
+    /// Why.
+    pub reason: String,
+}
+
 /// What the host does for a session. Implemented by the runtime and by `baton run`.
 pub trait Effects {
     /// Dispatches or schedules an event. An error raises `error.communication`.
@@ -93,6 +122,16 @@ pub trait Effects {
     fn cancel_invoke(&mut self, invokeid: &str);
     /// Forwards an external event to an autoforwarding child.
     fn forward(&mut self, invokeid: &str, event: &Event);
+    /// Performs a Baton extension action (e.g. `<session:response>`). An error raises
+    /// `error.execution`. Default: refused, for hosts that perform none.
+    fn extension(&mut self, action: ExtensionAction) -> Result<(), ExtensionError> {
+        let spec = action.kind.spec();
+        let reason = format!(
+            "this host does not perform <{}> ({})",
+            spec.name, spec.namespace
+        );
+        Err(ExtensionError { reason })
+    }
     /// `<log>` output.
     fn log(&mut self, label: Option<&str>, message: &str);
     /// A microstep's transitions, for tracing (`baton run --trace`). Default: ignored.

@@ -57,6 +57,22 @@ pub enum CompileErrorKind {
         /// The parent's name.
         parent: String,
     },
+    /// An element in a Baton namespace that is not a Baton action.
+    UnknownExtension {
+        /// The element's name.
+        element: String,
+        /// Its namespace URI.
+        namespace: String,
+        /// The actions that namespace has, comma separated.
+        known: String,
+    },
+    /// An attribute that a Baton action does not take.
+    UnknownAttribute {
+        /// The element.
+        element: String,
+        /// The attribute.
+        attribute: String,
+    },
     /// A required attribute is missing.
     MissingAttribute {
         /// The element.
@@ -144,6 +160,17 @@ impl fmt::Display for CompileErrorKind {
             NotScxml { found } => write!(f, "root element is <{found}>, expected <scxml>"),
             UnexpectedElement { element, parent } => {
                 write!(f, "<{element}> is not allowed inside <{parent}>")
+            }
+            UnknownExtension {
+                element,
+                namespace,
+                known,
+            } => write!(
+                f,
+                "<{element}> is not a Baton action of namespace '{namespace}' (known: {known})"
+            ),
+            UnknownAttribute { element, attribute } => {
+                write!(f, "<{element}> has no attribute '{attribute}'")
             }
             MissingAttribute { element, attribute } => {
                 write!(f, "<{element}> requires the attribute '{attribute}'")

@@ -7,7 +7,9 @@
 //! What it must never do: I/O, clock reads, threads or global state. Time comes in as an
 //! argument (`now_ms`), effects (send, schedule, cancel, invoke, log) go out through the
 //! [`effects::Effects`] trait that the runtime implements. That keeps every session
-//! deterministic and replayable, and keeps the engine usable on any executor.
+//! deterministic and replayable, and keeps the engine usable on any executor. Baton's own
+//! actions (executable content in Baton namespaces, such as `<session:response>`) leave the
+//! same way; [`extension`] describes them.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 // A rejected document is a cold path: a rich, position-carrying CompileError by value is
@@ -20,6 +22,7 @@ pub mod delay;
 pub mod effects;
 pub mod error;
 pub mod event;
+pub mod extension;
 pub mod limits;
 pub mod model;
 pub mod parse;

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::error::Position;
+use crate::extension::ActionKind;
 use crate::value::Value;
 
 /// Index of a state in [`Document::states`]; document order.
@@ -36,6 +37,10 @@ pub struct InvokeIdx(pub u32);
 /// Index of a `<send>` in [`Document::sends`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SendIdx(pub u32);
+
+/// Index of a Baton extension action in [`Document::extensions`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ExtensionIdx(pub u32);
 
 /// A run of executable content: `instrs[start..end]`. An empty block is `start == end`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -336,6 +341,20 @@ pub struct Invoke {
     pub position: Position,
 }
 
+/// One Baton extension action ([`crate::extension`]), compiled.
+#[derive(Clone, Debug)]
+pub struct Extension {
+    /// Which action.
+    pub kind: ActionKind,
+    /// One entry per attribute of the action's spec, in spec order: the literal or the
+    /// expression the element gives, `None` when it gives neither.
+    pub args: Vec<Option<Dyn>>,
+    /// `namelist`, `<param>`, `<content>`.
+    pub payload: Payload,
+    /// Where the element is.
+    pub position: Position,
+}
+
 /// One lowered instruction of executable content.
 #[derive(Clone, Debug)]
 pub enum Instr {
@@ -401,7 +420,9 @@ pub enum Instr {
     Send(SendIdx),
     /// `<cancel sendid>` / `<cancel sendidexpr>`.
     Cancel(Dyn),
-    /// An element in a foreign namespace: ignored by the interpreter (extension point).
+    /// A Baton extension action (an element in a Baton namespace).
+    Extension(ExtensionIdx),
+    /// An element in another foreign namespace: ignored by the interpreter.
     Foreign {
         /// The element's qualified name.
         name: Box<str>,
@@ -433,6 +454,8 @@ pub struct Document {
     pub sends: Vec<Send>,
     /// All `<invoke>`s.
     pub invokes: Vec<Invoke>,
+    /// All Baton extension actions.
+    pub extensions: Vec<Extension>,
     /// The top-level `<script>`, run once after the datamodel is initialised.
     pub script: Option<ExprIdx>,
     /// State id to index (ids of generated states are included).

@@ -4,6 +4,10 @@
 //! [`Value`]s. A datamodel converts them to and from its own representation; XML content
 //! stays XML text ([`Value::Xml`]) so that a receiving ECMAScript datamodel can build a DOM.
 
+/// The largest integer an IEEE 754 double holds exactly (ECMAScript's
+/// `Number.MAX_SAFE_INTEGER`).
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
 /// A plain data value. Object keys keep insertion order.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub enum Value {
@@ -50,6 +54,10 @@ impl Value {
         match self {
             Value::Undefined | Value::Null => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
+            // Whole numbers print as integers (`105`, not `105.0`), as ECMAScript prints them.
+            Value::Number(n) if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER => {
+                serde_json::Value::Number(serde_json::Number::from(*n as i64))
+            }
             Value::Number(n) => serde_json::Number::from_f64(*n)
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),

@@ -54,9 +54,15 @@ stdout, one JSON object per line:
   {\"final\":\"ID\"}                  the session reached the top-level final state ID
   {\"timeout\":true}                stdin closed and the session did not end in time
   {\"ended\":\"REASON\"}              an engine limit ended the session
+  {\"response\":{\"requestid\":\"req-1\",\"status\":200,\"data\":ANY}}
+                                  the session answered a request (<session:response>),
+                                  or ended before answering it (status 410), as the
+                                  server's /request/{name} would answer over HTTP
 stdin, one JSON object per line:
   {\"event\":\"NAME\",\"data\":ANY}     an external event for the session (data optional);
                                   a malformed line is reported on stderr and skipped
+  {\"request\":\"NAME\",\"data\":ANY}   the same event as a request awaiting a response:
+                                  _event.sendid is its id, req-1, req-2... in input order
 stderr: <log> output as `label: value`, --trace lines, errors (an invalid document is
 reported as FILE:LINE:COL: message).
 
@@ -352,10 +358,12 @@ fn run_loop(
     let mut line_number: u64 = 0;
     loop {
         while let Some(stepped) = host.step(clock.now_ms()) {
-            if stepped == Stepped::Root {
-                if let Some(code) = out.report(host) {
-                    return code;
-                }
+            let reported = match stepped {
+                Stepped::Root => out.report(host),
+                Stepped::Other => out.replies(host),
+            };
+            if let Some(code) = reported {
+                return code;
             }
         }
         let next_ms = host.next_timer_ms();
@@ -385,35 +393,65 @@ fn run_loop(
     }
 }
 
-/// Parses one stdin line and queues its event; a bad line is reported and skipped.
+/// Parses one stdin line and queues its event or request; a bad line is reported and
+/// skipped.
 fn deliver_line(host: &mut Host, line: &str, line_number: u64) {
     if line.trim().is_empty() {
         return;
     }
-    let delivered = parse_event(line).and_then(|event| {
-        host.deliver(event)
-            .map_err(|error| format!("not delivered: {}", error.reason))
+    let delivered = parse_message(line).and_then(|message| match message {
+        Message::Event(event) => host
+            .deliver(event)
+            .map_err(|error| format!("not delivered: {}", error.reason)),
+        Message::Request(event) => host
+            .deliver_request(&event.name, event.data)
+            .map(|_| ())
+            .map_err(|error| format!("not delivered: {error}")),
     });
     if let Err(message) = delivered {
         eprintln!("baton: stdin line {line_number}: {message}");
     }
 }
 
+/// One stdin line of `baton run`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Message {
+    /// `{"event":"NAME","data":ANY}`: an external event.
+    Event(Event),
+    /// `{"request":"NAME","data":ANY}`: the same event as a request awaiting a response.
+    Request(Event),
+}
+
 /// Parses `{"event":"NAME","data":ANY}` (`data` optional) into an external event.
 pub fn parse_event(line: &str) -> Result<Event, String> {
-    const SHAPE: &str = r#"expected {"event":"NAME","data":ANY}"#;
+    match parse_message(line)? {
+        Message::Event(event) => Ok(event),
+        Message::Request(_) => Err(r#"a request where {"event":"NAME"} was expected"#.into()),
+    }
+}
+
+/// Parses `{"event":"NAME","data":ANY}` or `{"request":"NAME","data":ANY}` (`data`
+/// optional).
+pub fn parse_message(line: &str) -> Result<Message, String> {
+    const SHAPE: &str = r#"expected {"event":"NAME","data":ANY} or {"request":"NAME",...}"#;
     let json: serde_json::Value =
         serde_json::from_str(line).map_err(|e| format!("not JSON ({e}); {SHAPE}"))?;
     let fields = json
         .as_object()
         .ok_or_else(|| format!("not an object; {SHAPE}"))?;
-    if let Some(unknown) = fields.keys().find(|k| *k != "event" && *k != "data") {
+    let known = |k: &String| k == "event" || k == "request" || k == "data";
+    if let Some(unknown) = fields.keys().find(|k| !known(k)) {
         return Err(format!("unknown field \"{unknown}\"; {SHAPE}"));
     }
-    let name = match fields.get("event") {
+    let (key, request) = match (fields.get("event"), fields.get("request")) {
+        (Some(_), Some(_)) => return Err(format!("both \"event\" and \"request\"; {SHAPE}")),
+        (Some(_), None) => ("event", false),
+        (None, Some(_)) => ("request", true),
+        (None, None) => return Err(format!("missing \"event\"; {SHAPE}")),
+    };
+    let name = match fields.get(key) {
         Some(serde_json::Value::String(name)) => name.as_str(),
-        Some(_) => return Err(format!("\"event\" must be a string; {SHAPE}")),
-        None => return Err(format!("missing \"event\"; {SHAPE}")),
+        _ => return Err(format!("\"{key}\" must be a string; {SHAPE}")),
     };
     let valid = !name.is_empty()
         && !name.starts_with('.')
@@ -428,7 +466,11 @@ pub fn parse_event(line: &str) -> Result<Event, String> {
     let data = fields
         .get("data")
         .map_or(Value::Undefined, Value::from_json);
-    Ok(Event::external(name, data))
+    let event = Event::external(name, data);
+    Ok(match request {
+        true => Message::Request(event),
+        false => Message::Event(event),
+    })
 }
 
 /// Writes result lines to stdout, flushing each so a reading process sees it at once.
@@ -446,11 +488,31 @@ impl Output {
         }
     }
 
-    /// Prints the root's state after a macrostep; the exit status if it has ended. An ended
-    /// root's cancelled children are closed first, so their `<onexit>` logs come out.
+    /// Prints the answers to requests given since the last call, in order.
+    fn replies(&mut self, host: &mut Host) -> Option<i32> {
+        for reply in host.take_replies() {
+            let (status, data) = reply.answer.http();
+            let response = serde_json::json!({
+                "requestid": &*reply.requestid,
+                "status": status,
+                "data": data,
+            });
+            if let Some(code) = self.line(&serde_json::json!({ "response": response })) {
+                return Some(code);
+            }
+        }
+        None
+    }
+
+    /// Prints the root's state after a macrostep, after the answers it gave; the exit status
+    /// if it has ended. An ended root's cancelled children are closed first, so their
+    /// `<onexit>` logs come out.
     fn report(&mut self, host: &mut Host) -> Option<i32> {
         if host.outcome().is_some() {
             host.drain_work();
+        }
+        if let Some(code) = self.replies(host) {
+            return Some(code);
         }
         match host.root_status() {
             None | Some(Status::Running) => {
@@ -537,5 +599,19 @@ mod tests {
         }
         assert!(parse_event(r#"{"event":"a b"}"#).is_err());
         assert!(parse_event(r#"{"event":"a","date":1}"#).is_err());
+        assert!(parse_event(r#"{"request":"a"}"#).is_err());
+    }
+
+    #[test]
+    fn parses_requests() {
+        let message = parse_message(r#"{"request":"ask","data":{"n":1}}"#);
+        let Ok(Message::Request(event)) = message else {
+            panic!("a request: {message:?}");
+        };
+        assert_eq!(&*event.name, "ask");
+        assert_eq!(event.data.field("n"), Some(&Value::Number(1.0)));
+        assert!(parse_message(r#"{"request":"a","event":"b"}"#).is_err());
+        assert!(parse_message(r#"{"request":1}"#).is_err());
+        assert!(parse_message(r#"{"request":"a b"}"#).is_err());
     }
 }

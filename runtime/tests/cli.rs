@@ -249,3 +249,92 @@ fn help_and_usage_errors() {
         assert_eq!(baton(args, "").status.code(), Some(2), "{args:?}");
     }
 }
+
+/// A strategy that answers `quote` requests with `<session:response>`, and ends on `bye`
+/// (leaving an unanswered request behind, if one is waiting).
+const RESPONDER: &str = r#"
+  <datamodel><data id="base" expr="100"/></datamodel>
+  <state id="open">
+    <transition event="quote">
+      <session:response>
+        <param name="price" expr="base + _event.data.extra"/>
+        <param name="request" expr="_event.sendid"/>
+      </session:response>
+    </transition>
+    <transition event="reject">
+      <session:response status="422"><content expr="'no: ' + _event.name"/></session:response>
+    </transition>
+    <transition event="bye" target="done"/>
+  </state>
+  <final id="done"/>"#;
+
+#[test]
+fn run_prints_responses_to_requests() {
+    let dir = scratch_dir();
+    let text = format!(
+        "<scxml {SCXML} xmlns:session=\"http://baton.dev/scxml/session\">{RESPONDER}</scxml>"
+    );
+    let doc = write(&dir, "responder.scxml", &text);
+    let input = concat!(
+        r#"{"request":"quote","data":{"extra":5}}"#,
+        "\n",
+        r#"{"request":"reject"}"#,
+        "\n",
+        r#"{"event":"quote","data":{"extra":1}}"#,
+        "\n",
+        r#"{"request":"ignored"}"#,
+        "\n",
+        r#"{"event":"bye"}"#,
+        "\n",
+    );
+    let output = baton(&["run", doc.to_str().expect("utf-8 path")], input);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let lines: Vec<serde_json::Value> = stdout_lines(&output)
+        .iter()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    let open = serde_json::json!({ "configuration": ["open"] });
+    let ended = "the session ended before answering the request";
+    let expected = [
+        open.clone(),
+        serde_json::json!({ "response": {
+            "requestid": "req-1", "status": 200, "data": { "price": 105, "request": "req-1" }
+        }}),
+        open.clone(),
+        serde_json::json!({ "response": {
+            "requestid": "req-2", "status": 422, "data": "no: reject"
+        }}),
+        // The plain event `quote` is no request: its response fails in the session
+        // (error.execution), nothing is printed.
+        open.clone(),
+        open.clone(),
+        open,
+        serde_json::json!({ "response": {
+            "requestid": "req-3", "status": 410, "data": { "error": ended, "status": 410 }
+        }}),
+        serde_json::json!({ "final": "done" }),
+    ];
+    assert_eq!(lines, expected);
+    assert!(
+        stdout_lines(&output)[1].contains(r#""price":105,"#),
+        "integers print whole"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn run_rejects_unknown_baton_actions_with_their_position() {
+    let dir = scratch_dir();
+    let text = format!(
+        "<scxml {SCXML} xmlns:session=\"http://baton.dev/scxml/session\">\n\
+         <state id=\"s\"><onentry>\n  <session:reply/></onentry></state></scxml>"
+    );
+    let doc = write(&dir, "typo.scxml", &text);
+    let path = doc.to_str().expect("utf-8 path");
+    let output = baton(&["run", path], "");
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    let expected = format!("{path}:3:3: <session:reply> is not a Baton action");
+    assert!(message.starts_with(&expected), "{message}");
+    let _ = std::fs::remove_dir_all(dir);
+}

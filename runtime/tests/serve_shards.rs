@@ -260,6 +260,30 @@ fn requests_for_another_shards_session_are_forwarded() {
     server.stop();
 }
 
+/// Answers each `ask` request with the asker's name.
+const RESPONDER: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
+    xmlns:session="http://baton.dev/scxml/session" datamodel="ecmascript" initial="open">
+  <state id="open">
+    <transition event="ask">
+      <session:response><param name="hello" expr="_event.data.name"/></session:response>
+    </transition>
+  </state>
+</scxml>"#;
+
+#[test]
+fn requests_are_answered_by_sessions_on_another_shard() {
+    let server = Server::start();
+    let src = server.document("responder.scxml", RESPONDER);
+    let [(mut on_zero, zero), (mut on_one, one)] = server.connection_per_shard(&src);
+    for (connection, id) in [(&mut on_one, &zero), (&mut on_zero, &one)] {
+        let path = format!("/scxml/session/{id}/request/ask");
+        let (status, body) = connection.json("POST", &path, r#"{"name": "ada"}"#);
+        assert_eq!((status, &body), (200, &json!({"hello": "ada"})), "{id}");
+    }
+    drop((on_zero, on_one));
+    server.stop();
+}
+
 const SENDER: &str = r##"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
     datamodel="ecmascript" initial="idle">
   <datamodel><data id="peer" expr="''"/><data id="acked_by" expr="''"/></datamodel>

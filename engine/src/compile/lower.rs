@@ -81,6 +81,10 @@ impl<'a> Compiler<'a> {
                 continue;
             };
             match self.scxml_local(e) {
+                None if crate::extension::is_baton_namespace(tree.namespace(e)) => {
+                    let instr = self.extension(e)?;
+                    self.push_instr(instr);
+                }
                 None => {
                     self.push_instr(Instr::Foreign {
                         name: tree.name(e).into(),

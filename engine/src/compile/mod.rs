@@ -14,6 +14,7 @@
 
 mod attrs;
 mod content;
+mod extension;
 mod initial;
 mod lower;
 mod payload;
@@ -62,7 +63,9 @@ pub fn compile(
     let tree = parse::parse(text, source_name, limits)?;
     let mut compiler = Compiler::new(&tree, text, source_name, loader, limits);
     compiler.root()?;
+    compiler.check_extensions()?;
     compiler.states()?;
+    compiler.check_extensions_placed()?;
     compiler.resolve()?;
     Ok(compiler.finish())
 }
@@ -104,6 +107,10 @@ struct Compiler<'a> {
     defaults: Vec<u32>,
     /// Top-level `<script>` texts, joined in pass 2.
     scripts: Vec<(String, Position)>,
+    /// Elements in Baton namespaces (all of them actions: others are rejected first).
+    baton_elements: u32,
+    /// The actions lowered to instructions so far.
+    lowered_extensions: Vec<ElemIdx>,
 }
 
 /// Converts a table length to a fixed-width index. Tables never outgrow the source (each
@@ -133,6 +140,7 @@ impl<'a> Compiler<'a> {
             data: Vec::new(),
             sends: Vec::new(),
             invokes: Vec::new(),
+            extensions: Vec::new(),
             script: None,
             ids: HashMap::new(),
             uses_event: false,
@@ -149,6 +157,8 @@ impl<'a> Compiler<'a> {
             pending,
             defaults,
             scripts,
+            baton_elements: 0,
+            lowered_extensions: Vec::new(),
         }
     }
 

@@ -770,3 +770,121 @@ fn executable_content_directly_in_a_state_is_rejected() {
         unexpected("assign", "state"),
     );
 }
+
+/// A document declaring the `session` prefix for the Baton session namespace; `body` starts
+/// on line 2, column 1.
+fn baton(body: &str) -> String {
+    let ns = crate::extension::SESSION_NS;
+    format!("<scxml xmlns=\"{SCXML_NS}\" xmlns:session=\"{ns}\" version=\"1.0\">\n{body}</scxml>")
+}
+
+fn baton_error(body: &str) -> CompileError {
+    error(&baton(body))
+}
+
+#[test]
+fn baton_actions_compile_to_extension_instructions() {
+    let d = doc(&baton(
+        r#"<state id="s"><transition event="ask">
+             <session:response statusexpr="201 + 1" namelist="a b">
+               <param name="p" expr="1"/><x:note xmlns:x="urn:x"/>
+             </session:response>
+             <session:response requestid="r1" status="404"><content expr="'no'"/></session:response>
+           </transition></state>"#,
+    ));
+    assert_eq!(d.extensions.len(), 2);
+    let first = &d.extensions[0];
+    assert_eq!(first.kind, crate::extension::ActionKind::SessionResponse);
+    assert!(matches!(first.args[..], [None, Some(Dyn::Expr(_))]));
+    assert_eq!(first.payload.namelist.len(), 2);
+    assert_eq!(&*first.payload.params[0].name, "p");
+    assert_eq!(first.position, at(3, 14));
+    let second = &d.extensions[1];
+    assert!(matches!(&second.args[0], Some(Dyn::Literal(r)) if &**r == "r1"));
+    assert!(matches!(&second.args[1], Some(Dyn::Literal(s)) if &**s == "404"));
+    assert!(matches!(second.payload.content, Some(Content::Expr(_))));
+    let s = state(&d, "s");
+    let body = d.transitions[d.state(s).transitions.start as usize].body;
+    let instrs = &d.instrs[body.start as usize..body.end as usize];
+    assert!(matches!(
+        instrs,
+        [
+            Instr::Extension(crate::model::ExtensionIdx(0)),
+            Instr::Extension(crate::model::ExtensionIdx(1))
+        ]
+    ));
+}
+
+#[test]
+fn unknown_baton_elements_are_errors_with_their_position() {
+    let e = baton_error("<state>\n  <onentry><session:respond/></onentry></state>");
+    assert_eq!(e.position, at(3, 12), "{e}");
+    let ns = crate::extension::SESSION_NS;
+    let expected = K::UnknownExtension {
+        element: "session:respond".into(),
+        namespace: ns.into(),
+        known: "response".into(),
+    };
+    assert_eq!(e.kind, expected);
+    assert!(e
+        .to_string()
+        .starts_with("t.scxml:3:12: <session:respond> is not a Baton action"));
+    // A module Baton does not have (yet) is no better, even inside ignored foreign content.
+    let text = "<state><onentry><x:y xmlns:x=\"urn:x\">\n <q:submit \
+                xmlns:q=\"http://baton.dev/scxml/queue\"/></x:y></onentry></state>";
+    let e = baton_error(text);
+    assert_eq!(e.position, at(3, 2), "{e}");
+    assert!(matches!(&e.kind, K::UnknownExtension { known, .. } if known == "none yet"));
+}
+
+#[test]
+fn baton_actions_stand_only_in_executable_content() {
+    let e = baton_error("<state>\n<session:response/></state>");
+    assert_eq!(
+        (e.position, e.kind),
+        (at(3, 1), unexpected("session:response", "state"))
+    );
+    let body = "<state><onentry><send event=\"e\">\n<session:response/></send></onentry></state>";
+    let e = baton_error(body);
+    assert_eq!(
+        (e.position, e.kind),
+        (at(3, 1), unexpected("session:response", "send"))
+    );
+    let body = "<state><onentry><session:response>\n<session:response/>\
+                </session:response></onentry></state>";
+    let e = baton_error(body);
+    let parent = "session:response";
+    assert_eq!(
+        (e.position, e.kind),
+        (at(3, 1), unexpected("session:response", parent))
+    );
+}
+
+#[test]
+fn baton_action_attributes_are_checked() {
+    let e = baton_error("<state><onentry>\n<session:response stauts=\"200\"/></onentry></state>");
+    let kind = K::UnknownAttribute {
+        element: "session:response".into(),
+        attribute: "stauts".into(),
+    };
+    assert_eq!((e.position, e.kind), (at(3, 19), kind));
+    let e = baton_error(
+        "<state><onentry>\n<session:response status=\"2\" statusexpr=\"3\"/></onentry></state>",
+    );
+    let kind = conflict("session:response", "status", "statusexpr");
+    assert_eq!((e.position, e.kind), (at(3, 30), kind));
+    let e = baton_error("<state><onentry>\n<session:response status=\"ok\"/></onentry></state>");
+    assert!(
+        matches!(&e.kind, K::BadAttributeValue { value, .. } if value == "ok"),
+        "{e}"
+    );
+    assert_eq!(e.position, at(3, 19));
+    let e = baton_error(
+        "<state><onentry>\n<session:response namelist=\"a\"><content>x</content>\
+         </session:response></onentry></state>",
+    );
+    assert_eq!(
+        e.kind,
+        conflict("session:response", "namelist", "<content>")
+    );
+}

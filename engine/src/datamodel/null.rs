@@ -244,6 +244,7 @@ mod tests {
             data: vec![data(DataInit::None), data(DataInit::Value(Value::Null))],
             sends: Vec::new(),
             invokes: Vec::new(),
+            extensions: Vec::new(),
             script: None,
             ids,
             uses_event: false,

@@ -110,6 +110,7 @@ impl Session {
                 let sendid = self.dyn_string(cx, sendid)?;
                 cx.fx.cancel(&sendid);
             }
+            Instr::Extension(idx) => self.extension(cx, *idx)?,
             Instr::Foreign { .. } => {}
         }
         Ok(next)

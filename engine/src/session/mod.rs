@@ -12,6 +12,7 @@
 mod bits;
 mod enter;
 mod exec;
+mod extension;
 mod outbound;
 mod select;
 #[cfg(test)]
@@ -141,6 +142,10 @@ pub struct Session {
     scratch: Scratch,
     /// Start parameters, applied once by [`Session::start`].
     params: Vec<(Box<str>, Value)>,
+    /// The request id of the external event being processed, if it is a request: what
+    /// `<session:response>` answers by default. Tracked only when the document has
+    /// extension actions.
+    request: Option<Box<str>>,
 }
 
 /// What a step may touch: the shard's datamodel, the host's effects, the document.
@@ -188,6 +193,7 @@ impl Session {
             ids_issued: 0,
             scratch: Scratch::default(),
             params: config.params.to_vec(),
+            request: None,
         })
     }
 
@@ -228,6 +234,9 @@ impl Session {
         let mut cx = Cx { dm, fx, doc: &doc };
         if doc.uses_event {
             cx.dm.set_event(self.scope, event);
+        }
+        if !doc.extensions.is_empty() {
+            self.request = extension::request_of(event);
         }
         self.finalize_invocation(&mut cx, event);
         for inv in self.invocations.iter().filter(|inv| inv.autoforward) {
@@ -270,6 +279,7 @@ impl Session {
     /// to free a session that has already ended (`Done` or `Ended`): then only the scope is
     /// freed.
     pub fn close(mut self, dm: &mut dyn Datamodel, fx: &mut dyn Effects) {
+        self.request = None;
         if self.status == Status::Running {
             let doc = self.doc.clone();
             let mut cx = Cx {

@@ -289,3 +289,156 @@ fn generated_ids_are_unique_and_stored_at_idlocation() {
     assert_eq!(run.fx.logs, [":true"]);
     assert_ne!(run.fx.sent[0].sendid, run.fx.sent[1].sendid);
 }
+
+/// Records extension actions; refuses them when `refuse` is set.
+#[derive(Default)]
+struct Extensions {
+    inner: Recorder,
+    actions: Vec<crate::effects::ExtensionAction>,
+    refuse: bool,
+}
+
+impl Effects for Extensions {
+    fn send(&mut self, out: Outgoing) -> Result<(), SendError> {
+        self.inner.send(out)
+    }
+    fn cancel(&mut self, sendid: &str) {
+        self.inner.cancel(sendid)
+    }
+    fn invoke(&mut self, request: InvokeRequest) -> Result<(), InvokeError> {
+        self.inner.invoke(request)
+    }
+    fn cancel_invoke(&mut self, invokeid: &str) {
+        self.inner.cancel_invoke(invokeid)
+    }
+    fn forward(&mut self, _invokeid: &str, _event: &Event) {}
+    fn log(&mut self, label: Option<&str>, message: &str) {
+        self.inner.log(label, message)
+    }
+    fn extension(
+        &mut self,
+        action: crate::effects::ExtensionAction,
+    ) -> Result<(), crate::effects::ExtensionError> {
+        if self.refuse {
+            let reason = "no such request".into();
+            return Err(crate::effects::ExtensionError { reason });
+        }
+        self.actions.push(action);
+        Ok(())
+    }
+}
+
+const RESPONDER: &str = r#" xmlns:session="http://baton.dev/scxml/session" initial="idle">
+    <datamodel><data id="n" expr="41"/></datamodel>
+    <state id="idle">
+      <transition event="ask" target="answered">
+        <session:response statusexpr="200 + 1" namelist="n">
+          <param name="who" expr="_event.data.who"/>
+        </session:response>
+      </transition>
+      <transition event="explicit">
+        <session:response requestidexpr="'r' + 9" status="404"><content expr="[1, 2]"/>
+        </session:response>
+      </transition>
+    </state>
+    <state id="answered">
+      <onentry><log expr="'after'"/></onentry>
+      <transition event="error.execution" target="failed"/>
+    </state>
+    <state id="failed"/>"#;
+
+fn request_event(name: &str, requestid: Option<&str>) -> Event {
+    let data = Value::Object(vec![("who".into(), Value::String("ana".into()))]);
+    let mut event = Event::external(name, data);
+    event.sendid = requestid.map(Into::into);
+    event.origintype = Some(crate::extension::REQUEST_ORIGINTYPE.into());
+    event
+}
+
+fn start_responder(refuse: bool) -> (EcmascriptDatamodel, Extensions, Session) {
+    let limits = Limits::default();
+    let doc = document(RESPONDER);
+    let mut dm = EcmascriptDatamodel::new(&limits, 7);
+    let mut fx = Extensions {
+        refuse,
+        ..Extensions::default()
+    };
+    let config = SessionConfig {
+        session_id: "t1",
+        params: &[],
+        ioprocessors: &[],
+        limits: &limits,
+    };
+    let mut session = Session::new(doc, &mut dm, &config).expect("scope");
+    assert_eq!(session.start(&mut dm, &mut fx, 0), Status::Running);
+    (dm, fx, session)
+}
+
+#[test]
+fn response_hands_the_evaluated_action_to_the_host() {
+    use crate::extension::ActionKind;
+    let (mut dm, mut fx, mut session) = start_responder(false);
+    session.handle_event(
+        &mut dm,
+        &mut fx,
+        1,
+        &request_event("explicit", Some("req-1")),
+    );
+    let ask = request_event("ask", Some("req-2"));
+    session.handle_event(&mut dm, &mut fx, 2, &ask);
+    let [explicit, ask] = &fx.actions[..] else {
+        panic!("two actions expected: {:?}", fx.actions);
+    };
+    assert_eq!(explicit.kind, ActionKind::SessionResponse);
+    assert_eq!(explicit.arg("requestid"), &Value::String("r9".into()));
+    assert_eq!(explicit.arg("status"), &Value::String("404".into()));
+    let list = Value::Array(vec![Value::Number(1.0), Value::Number(2.0)]);
+    assert_eq!(explicit.data, list);
+    assert_eq!(ask.arg("requestid"), &Value::String("req-2".into()));
+    assert_eq!(ask.arg("status"), &Value::Number(201.0));
+    let fields = vec![
+        ("n".into(), Value::Number(41.0)),
+        ("who".into(), Value::String("ana".into())),
+    ];
+    assert_eq!(ask.data, Value::Object(fields));
+    assert_eq!(ask.arg("nothing"), &Value::Undefined);
+}
+
+#[test]
+fn response_without_a_request_leaves_the_id_to_the_host() {
+    let (mut dm, mut fx, mut session) = start_responder(false);
+    // An event that is not a request (no request origintype) carries no default id, even
+    // with a sendid.
+    let mut plain = request_event("ask", Some("s1"));
+    plain.origintype = None;
+    plain.sendid = Some("s1".into());
+    session.handle_event(&mut dm, &mut fx, 1, &plain);
+    assert_eq!(fx.actions[0].arg("requestid"), &Value::Undefined);
+}
+
+#[test]
+fn a_refused_response_raises_error_execution() {
+    let (mut dm, mut fx, mut session) = start_responder(true);
+    session.handle_event(&mut dm, &mut fx, 1, &request_event("ask", Some("req-1")));
+    let doc = session.document().clone();
+    let active: Vec<&str> = session.configuration().map(|s| &*doc.state(s).id).collect();
+    assert_eq!(active, ["failed"]);
+    // The block stopped at the failed action but the transition completed: `answered` was
+    // entered (its onentry ran) before the error moved the session on.
+    assert_eq!(fx.inner.logs, [":after"]);
+}
+
+#[test]
+fn hosts_without_extensions_refuse_them() {
+    let mut run = start(
+        r#" xmlns:session="http://baton.dev/scxml/session" initial="a">
+        <state id="a"><transition event="go"><session:response requestid="r"/></transition>
+          <transition event="error.execution" target="b">
+            <log expr="_event.data.message"/></transition></state>
+        <state id="b"/>"#,
+    );
+    run.event("go");
+    assert_eq!(run.active(), ["b"]);
+    let message = &run.fx.logs[0];
+    assert!(message.contains("does not perform <response>"), "{message}");
+}

@@ -148,6 +148,14 @@ pub struct LimitsConfig {
     /// Time `/request/{name}` waits for the session's reply before answering 504, in
     /// milliseconds (default 5,000).
     pub request_reply_timeout_ms: u32,
+    /// Requests (`/request/{name}`) awaiting a session's `<session:response>` at once on
+    /// one shard (default 10,000). Cost: a map entry and a waiting HTTP exchange each; a
+    /// request past it answers 503.
+    pub pending_requests_per_shard_max: u32,
+    /// How far ahead the `idealtime` of a session start may be, in milliseconds (default
+    /// 86,400,000: one day). A deferred session holds its slot and scope until it starts;
+    /// an `idealtime` further ahead answers 400.
+    pub idealtime_ahead_max_ms: u32,
     /// Events waiting in one session's external queue (default 1,000). A send past it is
     /// refused: 503 over HTTP, `error.communication` for an SCXML `<send>`.
     pub event_queue_max: u32,
@@ -194,6 +202,8 @@ impl Default for LimitsConfig {
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             request_reply_timeout_ms: 5_000,
+            pending_requests_per_shard_max: 10_000,
+            idealtime_ahead_max_ms: 86_400_000,
             event_queue_max: 1_000,
             mesh_queue_max: 1_024,
             microsteps_per_macrostep_max: engine.microsteps_per_macrostep_max,
@@ -366,6 +376,7 @@ impl Config {
     /// cores, locked memory, listeners.
     pub fn validate(&self, machine: &Machine) -> Result<(), Problem> {
         validate::limits(&self.limits)?;
+        validate::request_limits(&self.limits)?;
         validate::runtime(self, machine)?;
         validate::listeners(&self.listeners)?;
         validate::application(&self.application)?;

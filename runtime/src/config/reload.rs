@@ -93,6 +93,8 @@ pub(super) fn in_force(old: &Config, new: &Config) -> Config {
     limits.script_fuel_max = old_limits.script_fuel_max;
     limits.js_heap_bytes_max = old_limits.js_heap_bytes_max;
     limits.js_stack_bytes_max = old_limits.js_stack_bytes_max;
+    limits.pending_requests_per_shard_max = old_limits.pending_requests_per_shard_max;
+    limits.idealtime_ahead_max_ms = old_limits.idealtime_ahead_max_ms;
     config
 }
 
@@ -142,6 +144,15 @@ fn fixed_at_start(old: &Config, new: &Config) -> Vec<&'static str> {
         (
             "limits.js_stack_bytes_max",
             old_limits.js_stack_bytes_max != new_limits.js_stack_bytes_max,
+        ),
+        // The shard's request table and start bound are sized when it starts.
+        (
+            "limits.pending_requests_per_shard_max",
+            old_limits.pending_requests_per_shard_max != new_limits.pending_requests_per_shard_max,
+        ),
+        (
+            "limits.idealtime_ahead_max_ms",
+            old_limits.idealtime_ahead_max_ms != new_limits.idealtime_ahead_max_ms,
         ),
     ];
     fixed_at_start

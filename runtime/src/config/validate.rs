@@ -270,3 +270,21 @@ pub(super) fn exposed_admin(listeners: &[ListenerConfig]) -> Vec<&ListenerConfig
         .filter(|listener| listener.tls != Tls::Mutual)
         .collect()
 }
+
+/// The request/reply and deferred-start bounds are at least 1.
+pub(super) fn request_limits(limits: &LimitsConfig) -> Result<(), Problem> {
+    let values: [(&'static str, u32); 2] = [
+        (
+            "limits.pending_requests_per_shard_max",
+            limits.pending_requests_per_shard_max,
+        ),
+        (
+            "limits.idealtime_ahead_max_ms",
+            limits.idealtime_ahead_max_ms,
+        ),
+    ];
+    match values.iter().find(|(_, value)| *value == 0) {
+        Some((key, _)) => Err(Problem::Zero { key }),
+        None => Ok(()),
+    }
+}

@@ -1,11 +1,11 @@
-//! Clocks for the local host: real time for `baton run`, virtual time for the conformance
-//! suite.
+//! Clocks for the local host: real time (epoch milliseconds) for `baton run` and `baton
+//! serve`, virtual time (from zero) for the conformance suite.
 //!
 //! The engine never reads a clock; the host reads one and passes `now_ms` into every engine
 //! call. A virtual clock jumps to the next timer whenever nothing is runnable, so a test that
 //! waits five seconds for a fail-safe timeout costs no wall time and replays exactly.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A source of `now_ms` for the host's run loop.
 pub trait Clock {
@@ -17,17 +17,22 @@ pub trait Clock {
     fn idle_until(&mut self, next_ms: u64);
 }
 
-/// Wall-clock time from a monotonic [`Instant`] taken at construction.
+/// Wall-clock time in Unix epoch milliseconds: the system time read once at construction,
+/// advanced by a monotonic [`Instant`]. So `Date.now()` in a script, `started_at_ms` in a
+/// query and an `idealtime` are all epoch milliseconds, and time never moves backwards
+/// within a run even if the system clock is stepped.
 #[derive(Clone, Copy, Debug)]
 pub struct RealClock {
     origin: Instant,
+    origin_epoch_ms: u64,
 }
 
 impl RealClock {
-    /// A clock whose zero is now.
+    /// A clock reading the current epoch time.
     pub fn new() -> RealClock {
         RealClock {
             origin: Instant::now(),
+            origin_epoch_ms: epoch_ms_now(),
         }
     }
 
@@ -43,9 +48,16 @@ impl Default for RealClock {
     }
 }
 
+/// The system clock in Unix epoch milliseconds (0 if it is set before 1970).
+pub fn epoch_ms_now() -> u64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH);
+    since.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 impl Clock for RealClock {
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+        let elapsed = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.origin_epoch_ms.saturating_add(elapsed)
     }
 
     fn idle_until(&mut self, next_ms: u64) {
@@ -93,9 +105,15 @@ mod tests {
     }
 
     #[test]
-    fn real_clock_sleeps_until_the_deadline() {
+    fn real_clock_counts_epoch_ms_and_sleeps_until_the_deadline() {
         let mut clock = RealClock::new();
-        clock.idle_until(20);
-        assert!(clock.now_ms() >= 20);
+        let start = clock.now_ms();
+        let epoch = epoch_ms_now();
+        assert!(
+            start <= epoch && epoch - start < 1_000,
+            "{start} vs {epoch}"
+        );
+        clock.idle_until(start + 20);
+        assert!(clock.now_ms() >= start + 20);
     }
 }

@@ -7,10 +7,11 @@
 //! unknown target raises `error.communication` in the sender at the right moment.
 
 use engine::effects::{
-    Effects, InvokeError, InvokeRequest, Outgoing, SendError, Target, BASICHTTP_PROCESSOR,
-    SCXML_INVOKE, SCXML_PROCESSOR,
+    Effects, ExtensionAction, ExtensionError, InvokeError, InvokeRequest, Outgoing, SendError,
+    Target, BASICHTTP_PROCESSOR, SCXML_INVOKE, SCXML_PROCESSOR,
 };
 use engine::event::Event;
+use engine::extension::ActionKind;
 use engine::value::Value;
 
 use super::directory::{InsertError, ParentLink, Phase, SessionKey};
@@ -132,6 +133,16 @@ impl Effects for HostEffects<'_> {
             }
         }
         self.core.dir.mark_ready(child);
+    }
+
+    fn extension(&mut self, action: ExtensionAction) -> Result<(), ExtensionError> {
+        match action.kind {
+            ActionKind::SessionResponse => self.core.requests.respond(&action),
+            other => {
+                let reason = format!("this host does not perform {other:?}");
+                Err(ExtensionError { reason })
+            }
+        }
     }
 
     fn log(&mut self, label: Option<&str>, message: &str) {

@@ -29,7 +29,9 @@ mod directory;
 mod effects;
 mod loader;
 mod remote;
+mod requests;
 mod sessions;
+mod starts;
 mod timers;
 
 use std::collections::VecDeque;
@@ -46,15 +48,18 @@ use engine::model::{DatamodelKind, Document};
 use engine::session::{EndReason, Session, SessionConfig, Status};
 use engine::value::Value;
 
-pub use clock::{Clock, RealClock, VirtualClock};
+pub use clock::{epoch_ms_now, Clock, RealClock, VirtualClock};
 pub use directory::{SeededIds, SessionIds, SessionKey, SessionsFull, ID_ATTEMPTS_MAX};
 pub use loader::{resolve, FileLoader, LoadError, INLINE_DOCUMENTS_MAX};
 pub use remote::{NoRemote, Remote};
+pub use requests::{Answer, Reply, RESPONSE_STATUS_DEFAULT, SESSION_ENDED_STATUS};
 pub use sessions::{DeliverError, Finished, Progress, SessionInfo, SessionSummary};
 
 use directory::{Directory, InsertError, Phase};
 use effects::HostEffects;
 use loader::DocumentCache;
+use requests::Requests;
+use starts::DeferredStarts;
 use timers::Timers;
 
 /// How a host runs. [`HostConfig::default`] suits `baton run`.
@@ -76,6 +81,9 @@ pub struct HostConfig {
     /// fails with `error.communication` in the sender; [`Host::send_event`] past it is
     /// refused with [`DeliverError::QueueFull`].
     pub queue_events_max: u32,
+    /// Requests awaiting a `<session:response>` at once (default 10,000). A request past
+    /// it is refused with [`DeliverError::RequestsFull`]. Cost: a map entry each.
+    pub requests_pending_max: u32,
     /// Run the Basic HTTP Event I/O Processor: a loopback listener and a client for
     /// `<send type="...#BasicHTTPEventProcessor">` (default false). Cost: one thread and one
     /// loopback port per host.
@@ -91,6 +99,7 @@ impl Default for HostConfig {
             trace: false,
             sessions_max: 10_000,
             queue_events_max: 10_000,
+            requests_pending_max: 10_000,
             basichttp: false,
         }
     }
@@ -257,6 +266,10 @@ struct Core {
     config: HostConfig,
     dir: Directory,
     timers: Timers,
+    /// Top-level sessions whose initial macrostep waits for a time (`idealtime`).
+    starts: DeferredStarts,
+    /// Requests awaiting `<session:response>`, and their answers.
+    requests: Requests,
     docs: DocumentCache,
     work: VecDeque<Work>,
     log: LogSink,
@@ -311,6 +324,8 @@ impl Host {
             basichttp,
             dir: Directory::new(config.sessions_max, ids),
             timers: Timers::default(),
+            starts: DeferredStarts::default(),
+            requests: Requests::new(config.requests_pending_max),
             docs: DocumentCache::default(),
             work: VecDeque::new(),
             log: LogSink {
@@ -420,21 +435,29 @@ impl Host {
                     Stepped::Other
                 });
             }
-            if !self.fire_due_timers() {
+            // Both, not short-circuited: whatever is due moves now.
+            let fired = self.fire_due_timers() | self.fire_due_starts();
+            if !fired {
                 return None;
             }
         }
     }
 
-    /// When the next delayed send fires, if any is pending.
+    /// When the next delayed send fires or deferred start is due, if any is pending.
     pub fn next_timer_ms(&mut self) -> Option<u64> {
-        self.core.timers.next_ms()
+        let send = self.core.timers.next_ms();
+        let start = self.core.starts.next_ms();
+        match (send, start) {
+            (Some(send), Some(start)) => Some(send.min(start)),
+            (send, start) => send.or(start),
+        }
     }
 
     /// True if some work, event or timer is pending, that is, the run can still progress.
     pub fn has_pending(&self) -> bool {
         let queued = self.core.dir.has_runnable();
-        !self.core.work.is_empty() || queued || !self.core.timers.is_empty()
+        let waiting = !self.core.timers.is_empty() || !self.core.starts.is_empty();
+        !self.core.work.is_empty() || queued || waiting
     }
 
     /// How the root ended, once it has.
@@ -548,6 +571,8 @@ impl Host {
             }
         }
         core.timers.clear();
+        core.starts.clear();
+        core.requests.clear();
         core.work.clear();
         core.finished.clear();
         core.root = None;
@@ -566,6 +591,16 @@ impl Host {
                     eprintln!("[trace] delayed send dropped: {}", error.reason);
                 }
             }
+        }
+        fired
+    }
+
+    /// Moves the deferred starts that are due to the work queue; false if none was due.
+    fn fire_due_starts(&mut self) -> bool {
+        let mut fired = false;
+        while let Some(key) = self.core.starts.pop_due(self.core.now_ms) {
+            fired = true;
+            self.core.work.push_back(Work::Start(key));
         }
         fired
     }
@@ -657,6 +692,7 @@ impl Host {
         let Some(slot) = self.core.dir.remove(key) else {
             return;
         };
+        self.core.requests.end_owner(key);
         if let Some(link) = slot.parent {
             let mut event = Event::new("error.execution", EventKind::Platform);
             event.invokeid = Some(link.invokeid);
@@ -738,6 +774,7 @@ impl Host {
         } = self;
         datamodel(ecmascript, null, session.document().datamodel).drop_scope(session.scope());
         core.timers.cancel_owner(key);
+        core.requests.end_owner(key);
         if let Some(slot) = core.dir.remove(key) {
             core.close_children(&slot.children);
             if slot.top_level {
@@ -776,6 +813,7 @@ impl Host {
             core.close_children(&slot.children);
         }
         core.timers.cancel_owner(key);
+        core.requests.end_owner(key);
     }
 }
 

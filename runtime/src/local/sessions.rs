@@ -29,6 +29,11 @@ pub enum DeliverError {
     },
     /// The session was started by `<invoke>`: it ends with its parent, not from outside.
     Invoked,
+    /// [`super::HostConfig::requests_pending_max`] requests already await an answer.
+    RequestsFull {
+        /// The bound.
+        requests_max: u32,
+    },
 }
 
 impl std::fmt::Display for DeliverError {
@@ -39,6 +44,9 @@ impl std::fmt::Display for DeliverError {
                 write!(f, "the session's queue is full ({queue_max} events)")
             }
             DeliverError::Invoked => write!(f, "an invoked session ends with its parent"),
+            DeliverError::RequestsFull { requests_max } => {
+                write!(f, "too many requests await an answer ({requests_max})")
+            }
         }
     }
 }
@@ -57,8 +65,11 @@ pub struct SessionInfo {
     pub datamodel: Value,
     /// The document's source name (its path, or the name it was compiled under).
     pub document: Box<str>,
-    /// When the initial macrostep ran (before it: when the session was started), in the
-    /// host's milliseconds.
+    /// Whether the initial macrostep has run.
+    pub started: bool,
+    /// When the initial macrostep ran; before it, when it is due (when the session was
+    /// added, or its deferred start). In the host's milliseconds: Unix epoch milliseconds
+    /// under a [`super::RealClock`].
     pub started_at_ms: u64,
     /// Always [`Status::Running`] for a session the host still holds: one that ends is
     /// retired at once and reported by [`Host::take_finished`].
@@ -72,7 +83,7 @@ pub struct SessionSummary {
     pub id: Box<str>,
     /// The document's source name.
     pub document: Box<str>,
-    /// When the session started, in the host's milliseconds.
+    /// When the session started (or is due to start), in the host's milliseconds.
     pub started_at_ms: u64,
 }
 
@@ -108,6 +119,27 @@ impl Host {
     ) -> Result<SessionKey, StartError> {
         let key = self.admit(doc, params)?;
         self.core.work.push_back(Work::Start(key));
+        Ok(key)
+    }
+
+    /// [`Host::start_session`] whose initial macrostep waits until `start_at_ms` (in the
+    /// host's milliseconds; at once if that has passed). The session exists from now: it
+    /// has its id, can be queried (not started) and terminated, and events sent to it wait
+    /// for its start.
+    pub fn start_session_at(
+        &mut self,
+        doc: Rc<Document>,
+        params: Vec<(Box<str>, Value)>,
+        start_at_ms: u64,
+    ) -> Result<SessionKey, StartError> {
+        if start_at_ms <= self.core.now_ms {
+            return self.start_session(doc, params);
+        }
+        let key = self.admit(doc, params)?;
+        if let Some(slot) = self.core.dir.get_mut(key) {
+            slot.started_at_ms = start_at_ms;
+        }
+        self.core.starts.schedule(start_at_ms, key);
         Ok(key)
     }
 
@@ -161,11 +193,13 @@ impl Host {
             }
             Phase::Starting { .. } | Phase::Busy => (Value::Undefined, Status::Running),
         };
+        let started = matches!(slot.phase, Phase::Idle(_) | Phase::Busy);
         Some(SessionInfo {
             id: slot.id.clone(),
             configuration,
             datamodel,
             document: slot.doc.source_name.clone(),
+            started,
             started_at_ms: slot.started_at_ms,
             status,
         })

@@ -1,5 +1,5 @@
-//! The HTTP session API of one shard: start, event, query, terminate, list, help, health,
-//! metrics.
+//! The HTTP session API of one shard: start, event, request, query, terminate, list, help,
+//! health, metrics.
 //!
 //! A connection lands on any shard. A request naming a session (event, request, query,
 //! terminate) whose id says it lives on another shard is forwarded there over the mesh
@@ -11,7 +11,8 @@
 //! Local operations are synchronous on the shard's [`Host`], except a start from a URL,
 //! which awaits the document fetch first; the handler wakes the shard's driver
 //! ([`super::driver`]) afterwards so the new work runs. No `RefCell` borrow spans an
-//! `.await`. Each request is counted and timed into the answering shard's [`Metrics`]: two
+//! `.await`; a request (`.../request/{name}`) awaits the session's `<session:response>`
+//! ([`super::reply`]) holding no borrow meanwhile. Each request is counted and timed into the answering shard's [`Metrics`]: two
 //! clock reads and one histogram record per request; an event is counted where it is
 //! queued (its home shard).
 
@@ -28,8 +29,10 @@ use serde_json::json;
 
 use super::answer::JsonAnswer;
 use super::driver::Wake;
+use super::idealtime;
 use super::metrics::{render, Metrics, ShardSnapshot, CONTENT_TYPE};
 use super::peer::{Call, Home, Peers, SessionsPage};
+use super::reply::{self, Replies};
 use super::route::{route, Route, RouteError, RouteKind};
 use crate::documents::Documents;
 use crate::local::{DeliverError, Host};
@@ -48,6 +51,10 @@ pub struct Shard {
     pub peers: Peers,
     /// Documents fetched over HTTP(S), compiled and cached for this shard.
     pub documents: Documents,
+    /// The request/reply exchanges waiting for a `<session:response>`.
+    pub replies: Replies,
+    /// How far ahead a start's `idealtime` may be, in ms (`limits.idealtime_ahead_max_ms`).
+    pub idealtime_ahead_max_ms: u32,
 }
 
 /// The session API handler of one shard.
@@ -102,8 +109,8 @@ impl SessionApi {
         match route {
             Route::Start => self.start(params).await,
             Route::Event { id, name } => self.event(&id, &name, params, started),
-            Route::Request { .. } => {
-                Response::error(501, "request/reply needs <session:response> (not yet)")
+            Route::Request { id, name } => {
+                reply::request(&self.shard, &id, &name, params, started).await
             }
             Route::Query { id } => self.query(&id),
             Route::Terminate { id } => self.terminate(&id),
@@ -121,6 +128,12 @@ impl SessionApi {
             return Response::error(400, "missing parameter 'src'");
         };
         let alternate = param_str(&params, "alternate_url");
+        let now_ms = crate::local::epoch_ms_now();
+        let ahead_max_ms = self.shard.idealtime_ahead_max_ms;
+        let start_at_ms = match idealtime::start_at_ms(&params, now_ms, ahead_max_ms) {
+            Ok(at_ms) => at_ms,
+            Err(refused) => return refused,
+        };
         let data: Vec<(Box<str>, Value)> = params
             .iter()
             .filter(|(name, _)| !matches!(name.as_str(), "src" | "alternate_url" | "idealtime"))
@@ -136,7 +149,10 @@ impl SessionApi {
             Err(e) => return Response::error(e.status(), &e.to_string()),
         };
         let mut host = self.shard.host.borrow_mut();
-        let started = host.start_session(doc, data);
+        let started = match start_at_ms {
+            Some(at_ms) => host.start_session_at(doc, data, at_ms),
+            None => host.start_session(doc, data),
+        };
         let answer = match started {
             Ok(key) => {
                 JsonAnswer::new().string("sessionid", host.session_id(key).unwrap_or_default())
@@ -185,6 +201,7 @@ impl SessionApi {
             "configuration": info.configuration,
             "datamodel": info.datamodel.to_json(),
             "document": info.document,
+            "started": info.started,
             "started_at_ms": info.started_at_ms,
             "status": format!("{:?}", info.status),
         }))
@@ -258,7 +275,12 @@ impl SessionApi {
 
     /// This shard's metrics now.
     pub fn snapshot(&self) -> ShardSnapshot {
-        self.shard.metrics.snapshot(self.live_sessions())
+        let host = self.shard.host.borrow();
+        let (pending, dropped) = (host.requests_pending(), host.replies_dropped());
+        let replies = self.shard.replies.counts(pending, dropped);
+        drop(host);
+        let snapshot = self.shard.metrics.snapshot(self.live_sessions());
+        snapshot.with_replies(replies)
     }
 
     /// `GET /health`: every shard's live sessions; 503 (`degraded`) when a shard does not
@@ -369,8 +391,10 @@ fn help() -> serde_json::Value {
         "api": "Baton SCXML session API",
         "endpoints": [
             "POST /scxml/session/start  (src: path or http(s) URL, required; alternate_url: \
-             tried when src fails; other parameters initialise <data>)",
+             tried when src fails; idealtime = epoch ms to start at; other parameters \
+             initialise <data>)",
             "POST /scxml/session/{id}/event/{name}  (parameters become _event.data)",
+            "POST /scxml/session/{id}/request/{name}  (as event; answered by <session:response>)",
             "GET  /scxml/session/{id}/query",
             "POST /scxml/session/{id}/terminate",
             "GET  /scxml/sessions?offset=&limit=",

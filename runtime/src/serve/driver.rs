@@ -73,6 +73,8 @@ pub async fn drive(shard: Rc<Shard>, stop: StopSignal) {
             .borrow_mut()
             .run_ready(clock.now_ms(), STEPS_PER_TURN);
         shard.host.borrow_mut().flush_log();
+        let replies = shard.host.borrow_mut().take_replies();
+        shard.replies.resolve(replies);
         let finished = shard.host.borrow_mut().take_finished();
         for done in finished {
             shard.metrics.session_finished(&done.status);

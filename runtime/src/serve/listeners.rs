@@ -251,6 +251,9 @@ impl ShardListeners {
         let limits = &change.config.limits;
         let mut host = self.api.host.borrow_mut();
         host.set_limits(limits.engine_limits(), limits.event_queue_max);
+        self.api
+            .replies
+            .set_timeout_ms(limits.request_reply_timeout_ms);
     }
 
     /// Starts accepting on `socket` for `listener`.

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use engine::session::Status;
 use hdrhistogram::Histogram;
 
+use super::reply::ReplyCounts;
 use super::route::RouteKind;
 
 /// The smallest latency the histograms tell apart, in microseconds.
@@ -220,6 +221,7 @@ impl Metrics {
             mesh_dropped: self.mesh_dropped.get(),
             request_latency: self.request_latency.snapshot(),
             event_latency: self.event_latency.snapshot(),
+            replies: ReplyCounts::default(),
         }
     }
 }
@@ -252,6 +254,15 @@ pub struct ShardSnapshot {
     mesh_dropped: u64,
     request_latency: LatencySnapshot,
     event_latency: LatencySnapshot,
+    replies: ReplyCounts,
+}
+
+impl ShardSnapshot {
+    /// The snapshot with the shard's request/reply counts (kept by [`super::reply`]).
+    pub fn with_replies(mut self, replies: ReplyCounts) -> ShardSnapshot {
+        self.replies = replies;
+        self
+    }
 }
 
 /// A family of one sample per shard: name, type, help, and the shard's value.
@@ -263,7 +274,7 @@ type PerShard = (
 );
 
 /// The families with one unlabelled (but for `shard`) sample per shard.
-const PER_SHARD: [PerShard; 7] = [
+const PER_SHARD: [PerShard; 10] = [
     (
         "baton_refusals_total",
         "counter",
@@ -306,6 +317,24 @@ const PER_SHARD: [PerShard; 7] = [
         "gauge",
         "Live sessions, top-level and invoked",
         |s| s.sessions,
+    ),
+    (
+        "baton_requests_pending",
+        "gauge",
+        "Requests awaiting a <session:response>",
+        |s| s.replies.pending,
+    ),
+    (
+        "baton_request_timeouts_total",
+        "counter",
+        "Requests answered 504: no <session:response> in time",
+        |s| s.replies.timed_out,
+    ),
+    (
+        "baton_request_replies_late_total",
+        "counter",
+        "Responses dropped: their request had timed out or was answered already",
+        |s| s.replies.late,
     ),
 ];
 

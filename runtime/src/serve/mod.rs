@@ -20,12 +20,14 @@ pub mod admin;
 pub mod answer;
 pub mod api;
 pub mod driver;
+pub mod idealtime;
 pub mod ids;
 pub mod listeners;
 pub mod metrics;
 pub mod peer;
 pub mod reload;
 pub mod remote;
+pub mod reply;
 pub mod route;
 pub mod tls;
 
@@ -259,6 +261,7 @@ fn new_shard(
         sessions_max: config.limits.sessions_per_shard_max,
         queue_events_max: config.limits.event_queue_max,
         log: LogMode::Buffered,
+        requests_pending_max: config.limits.pending_requests_per_shard_max,
         ..HostConfig::default()
     };
     Shard {
@@ -271,6 +274,8 @@ fn new_shard(
         metrics: metrics::Metrics::new(context.shard.0),
         peers: peer::Peers::new(Rc::clone(&context.mesh), request_timeout(config)),
         documents: Documents::new(config, outbound_tls.for_shard()),
+        replies: reply::Replies::new(config.limits.request_reply_timeout_ms),
+        idealtime_ahead_max_ms: config.limits.idealtime_ahead_max_ms,
     }
 }
 

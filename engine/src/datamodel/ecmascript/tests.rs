@@ -98,6 +98,7 @@ fn empty_doc() -> Document {
         data: Vec::new(),
         sends: Vec::new(),
         invokes: Vec::new(),
+        extensions: Vec::new(),
         script: None,
         ids,
         uses_event: false,
