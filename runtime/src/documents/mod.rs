@@ -100,7 +100,8 @@ impl Documents {
     ) -> Result<Rc<Document>, DocumentError> {
         if is_http_url(src) {
             let url = Url::parse(src).map_err(DocumentError::Url)?;
-            return self.get(&url).await;
+            // Boxed: a fetch's future is large, and starts from files should not carry it.
+            return Box::pin(self.get(&url)).await;
         }
         let path = resolve("", src).map_err(|reason| {
             DocumentError::File(crate::local::LoadError::Read {

@@ -97,7 +97,9 @@ impl SessionApi {
                 Home::Peer(to) => {
                     self.shard.metrics.request_forwarded();
                     let peers = &self.shard.peers;
-                    return peers.forward(to, route, params, started).await;
+                    // Boxed, as every rare await below: the future of the common
+                    // requests (start from a file, event, terminate) stays small to move.
+                    return Box::pin(peers.forward(to, route, params, started)).await;
                 }
             }
         }
@@ -110,14 +112,14 @@ impl SessionApi {
             Route::Start => self.start(params).await,
             Route::Event { id, name } => self.event(&id, &name, params, started),
             Route::Request { id, name } => {
-                reply::request(&self.shard, &id, &name, params, started).await
+                Box::pin(reply::request(&self.shard, &id, &name, params, started)).await
             }
             Route::Query { id } => self.query(&id),
             Route::Terminate { id } => self.terminate(&id),
-            Route::Sessions => self.sessions(&params).await,
+            Route::Sessions => Box::pin(self.sessions(&params)).await,
             Route::Help => ok(help()),
-            Route::Health => self.health().await,
-            Route::Metrics => self.metrics().await,
+            Route::Health => Box::pin(self.health()).await,
+            Route::Metrics => Box::pin(self.metrics()).await,
         }
     }
 
