@@ -10,8 +10,11 @@
 # 3. If nginx is installed: one worker pinned to core 0 answering a fixed 200, measured by
 #    the same loadgen closed loop (and by wrk -t1 -c64, if installed) as the HTTP/1.1 ceiling.
 #
-# Every process started here is stopped on exit. Bounded: about 9 runs of WARMUP_S +
-# DURATION_S seconds (defaults 2 + 10: under 2 minutes after the build).
+# loadgen waits on busy-polled sockets (its default, `--wait busy`); one run each of Baton and
+# nginx with `--wait uring` shows what glommio's io_uring polls in the generator cost the server.
+#
+# Every process started here is stopped on exit. Bounded: about 11 runs of WARMUP_S +
+# DURATION_S seconds (defaults 2 + 10: under 2.5 minutes after the build).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -25,8 +28,9 @@ SERVER_CORE=0
 LOADGEN_CORE=1
 
 cargo build --release --quiet -p baton-runtime --bin baton -p baton-bench --bin loadgen
-BATON=target/release/baton
-LOADGEN=target/release/loadgen
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+BATON=$TARGET_DIR/release/baton
+LOADGEN=$TARGET_DIR/release/loadgen
 
 work=$(mktemp -d)
 pids=()
@@ -106,6 +110,10 @@ set_max=$(rate_of "$line")
 line=$(measure baton-event-closed "${event_args[@]}" --concurrency "$CONCURRENCY")
 echo "$line"
 event_max=$(rate_of "$line")
+# The same maximum with the generator waiting on io_uring polls (see bench/src/loadgen/wait.rs):
+# shows what that way of waiting costs the server.
+measure baton-start-event-terminate-closed-uring "${set_args[@]}" --concurrency "$CONCURRENCY" \
+    --wait uring
 
 for percent in 50 90; do
     rate=$((set_max * percent / 100))
@@ -127,6 +135,8 @@ if command -v nginx >/dev/null; then
         --concurrency "$CONCURRENCY")
     echo "$line"
     nginx_max=$(rate_of "$line")
+    measure nginx-get-closed-uring --url "http://127.0.0.1:$NGINX_PORT" --scenario get \
+        --concurrency "$CONCURRENCY" --wait uring
     if command -v wrk >/dev/null; then
         wrk_out=$(taskset -c "$LOADGEN_CORE" wrk -t1 -c64 -d"${DURATION_S}s" --latency \
             "http://127.0.0.1:$NGINX_PORT/")
