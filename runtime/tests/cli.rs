@@ -9,13 +9,29 @@ use std::time::{Duration, Instant};
 const BATON: &str = env!("CARGO_BIN_EXE_baton");
 const HELLO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/hello.scxml");
 
-/// A fresh directory for one test's documents.
-fn scratch_dir() -> PathBuf {
+/// A fresh directory for one test's documents, removed when dropped.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch_dir() -> Scratch {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("baton-cli-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    Scratch(dir)
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -319,7 +335,6 @@ fn run_prints_responses_to_requests() {
         stdout_lines(&output)[1].contains(r#""price":105,"#),
         "integers print whole"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -336,5 +351,4 @@ fn run_rejects_unknown_baton_actions_with_their_position() {
     let message = stderr(&output);
     let expected = format!("{path}:3:3: <session:reply> is not a Baton action");
     assert!(message.starts_with(&expected), "{message}");
-    let _ = std::fs::remove_dir_all(dir);
 }
