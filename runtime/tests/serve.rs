@@ -209,6 +209,40 @@ fn bad_requests_get_json_errors() {
 }
 
 #[test]
+fn a_full_shard_and_an_oversized_body_are_refused_with_a_reason() {
+    let server = start_server();
+    let port = server.port;
+    let start = format!(r#"{{"src": "{SAMPLE}"}}"#);
+    // The test configuration holds 100 sessions per shard.
+    for n in 0..100 {
+        let (status, body) = request(port, "POST", "/scxml/session/start", &start);
+        assert_eq!(status, 200, "session {n}: {body}");
+    }
+    let (status, body) = request(port, "POST", "/scxml/session/start", &start);
+    assert_eq!(status, 503, "{body}");
+    let reason = body["error"].as_str().expect("a JSON reason");
+    assert!(reason.contains("100"), "{reason}");
+    assert_eq!(
+        request(port, "GET", "/health", "").0,
+        200,
+        "the shard still serves"
+    );
+
+    // A body over limits.body_bytes_max (default 1 MiB) is refused from its head alone.
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let head = "POST /scxml/session/start HTTP/1.1\r\nHost: test\r\n\
+                Content-Type: application/json\r\nContent-Length: 2000000\r\n\r\n";
+    stream.write_all(head.as_bytes()).expect("write head");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read answer");
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("\"error\""), "{answer}");
+}
+
+#[test]
 fn sigterm_stops_the_server_gracefully() {
     let mut server = start_server();
     let pid = server.child.id().to_string();
