@@ -13,6 +13,7 @@ use engine::effects::{
 use engine::event::Event;
 use engine::value::Value;
 
+use super::basichttp::{communication_error, form_body, HttpSend};
 use super::directory::{InsertError, ParentLink, Phase, SessionKey};
 use super::{Core, DeliverError, Work};
 
@@ -33,7 +34,7 @@ fn is_scxml_invoke(type_: &str) -> bool {
 }
 
 impl HostEffects<'_> {
-    /// A Basic HTTP send: now (blocking until the peer has the event) or by timer.
+    /// A Basic HTTP send: handed to the processor now, or when its timer fires.
     fn send_basichttp(&mut self, out: Outgoing) -> Result<(), SendError> {
         if self.core.basichttp.is_none() {
             let reason = "the Basic HTTP processor is not running in this host".to_owned();
@@ -42,8 +43,21 @@ impl HostEffects<'_> {
         if out.delay_ms == 0 {
             return self.core.deliver(self.key, out);
         }
+        self.check_delayed_room()?;
         let at_ms = self.core.now_ms.saturating_add(out.delay_ms);
         self.core.timers.schedule(at_ms, self.key, out);
+        Ok(())
+    }
+}
+
+impl HostEffects<'_> {
+    /// Refuses a delayed send past `limits.delayed_sends_max` pending for this session.
+    fn check_delayed_room(&self) -> Result<(), SendError> {
+        let pending_max = self.core.config.limits.delayed_sends_max as usize;
+        if self.core.timers.count_owner(self.key) >= pending_max {
+            let reason = format!("more than {pending_max} delayed sends pending");
+            return Err(SendError { reason });
+        }
         Ok(())
     }
 }
@@ -64,11 +78,7 @@ impl Effects for HostEffects<'_> {
         if !delayed {
             return self.core.deliver(self.key, out);
         }
-        let pending_max = self.core.config.limits.delayed_sends_max as usize;
-        if self.core.timers.count_owner(self.key) >= pending_max {
-            let reason = format!("more than {pending_max} delayed sends pending");
-            return Err(SendError { reason });
-        }
+        self.check_delayed_room()?;
         let at_ms = self.core.now_ms.saturating_add(out.delay_ms);
         self.core.timers.schedule(at_ms, self.key, out);
         Ok(())
@@ -204,7 +214,7 @@ impl Core {
     /// when it names a session id this host does not hold.
     pub(crate) fn deliver(&mut self, from: SessionKey, out: Outgoing) -> Result<(), SendError> {
         if out.type_.as_ref() == BASICHTTP_PROCESSOR {
-            return self.post_basichttp(out);
+            return self.post_basichttp(from, out);
         }
         if let Target::Session(id) = &out.target {
             if self.dir.by_id(id).is_none() {
@@ -222,15 +232,48 @@ impl Core {
         })
     }
 
-    /// POSTs a Basic HTTP send and, since the peer may be this host, moves what arrived
-    /// into the sessions' queues before the sender goes on (W3C 201: ordering as in-process).
-    fn post_basichttp(&mut self, out: Outgoing) -> Result<(), SendError> {
-        let Target::Uri(url) = &out.target else {
+    /// Delivers a delayed send whose timer fired. The target may have ended since the send:
+    /// an SCXML event is then dropped, as a message to a session that no longer exists
+    /// would be. A Basic HTTP send the processor refuses raises `error.communication` in
+    /// its sender, on the external queue, as any error found after the `<send>` ran does.
+    pub(crate) fn deliver_due(&mut self, owner: SessionKey, out: Outgoing) {
+        let is_basichttp = out.type_.as_ref() == BASICHTTP_PROCESSOR;
+        let sendid = out.sendid.clone();
+        let Err(error) = self.deliver(owner, out) else {
+            return;
+        };
+        if is_basichttp {
+            let event = communication_error(sendid, &error.reason);
+            // A sender whose queue is full loses the error, as it would lose any event.
+            let _ = self.enqueue(owner, event);
+        } else if self.config.trace {
+            eprintln!("[trace] delayed send dropped: {}", error.reason);
+        }
+    }
+
+    /// Hands a due Basic HTTP send from `from` to the processor and, since the peer may be
+    /// this host, moves what arrived into the sessions' queues before the sender goes on
+    /// (W3C 201: ordering as in-process).
+    fn post_basichttp(&mut self, from: SessionKey, out: Outgoing) -> Result<(), SendError> {
+        let Target::Uri(url) = out.target else {
             let reason = "a Basic HTTP send needs a URL target".to_owned();
             return Err(SendError { reason });
         };
-        let body = super::basichttp::form_body(&out.event.name, &out.event.data);
-        super::basichttp::post(url, &body).map_err(|reason| SendError { reason })?;
+        let Some(sender) = self.dir.get(from) else {
+            let reason = "the sending session has ended".to_owned();
+            return Err(SendError { reason });
+        };
+        let send = HttpSend {
+            from: sender.id.clone(),
+            sendid: out.sendid,
+            url,
+            body: form_body(&out.event.name, &out.event.data),
+        };
+        let Some(http) = self.basichttp.as_mut() else {
+            let reason = "the Basic HTTP processor is not running in this host".to_owned();
+            return Err(SendError { reason });
+        };
+        http.post(send)?;
         self.receive_basichttp();
         Ok(())
     }

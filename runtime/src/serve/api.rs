@@ -26,6 +26,7 @@ use protocols::http::server::Handler;
 use protocols::http::{Request, Response};
 use serde_json::json;
 
+use super::basichttp;
 use super::driver::Wake;
 use super::metrics::{render, Metrics, ShardSnapshot, CONTENT_TYPE};
 use super::peer::{Call, Home, Peers, SessionsPage};
@@ -73,6 +74,14 @@ impl SessionApi {
             Err(e) => return (RouteKind::Unmatched, route_error(e)),
         };
         let kind = route.kind();
+        // Its event carries the request text, so it is built here, from the request.
+        if let Route::BasicHttp { id } = &route {
+            let shard = &self.shard;
+            return (
+                kind,
+                basichttp::inbound::answer(shard, id, request, started).await,
+            );
+        }
         let mut params = Params::new();
         if let Err(e) = request_params(request, &mut params) {
             return (kind, Response::error(e.status(), e.reason()));
@@ -110,6 +119,10 @@ impl SessionApi {
             Route::Help => ok(help()),
             Route::Health => self.health().await,
             Route::Metrics => self.metrics().await,
+            // Answered by `answer`, which has the request; never forwarded as a route.
+            Route::BasicHttp { .. } => {
+                Response::error(500, "a Basic HTTP request is answered where it arrives")
+            }
         }
     }
 
@@ -335,6 +348,7 @@ fn session_of(route: &Route) -> Option<&str> {
     match route {
         Route::Event { id, .. } | Route::Request { id, .. } => Some(id.as_str()),
         Route::Query { id } | Route::Terminate { id } => Some(id.as_str()),
+        Route::BasicHttp { id } => Some(id.as_str()),
         Route::Start | Route::Sessions | Route::Help | Route::Health | Route::Metrics => None,
     }
 }
@@ -371,7 +385,9 @@ fn help() -> serde_json::Value {
             "GET  /scxml/sessions?offset=&limit=",
             "GET  /scxml/help",
             "GET  /health  (every shard)",
-            "GET  /metrics  (Prometheus text; every shard, label shard)"
+            "GET  /metrics  (Prometheus text; every shard, label shard)",
+            "ANY  /basichttp/{id}  (W3C Basic HTTP Event I/O Processor: _scxmleventname \
+             names the event, else HTTP.<METHOD>; other parameters become _event.data)"
         ]
     })
 }
