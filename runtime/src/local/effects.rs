@@ -357,4 +357,38 @@ mod tests {
         assert!(is_scxml_invoke(SCXML_INVOKE));
         assert!(!is_scxml_invoke("http://example.com/vxml"));
     }
+
+    /// A delayed Basic HTTP send the processor refuses when it is due raises
+    /// `error.communication` (with its send id) in the sender, rather than vanishing.
+    #[test]
+    fn a_delayed_basichttp_send_refused_when_due_raises_error_communication() {
+        use crate::local::{Host, HostConfig, LogMode, Outcome, VirtualClock};
+        let config = HostConfig {
+            basichttp: true,
+            log: LogMode::Capture,
+            ..HostConfig::default()
+        };
+        let mut host = Host::new(config);
+        let text = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
+                datamodel="ecmascript" initial="s">
+              <state id="s">
+                <onentry>
+                  <send id="late" type="basichttp" target="ftp://127.0.0.1/x" delay="10ms"
+                        event="e"/>
+                </onentry>
+                <transition event="error.communication" cond="_event.sendid == 'late'"
+                            target="pass"/>
+                <transition event="*" target="fail"/>
+              </state>
+              <final id="pass"/>
+              <final id="fail"/>
+            </scxml>"#;
+        let doc = host.compile(text, "late.scxml").expect("compiles");
+        host.start(doc, &[], 0).expect("starts");
+        let outcome = host.run(&mut VirtualClock::new(), 10_000, 100);
+        let Outcome::Done { final_state, .. } = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!(&*final_state, "pass");
+    }
 }
