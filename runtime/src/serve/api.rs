@@ -2,9 +2,9 @@
 //! metrics.
 //!
 //! A connection lands on any shard. A request naming a session (event, request, query,
-//! terminate) whose id says it lives on another shard is forwarded there over the mesh
-//! ([`super::peer`]) and answered with the home shard's response; an id that names no
-//! running shard is 404. The home shard answers with the same local dispatch
+//! terminate, `/basichttp/{id}`) whose id says it lives on another shard is forwarded there
+//! over the mesh ([`super::peer`]) and answered with the home shard's response; an id that
+//! names no running shard is 404. The home shard answers with the same local dispatch
 //! ([`SessionApi::dispatch_here`]). The list, `/health` and `/metrics` ask every shard for
 //! its part. A session is started on the shard that accepted the request.
 //!
