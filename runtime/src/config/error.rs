@@ -242,6 +242,13 @@ pub enum Problem {
         /// The key that is missing: `cert` or `key`.
         missing: &'static str,
     },
+    /// A `basichttp.location` that is not a base URL.
+    BasicHttpLocation {
+        /// The configured value.
+        location: String,
+        /// What is wrong.
+        fault: &'static str,
+    },
     /// An `[[outbound.bind]]` rule that can never bind.
     BindRule {
         /// Its position among the rules, from 0.
@@ -298,6 +305,9 @@ impl fmt::Display for Problem {
                 write!(f, "outbound.{present} is set without outbound.{missing}")
             }
             Problem::BindRule { index, fault } => write!(f, "outbound.bind[{index}]: {fault}"),
+            Problem::BasicHttpLocation { location, fault } => {
+                write!(f, "basichttp.location = \"{location}\" {fault}")
+            }
             _ => self.fmt_listener(f),
         }
     }

@@ -12,6 +12,7 @@
 //! Paths (`application.src`, `cert`, `key`, `client_ca`, `outbound.roots`) are used as
 //! written: relative paths are relative to the server's working directory, not to the file.
 
+mod basichttp;
 mod cores;
 mod error;
 mod machine;
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use basichttp::{BasicHttpConfig, BasicHttpLocation, SENDS_IN_FLIGHT_MAX};
 pub use cores::Cores;
 pub use error::{ConfigError, Problem};
 pub use machine::Machine;
@@ -65,6 +67,8 @@ pub struct Config {
     pub outbound: OutboundConfig,
     /// Documents fetched over HTTP(S): cache size, redirects, sub-resources.
     pub documents: DocumentsConfig,
+    /// The Basic HTTP Event I/O Processor: public location, sends in flight.
+    pub basichttp: BasicHttpConfig,
 }
 
 impl Default for Config {
@@ -79,6 +83,7 @@ impl Default for Config {
             application: ApplicationConfig::default(),
             outbound: OutboundConfig::default(),
             documents: DocumentsConfig::default(),
+            basichttp: BasicHttpConfig::default(),
         }
     }
 }
@@ -380,7 +385,14 @@ impl Config {
         validate::runtime(self, machine)?;
         validate::listeners(&self.listeners)?;
         validate::application(&self.application)?;
+        basichttp::validate(&self.basichttp)?;
         outbound::validate(&self.outbound, &self.documents)
+    }
+
+    /// Where sessions receive Basic HTTP events: `basichttp.location`, else the first plain
+    /// or TLS HTTP listener's address unless it is unspecified (`0.0.0.0`, `[::]`).
+    pub fn basichttp_location(&self) -> BasicHttpLocation {
+        basichttp::location(&self.basichttp, &self.listeners)
     }
 
     /// What replacing `old` by `new` changes; `new` must already be validated.

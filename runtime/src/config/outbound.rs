@@ -1,4 +1,4 @@
-//! `[outbound]` (connections Baton opens: document fetches, later `basichttp` sends) and
+//! `[outbound]` (connections Baton opens: document fetches, `basichttp` sends) and
 //! `[documents]` (the per-shard cache of compiled documents fetched over HTTP(S)).
 //!
 //! Trust is configured, never ambient: outbound TLS verifies servers against the PEM file

@@ -86,6 +86,7 @@ pub(super) fn plan(old: &Config, new: &Config) -> ReloadPlan {
 pub(super) fn in_force(old: &Config, new: &Config) -> Config {
     let mut config = new.clone();
     config.runtime = old.runtime.clone();
+    config.basichttp = old.basichttp.clone();
     let (limits, old_limits) = (&mut config.limits, &old.limits);
     limits.sessions_per_shard_max = old_limits.sessions_per_shard_max;
     limits.connections_per_shard_max = old_limits.connections_per_shard_max;
@@ -102,8 +103,15 @@ pub(super) fn in_force(old: &Config, new: &Config) -> Config {
 fn fixed_at_start(old: &Config, new: &Config) -> Vec<&'static str> {
     let (old_runtime, new_runtime) = (&old.runtime, &new.runtime);
     let (old_limits, new_limits) = (&old.limits, &new.limits);
+    let (old_http, new_http) = (&old.basichttp, &new.basichttp);
     let fixed_at_start = [
         ("runtime.cores", old_runtime.cores != new_runtime.cores),
+        // Each session's location is fixed when it starts, and each shard's bound with it.
+        ("basichttp.location", old_http.location != new_http.location),
+        (
+            "basichttp.sends_in_flight_max",
+            old_http.sends_in_flight_max != new_http.sends_in_flight_max,
+        ),
         (
             "runtime.io_memory_bytes",
             old_runtime.io_memory_bytes != new_runtime.io_memory_bytes,

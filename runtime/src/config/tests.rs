@@ -440,3 +440,79 @@ fn header_bytes_below_the_codec_minimum_are_refused() {
         "test.toml: limits.header_bytes_max = 63 is below the minimum 64"
     );
 }
+
+#[test]
+fn basichttp_location_is_configured_or_derived_from_a_listener() {
+    let parse = |text: &str| Config::from_toml_str_on(text, "t", &two_cores()).unwrap();
+    let config = parse(API_PLAIN);
+    assert_eq!(config.basichttp, BasicHttpConfig::default());
+    assert_eq!(
+        config.basichttp_location().base(),
+        Some("http://127.0.0.1:8080")
+    );
+    // A mutual-TLS listener is skipped; a TLS one gives https; IPv6 keeps its brackets.
+    let tls = "[[listener]]\nname = \"m\"\naddress = \"127.0.0.1:1\"\ntls = \"mutual\"\n\
+               cert = \"c\"\nkey = \"k\"\nclient_ca = \"a\"\n\
+               [[listener]]\nname = \"t\"\naddress = \"[::1]:8443\"\ntls = \"on\"\n\
+               cert = \"c\"\nkey = \"k\"\n";
+    assert_eq!(
+        parse(tls).basichttp_location(),
+        BasicHttpLocation::Listener {
+            name: "t".into(),
+            base: "https://[::1]:8443".into()
+        }
+    );
+    let any = "[[listener]]\nname = \"api\"\naddress = \"0.0.0.0:8080\"\n";
+    let unknown = parse(any).basichttp_location();
+    assert_eq!(unknown.base(), None);
+    assert!(format!("{unknown:?}").contains("0.0.0.0:8080"));
+    let configured = parse(&format!(
+        "{any}[basichttp]\nlocation = \"https://baton.example.com/ors/\"\n\
+         sends_in_flight_max = 8\n"
+    ));
+    assert_eq!(configured.basichttp.sends_in_flight_max, 8);
+    assert_eq!(
+        configured.basichttp_location().base(),
+        Some("https://baton.example.com/ors")
+    );
+}
+
+#[test]
+fn basichttp_refusals_name_the_key() {
+    let error = refusal("[basichttp]\nsends_in_flight_max = 0\n");
+    assert!(
+        error.contains("basichttp.sends_in_flight_max must be at least 1"),
+        "{error}"
+    );
+    let error = refusal("[basichttp]\nsends_in_flight_max = 100000\n");
+    assert!(error.contains("above the maximum 65536"), "{error}");
+    let cases = [
+        ("ftp://host", "must start with http:// or https://"),
+        ("http://", "has no host"),
+        ("http://user@host", "user info"),
+        ("http://host/?a=1", "query or fragment"),
+        ("http://a host", "spaces"),
+    ];
+    for (location, fault) in cases {
+        let error = refusal(&format!("[basichttp]\nlocation = \"{location}\"\n"));
+        assert!(error.contains("basichttp.location"), "{error}");
+        assert!(error.contains(fault), "{location}: {error}");
+    }
+    let error = refusal("[basichttp]\nport = 1\n");
+    assert!(error.contains("unknown field `port`"), "{error}");
+}
+
+#[test]
+fn basichttp_keys_need_a_restart() {
+    let old = Config::default();
+    let mut new = old.clone();
+    new.basichttp.location = Some("http://baton:8080".into());
+    new.basichttp.sends_in_flight_max = 2;
+    let plan = Config::reload_plan(&old, &new);
+    assert_eq!(
+        plan.restart_required,
+        ["basichttp.location", "basichttp.sends_in_flight_max"]
+    );
+    let in_force = Config::in_force_after_reload(&old, &new);
+    assert_eq!(in_force.basichttp, old.basichttp);
+}

@@ -14,6 +14,7 @@ use engine::event::Event;
 use engine::extension::ActionKind;
 use engine::value::Value;
 
+use super::basichttp::{communication_error, form_body, HttpSend};
 use super::directory::{InsertError, ParentLink, Phase, SessionKey};
 use super::{Core, DeliverError, Work};
 
@@ -34,7 +35,7 @@ fn is_scxml_invoke(type_: &str) -> bool {
 }
 
 impl HostEffects<'_> {
-    /// A Basic HTTP send: now (blocking until the peer has the event) or by timer.
+    /// A Basic HTTP send: handed to the processor now, or when its timer fires.
     fn send_basichttp(&mut self, out: Outgoing) -> Result<(), SendError> {
         if self.core.basichttp.is_none() {
             let reason = "the Basic HTTP processor is not running in this host".to_owned();
@@ -43,8 +44,21 @@ impl HostEffects<'_> {
         if out.delay_ms == 0 {
             return self.core.deliver(self.key, out);
         }
+        self.check_delayed_room()?;
         let at_ms = self.core.now_ms.saturating_add(out.delay_ms);
         self.core.timers.schedule(at_ms, self.key, out);
+        Ok(())
+    }
+}
+
+impl HostEffects<'_> {
+    /// Refuses a delayed send past `limits.delayed_sends_max` pending for this session.
+    fn check_delayed_room(&self) -> Result<(), SendError> {
+        let pending_max = self.core.config.limits.delayed_sends_max as usize;
+        if self.core.timers.count_owner(self.key) >= pending_max {
+            let reason = format!("more than {pending_max} delayed sends pending");
+            return Err(SendError { reason });
+        }
         Ok(())
     }
 }
@@ -65,11 +79,7 @@ impl Effects for HostEffects<'_> {
         if !delayed {
             return self.core.deliver(self.key, out);
         }
-        let pending_max = self.core.config.limits.delayed_sends_max as usize;
-        if self.core.timers.count_owner(self.key) >= pending_max {
-            let reason = format!("more than {pending_max} delayed sends pending");
-            return Err(SendError { reason });
-        }
+        self.check_delayed_room()?;
         let at_ms = self.core.now_ms.saturating_add(out.delay_ms);
         self.core.timers.schedule(at_ms, self.key, out);
         Ok(())
@@ -215,7 +225,7 @@ impl Core {
     /// when it names a session id this host does not hold.
     pub(crate) fn deliver(&mut self, from: SessionKey, out: Outgoing) -> Result<(), SendError> {
         if out.type_.as_ref() == BASICHTTP_PROCESSOR {
-            return self.post_basichttp(out);
+            return self.post_basichttp(from, out);
         }
         if let Target::Session(id) = &out.target {
             if self.dir.by_id(id).is_none() {
@@ -233,15 +243,48 @@ impl Core {
         })
     }
 
-    /// POSTs a Basic HTTP send and, since the peer may be this host, moves what arrived
-    /// into the sessions' queues before the sender goes on (W3C 201: ordering as in-process).
-    fn post_basichttp(&mut self, out: Outgoing) -> Result<(), SendError> {
-        let Target::Uri(url) = &out.target else {
+    /// Delivers a delayed send whose timer fired. The target may have ended since the send:
+    /// an SCXML event is then dropped, as a message to a session that no longer exists
+    /// would be. A Basic HTTP send the processor refuses raises `error.communication` in
+    /// its sender, on the external queue, as any error found after the `<send>` ran does.
+    pub(crate) fn deliver_due(&mut self, owner: SessionKey, out: Outgoing) {
+        let is_basichttp = out.type_.as_ref() == BASICHTTP_PROCESSOR;
+        let sendid = out.sendid.clone();
+        let Err(error) = self.deliver(owner, out) else {
+            return;
+        };
+        if is_basichttp {
+            let event = communication_error(sendid, &error.reason);
+            // A sender whose queue is full loses the error, as it would lose any event.
+            let _ = self.enqueue(owner, event);
+        } else if self.config.trace {
+            eprintln!("[trace] delayed send dropped: {}", error.reason);
+        }
+    }
+
+    /// Hands a due Basic HTTP send from `from` to the processor and, since the peer may be
+    /// this host, moves what arrived into the sessions' queues before the sender goes on
+    /// (W3C 201: ordering as in-process).
+    fn post_basichttp(&mut self, from: SessionKey, out: Outgoing) -> Result<(), SendError> {
+        let Target::Uri(url) = out.target else {
             let reason = "a Basic HTTP send needs a URL target".to_owned();
             return Err(SendError { reason });
         };
-        let body = super::basichttp::form_body(&out.event.name, &out.event.data);
-        super::basichttp::post(url, &body).map_err(|reason| SendError { reason })?;
+        let Some(sender) = self.dir.get(from) else {
+            let reason = "the sending session has ended".to_owned();
+            return Err(SendError { reason });
+        };
+        let send = HttpSend {
+            from: sender.id.clone(),
+            sendid: out.sendid,
+            url,
+            body: form_body(&out.event.name, &out.event.data),
+        };
+        let Some(http) = self.basichttp.as_mut() else {
+            let reason = "the Basic HTTP processor is not running in this host".to_owned();
+            return Err(SendError { reason });
+        };
+        http.post(send)?;
         self.receive_basichttp();
         Ok(())
     }
@@ -324,5 +367,39 @@ mod tests {
         assert!(is_scxml_invoke("http://www.w3.org/TR/scxml"));
         assert!(is_scxml_invoke(SCXML_INVOKE));
         assert!(!is_scxml_invoke("http://example.com/vxml"));
+    }
+
+    /// A delayed Basic HTTP send the processor refuses when it is due raises
+    /// `error.communication` (with its send id) in the sender, rather than vanishing.
+    #[test]
+    fn a_delayed_basichttp_send_refused_when_due_raises_error_communication() {
+        use crate::local::{Host, HostConfig, LogMode, Outcome, VirtualClock};
+        let config = HostConfig {
+            basichttp: true,
+            log: LogMode::Capture,
+            ..HostConfig::default()
+        };
+        let mut host = Host::new(config);
+        let text = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
+                datamodel="ecmascript" initial="s">
+              <state id="s">
+                <onentry>
+                  <send id="late" type="basichttp" target="ftp://127.0.0.1/x" delay="10ms"
+                        event="e"/>
+                </onentry>
+                <transition event="error.communication" cond="_event.sendid == 'late'"
+                            target="pass"/>
+                <transition event="*" target="fail"/>
+              </state>
+              <final id="pass"/>
+              <final id="fail"/>
+            </scxml>"#;
+        let doc = host.compile(text, "late.scxml").expect("compiles");
+        host.start(doc, &[], 0).expect("starts");
+        let outcome = host.run(&mut VirtualClock::new(), 10_000, 100);
+        let Outcome::Done { final_state, .. } = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!(&*final_state, "pass");
     }
 }

@@ -48,6 +48,7 @@ use engine::model::{DatamodelKind, Document};
 use engine::session::{EndReason, Session, SessionConfig, Status};
 use engine::value::Value;
 
+pub use basichttp::{BasicHttpProcessor, HttpSend};
 pub use clock::{epoch_ms_now, Clock, RealClock, VirtualClock};
 pub use directory::{SeededIds, SessionIds, SessionKey, SessionsFull, ID_ATTEMPTS_MAX};
 pub use loader::{resolve, FileLoader, LoadError, INLINE_DOCUMENTS_MAX};
@@ -281,8 +282,9 @@ struct Core {
     finished: Vec<Finished>,
     /// Where sends to session ids this host does not hold go.
     remote: Box<dyn Remote>,
-    /// The Basic HTTP processor, when [`HostConfig::basichttp`] is set and it could bind.
-    basichttp: Option<basichttp::BasicHttp>,
+    /// The Basic HTTP processor: the loopback one when [`HostConfig::basichttp`] is set and
+    /// it could bind, or the one given to [`Host::set_basichttp`].
+    basichttp: Option<Box<dyn BasicHttpProcessor>>,
 }
 
 /// A single-threaded host for top-level sessions and their invoked descendants.
@@ -318,7 +320,8 @@ impl Host {
             false => None,
             true => basichttp::BasicHttp::start()
                 .map_err(|e| eprintln!("baton: the Basic HTTP processor cannot listen: {e}"))
-                .ok(),
+                .ok()
+                .map(|http| Box::new(http) as Box<dyn BasicHttpProcessor>),
         };
         let core = Core {
             basichttp,
@@ -382,6 +385,12 @@ impl Host {
         let doc = engine::compile::compile(text, name, &mut FileLoader, limits);
         doc.map(Rc::new)
             .map_err(|e| LoadError::Compile(Box::new(e)))
+    }
+
+    /// Sets the Basic HTTP processor (the server's), replacing the loopback one if any.
+    /// Sessions started from now on get its location in `_ioprocessors`.
+    pub fn set_basichttp(&mut self, processor: Box<dyn BasicHttpProcessor>) {
+        self.core.basichttp = Some(processor);
     }
 
     /// Sets where sends to session ids this host does not hold go (default [`NoRemote`]).
@@ -584,13 +593,7 @@ impl Host {
         let mut fired = false;
         while let Some(timer) = self.core.timers.pop_due(self.core.now_ms) {
             fired = true;
-            // The target may have ended since the send; the event is then dropped, as a
-            // message to a session that no longer exists would be.
-            if let Err(error) = self.core.deliver(timer.owner, timer.out) {
-                if self.core.config.trace {
-                    eprintln!("[trace] delayed send dropped: {}", error.reason);
-                }
-            }
+            self.core.deliver_due(timer.owner, timer.out);
         }
         fired
     }
@@ -642,7 +645,7 @@ impl Host {
             Phase::Created(session) => session,
             Phase::Starting { params } => {
                 let doc = Rc::clone(&slot.doc);
-                let http = core.basichttp.as_ref();
+                let http = core.basichttp.as_deref();
                 new_session(dm, &core.config.limits, http, doc, &slot.id, &params)?
             }
             Phase::Idle(_) | Phase::Busy => {
@@ -674,7 +677,7 @@ impl Host {
         let slot = core.dir.get_mut(key);
         let slot = slot.expect("a session just inserted is present");
         let dm = datamodel(ecmascript, null, kind);
-        let http = core.basichttp.as_ref();
+        let http = core.basichttp.as_deref();
         match new_session(dm, &core.config.limits, http, doc, &slot.id, &params) {
             Ok(session) => {
                 slot.phase = Phase::Created(session);
@@ -821,12 +824,12 @@ impl Host {
 fn new_session(
     dm: &mut dyn Datamodel,
     limits: &Limits,
-    http: Option<&basichttp::BasicHttp>,
+    http: Option<&dyn BasicHttpProcessor>,
     doc: Rc<Document>,
     id: &str,
     params: &[(Box<str>, Value)],
 ) -> Result<Box<Session>, String> {
-    let location = http.map(|http| http.location(id));
+    let location = http.and_then(|http| http.location(id));
     let ioprocessors: Vec<(&str, &str)> = match &location {
         Some(location) => vec![("basichttp", location), (BASICHTTP_PROCESSOR, location)],
         None => Vec::new(),

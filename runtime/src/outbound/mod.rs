@@ -1,5 +1,5 @@
-//! Outbound HTTP(S) for one shard: document fetches today, `<send type="basichttp">` and
-//! webhooks next. [`Outbound::request`] resolves the host, binds the local end the first
+//! Outbound HTTP(S) for one shard: document fetches and `<send type="basichttp">` (webhooks
+//! next). [`Outbound::request`] resolves the host, binds the local end the first
 //! matching `[[outbound.bind]]` rule names, connects, runs TLS for `https:` (verifying the
 //! server against `[outbound] roots`, presenting the client certificate when configured),
 //! and exchanges one request for one response, every stage bounded in time and size.

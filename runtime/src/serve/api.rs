@@ -2,9 +2,9 @@
 //! health, metrics.
 //!
 //! A connection lands on any shard. A request naming a session (event, request, query,
-//! terminate) whose id says it lives on another shard is forwarded there over the mesh
-//! ([`super::peer`]) and answered with the home shard's response; an id that names no
-//! running shard is 404. The home shard answers with the same local dispatch
+//! terminate, `/basichttp/{id}`) whose id says it lives on another shard is forwarded there
+//! over the mesh ([`super::peer`]) and answered with the home shard's response; an id that
+//! names no running shard is 404. The home shard answers with the same local dispatch
 //! ([`SessionApi::dispatch_here`]). The list, `/health` and `/metrics` ask every shard for
 //! its part. A session is started on the shard that accepted the request.
 //!
@@ -28,6 +28,7 @@ use protocols::http::{Request, Response};
 use serde_json::json;
 
 use super::answer::JsonAnswer;
+use super::basichttp;
 use super::driver::Wake;
 use super::idealtime;
 use super::metrics::{render, Metrics, ShardSnapshot, CONTENT_TYPE};
@@ -81,6 +82,14 @@ impl SessionApi {
             Err(e) => return (RouteKind::Unmatched, route_error(e)),
         };
         let kind = route.kind();
+        // Its event carries the request text, so it is built here, from the request.
+        if let Route::BasicHttp { id } = &route {
+            let shard = &self.shard;
+            return (
+                kind,
+                Box::pin(basichttp::inbound::answer(shard, id, request, started)).await,
+            );
+        }
         let mut params = Params::new();
         if let Err(e) = request_params(request, &mut params) {
             return (kind, Response::error(e.status(), e.reason()));
@@ -120,6 +129,10 @@ impl SessionApi {
             Route::Help => ok(help()),
             Route::Health => Box::pin(self.health()).await,
             Route::Metrics => Box::pin(self.metrics()).await,
+            // Answered by `answer`, which has the request; never forwarded as a route.
+            Route::BasicHttp { .. } => {
+                Response::error(500, "a Basic HTTP request is answered where it arrives")
+            }
         }
     }
 
@@ -364,6 +377,7 @@ fn session_of(route: &Route) -> Option<&str> {
     match route {
         Route::Event { id, .. } | Route::Request { id, .. } => Some(id.as_str()),
         Route::Query { id } | Route::Terminate { id } => Some(id.as_str()),
+        Route::BasicHttp { id } => Some(id.as_str()),
         Route::Start | Route::Sessions | Route::Help | Route::Health | Route::Metrics => None,
     }
 }
@@ -402,7 +416,9 @@ fn help() -> serde_json::Value {
             "GET  /scxml/sessions?offset=&limit=",
             "GET  /scxml/help",
             "GET  /health  (every shard)",
-            "GET  /metrics  (Prometheus text; every shard, label shard)"
+            "GET  /metrics  (Prometheus text; every shard, label shard)",
+            "ANY  /basichttp/{id}  (W3C Basic HTTP Event I/O Processor: _scxmleventname \
+             names the event, else HTTP.<METHOD>; other parameters become _event.data)"
         ]
     })
 }

@@ -15,10 +15,18 @@
 //!
 //! Documents named by URL are fetched with the shard's outbound client and cached compiled
 //! per shard ([`crate::documents`]).
+//!
+//! The W3C Basic HTTP Event I/O Processor runs both ways ([`basichttp`]): every HTTP
+//! listener serves `/basichttp/{id}` (an event for the session, forwarded to its home shard
+//! like the other session routes), each session's `_ioprocessors` location is
+//! `[basichttp] location` (or the first plain/TLS listener's specific address) followed by
+//! that path, and `<send type="...#BasicHTTPEventProcessor">` POSTs asynchronously with
+//! the shard's outbound client, a later failure raising `error.communication` in the sender.
 
 pub mod admin;
 pub mod answer;
 pub mod api;
+pub mod basichttp;
 pub mod driver;
 pub mod idealtime;
 pub mod ids;
@@ -39,7 +47,7 @@ use std::time::Duration;
 use protocols::http::server::StopSignal;
 use protocols::tls::{ClientTls, ServerTls, TlsError};
 
-use crate::config::{Config, Machine, Protocol};
+use crate::config::{BasicHttpLocation, Config, Machine, Protocol};
 use crate::documents::Documents;
 use crate::local::{Host, HostConfig, LogMode};
 use crate::shard::{start_shards, ShardContext};
@@ -121,6 +129,7 @@ pub fn serve(config: Config, source: Source) -> Result<(), ServeError> {
             });
         }
     }
+    announce_basichttp_location(&config);
     for listener in config.exposed_admin_listeners() {
         let warning = reload::exposed_admin_warning(&listener.name, listener.address);
         eprintln!("baton: warning: {warning}");
@@ -205,6 +214,19 @@ fn on_signals(
     }
 }
 
+/// Says where sessions receive Basic HTTP events, or why they have no location.
+fn announce_basichttp_location(config: &Config) {
+    match config.basichttp_location() {
+        BasicHttpLocation::Configured(base) | BasicHttpLocation::Listener { base, .. } => {
+            eprintln!("baton: basichttp location: {base}/basichttp/<sessionid>");
+        }
+        BasicHttpLocation::Unknown { why } => eprintln!(
+            "baton: basichttp: sessions get no location in _ioprocessors ({why}); set \
+             [basichttp] location = \"http(s)://HOST:PORT\" (sends still work)"
+        ),
+    }
+}
+
 /// The outbound TLS configuration (`[outbound]` roots and client certificate), read once.
 fn outbound_tls(config: &Config) -> Result<ClientTls, ServeError> {
     let outbound = &config.outbound;
@@ -223,6 +245,7 @@ async fn run_shard(context: ShardContext<peer::Call>, startup: Arc<Startup>) {
         .expect("one order receiver per shard");
     let shard = Rc::new(new_shard(&context, config, &startup.outbound_tls));
     peer::join(&shard, context.inbox);
+    basichttp::join(&shard, config);
     let stop = StopSignal::new();
     let driver = glommio::spawn_local(driver::drive(Rc::clone(&shard), stop.clone()));
     let reload = startup.reload.clone();

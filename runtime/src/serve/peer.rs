@@ -24,9 +24,11 @@ use protocols::http::params::Params;
 use protocols::http::Response;
 
 use super::api::{SessionApi, Shard};
+use super::basichttp::inbound::queue_here;
 use super::metrics::ShardSnapshot;
 use super::remote::MeshRemote;
 use super::route::Route;
+use crate::local::DeliverError;
 use crate::shard::{Mesh, MeshError, MeshInbox, SessionId, ShardId, ShardMsg};
 
 /// The sending end of a call's reply path.
@@ -46,6 +48,18 @@ pub enum Call {
         started: Instant,
         /// Where the response goes.
         reply: Reply<Response>,
+    },
+    /// Queue an event that arrived for a session of the receiving shard through the Basic
+    /// HTTP processor ([`super::basichttp::inbound`]); the answer says whether it was queued.
+    Queue {
+        /// The session; its home is the receiving shard.
+        to: SessionId,
+        /// The event, built from the request by the shard that received it.
+        event: Event,
+        /// When the asking shard's handler received the request (for the event latency).
+        started: Instant,
+        /// Where the outcome goes.
+        reply: Reply<Result<(), DeliverError>>,
     },
     /// The receiving shard's metrics.
     Metrics {
@@ -325,6 +339,16 @@ fn answer(api: &Rc<SessionApi>, call: Call) {
                 let _ = reply.try_send(response);
             });
             task.detach();
+        }
+        Call::Queue {
+            to,
+            event,
+            started,
+            reply,
+        } => {
+            let text = to.encode();
+            let id = std::str::from_utf8(&text).expect("a session id's text is ASCII");
+            let _ = reply.try_send(queue_here(api.shard(), id, event, started));
         }
         Call::Metrics { reply } => {
             let _ = reply.try_send(api.snapshot());

@@ -1,5 +1,6 @@
 //! The HTTP session API's paths, as a pure function of method and path. The paths are the
-//! established orchestration-server ones, so existing integrations port over.
+//! established orchestration-server ones, so existing integrations port over, plus the
+//! W3C Basic HTTP Event I/O Processor's `/basichttp/{id}`.
 
 use std::borrow::Cow;
 
@@ -43,6 +44,12 @@ pub enum Route {
     Health,
     /// `GET /metrics`.
     Metrics,
+    /// `/basichttp/{id}`, any method: an event for the session through the W3C Basic HTTP
+    /// Event I/O Processor (its `_ioprocessors` location).
+    BasicHttp {
+        /// The session id.
+        id: String,
+    },
 }
 
 /// A route without its parameters: the `route` label of the request counters. Requests that
@@ -68,6 +75,8 @@ pub enum RouteKind {
     Health,
     /// [`Route::Metrics`].
     Metrics,
+    /// [`Route::BasicHttp`].
+    BasicHttp,
     /// An `/admin/` path ([`AdminRoute`]), answered or refused.
     Admin,
     /// No route matched.
@@ -76,7 +85,7 @@ pub enum RouteKind {
 
 impl RouteKind {
     /// Every kind, in index order.
-    pub const ALL: [RouteKind; 11] = [
+    pub const ALL: [RouteKind; 12] = [
         RouteKind::Start,
         RouteKind::Event,
         RouteKind::Request,
@@ -86,6 +95,7 @@ impl RouteKind {
         RouteKind::Help,
         RouteKind::Health,
         RouteKind::Metrics,
+        RouteKind::BasicHttp,
         RouteKind::Admin,
         RouteKind::Unmatched,
     ];
@@ -107,6 +117,7 @@ impl RouteKind {
             RouteKind::Help => "help",
             RouteKind::Health => "health",
             RouteKind::Metrics => "metrics",
+            RouteKind::BasicHttp => "basichttp",
             RouteKind::Admin => "admin",
             RouteKind::Unmatched => "unmatched",
         }
@@ -126,6 +137,7 @@ impl Route {
             Route::Help => RouteKind::Help,
             Route::Health => RouteKind::Health,
             Route::Metrics => RouteKind::Metrics,
+            Route::BasicHttp { .. } => RouteKind::BasicHttp,
         }
     }
 }
@@ -170,6 +182,8 @@ pub fn route(method: Method, path: &str) -> Result<Route, RouteError> {
         ["scxml", "help"] => (Route::Help, "GET"),
         ["health"] => (Route::Health, "GET"),
         ["metrics"] => (Route::Metrics, "GET"),
+        // The W3C processor takes any method (`HTTP.<METHOD>` names an unnamed event).
+        ["basichttp", id] => return Ok(Route::BasicHttp { id: id.to_string() }),
         _ => return Err(RouteError::NotFound),
     };
     let accepted = match allow {
@@ -246,6 +260,17 @@ mod tests {
         );
         assert_eq!(route(Method::Get, "/health/"), Ok(Route::Health));
         assert_eq!(route(Method::Get, "/metrics"), Ok(Route::Metrics));
+        for method in [Method::Post, Method::Get, Method::Put] {
+            assert_eq!(
+                route(method, "/basichttp/AB%43"),
+                Ok(Route::BasicHttp { id: "ABC".into() })
+            );
+        }
+        assert_eq!(route(Method::Post, "/basichttp"), Err(RouteError::NotFound));
+        assert_eq!(
+            route(Method::Post, "/basichttp/a/b"),
+            Err(RouteError::NotFound)
+        );
     }
 
     #[test]

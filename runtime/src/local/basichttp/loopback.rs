@@ -1,14 +1,12 @@
-//! The W3C Basic HTTP Event I/O Processor for the local host (`baton run`, the conformance
-//! tests): a loopback HTTP listener that turns POSTs into events, and a blocking client for
-//! `<send type="...#BasicHTTPEventProcessor">`.
+//! The Basic HTTP processor of the local host (`baton run`, the conformance tests): a
+//! loopback HTTP listener that turns requests into events ([`super::event_from_request`]),
+//! and a blocking client for `<send type="...#BasicHTTPEventProcessor">`.
 //!
-//! Each session's location is `http://127.0.0.1:PORT/basichttp/<sessionid>`. A request's
-//! `_scxmleventname` parameter names the event (else `HTTP.<METHOD>`), its other parameters
-//! become `_event.data`, and the request text is `_event.raw`. The listener queues the event
-//! before it answers 200, and a send waits for that answer, so an event a session sends to
-//! itself is in its queue before the send returns, as an in-process send would be (W3C 201).
-//! Blocking is right for this host, which runs one document for one author; the server
-//! (`baton serve`) uses the glommio client instead.
+//! Each session's location is `http://127.0.0.1:PORT/basichttp/<sessionid>`. The listener
+//! queues the event before it answers 200, and a send waits for that answer, so an event a
+//! session sends to itself is in its queue before the send returns, as an in-process send
+//! would be (W3C 201). Blocking is right for this host, which runs one document for one
+//! author; the server (`baton serve`) posts asynchronously with its outbound client instead.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -17,13 +15,13 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
-use engine::effects::BASICHTTP_PROCESSOR;
-use engine::event::{Event, EventKind};
-use engine::value::Value;
-use protocols::http::params::{request_params, Params};
+use engine::effects::SendError;
+use engine::event::Event;
 use protocols::http::{
     encode_request, Decoded, HttpLimits, OutboundRequest, Request, RequestDecoder, ResponseDecoder,
 };
+
+use super::{event_from_request, BasicHttpProcessor, HttpSend};
 
 /// How long a send or an incoming connection may take before it is abandoned.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -138,96 +136,25 @@ fn to_incoming(request: &Request) -> Result<Incoming, u16> {
     if session.is_empty() || session.contains('/') {
         return Err(404);
     }
-    let mut params = Params::new();
-    request_params(request, &mut params).map_err(|e| e.status())?;
-    let name = match params.iter().position(|(n, _)| n == "_scxmleventname") {
-        Some(i) => match params.remove(i).1 {
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
-        },
-        None => format!("HTTP.{}", request.method_str()),
-    };
-    let data = match params.is_empty() {
-        true => Value::Undefined,
-        false => Value::Object(
-            params
-                .iter()
-                .map(|(k, v)| (k.as_str().into(), Value::from_json(v)))
-                .collect(),
-        ),
-    };
-    let mut event = Event::new(&name, EventKind::External);
-    event.data = data;
-    event.origintype = Some(BASICHTTP_PROCESSOR.into());
-    event.raw = Some(raw_text(request).into());
+    let event = event_from_request(request).map_err(|e| e.status())?;
     Ok(Incoming {
         session: session.into(),
         event,
     })
 }
 
-/// The request as text, for `_event.raw`.
-fn raw_text(request: &Request) -> String {
-    let mut raw = format!("{} {}", request.method_str(), request.path());
-    if let Some(query) = request.query() {
-        raw.push('?');
-        raw.push_str(query);
+impl BasicHttpProcessor for BasicHttp {
+    fn location(&self, session_id: &str) -> Option<String> {
+        Some(BasicHttp::location(self, session_id))
     }
-    raw.push_str(" HTTP/1.1\r\n");
-    for (name, value) in request.headers() {
-        raw.push_str(&format!("{name}: {}\r\n", String::from_utf8_lossy(value)));
-    }
-    raw.push_str("\r\n");
-    raw.push_str(&String::from_utf8_lossy(request.body()));
-    raw
-}
 
-/// The form body of a send: `_scxmleventname`, then the data's fields (or the content).
-pub fn form_body(name: &str, data: &Value) -> String {
-    let mut fields: Vec<String> = Vec::new();
-    if !name.is_empty() {
-        fields.push(format!("_scxmleventname={}", form_encode(name)));
+    fn post(&mut self, send: HttpSend) -> Result<(), SendError> {
+        post(&send.url, &send.body).map_err(|reason| SendError { reason })
     }
-    match data {
-        Value::Undefined => {}
-        Value::Object(pairs) => {
-            for (key, value) in pairs {
-                fields.push(format!(
-                    "{}={}",
-                    form_encode(key),
-                    form_encode(&field_text(value))
-                ));
-            }
-        }
-        Value::String(text) | Value::Xml(text) => fields.push(form_encode(text)),
-        other => fields.push(form_encode(&field_text(other))),
-    }
-    fields.join("&")
-}
 
-/// A field's text: strings as they are, whole numbers as ECMAScript prints them (`2`, not
-/// `2.0`), anything else as JSON.
-fn field_text(value: &Value) -> String {
-    match value {
-        Value::String(s) | Value::Xml(s) => s.to_string(),
-        Value::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", *n as i64),
-        other => other.to_json().to_string(),
+    fn try_recv(&self) -> Option<Incoming> {
+        BasicHttp::try_recv(self)
     }
-}
-
-/// `application/x-www-form-urlencoded` encoding of one name or value. Spaces become `%20`
-/// rather than `+`: both are valid, and `%20` is what W3C test 520 recognises.
-fn form_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
-                out.push(b as char)
-            }
-            other => out.push_str(&format!("%{other:02X}")),
-        }
-    }
-    out
 }
 
 /// POSTs `body` to an `http://` URL and waits for a 2xx answer.
@@ -294,6 +221,8 @@ fn read_status(stream: &mut TcpStream) -> Result<u16, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::local::basichttp::form_body;
+    use engine::value::Value;
 
     #[test]
     fn a_post_becomes_an_event_with_raw_text() {
