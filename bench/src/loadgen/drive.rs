@@ -136,7 +136,7 @@ async fn worker(ctx: Rc<Context>) {
                 if due >= ctx.end {
                     break;
                 }
-                sleep_until(due).await;
+                sleep_until(due, ctx.options.wait).await;
                 due
             }
             None => {
@@ -292,10 +292,22 @@ fn session_id(response: &Response) -> Option<String> {
     Some(body.get("sessionid")?.as_str()?.to_string())
 }
 
-async fn sleep_until(due: Instant) {
-    let now = Instant::now();
-    if due > now {
-        glommio::timer::sleep(due - now).await;
+/// Waits until `due`. Under `--wait busy` every connection's task stays runnable, so
+/// glommio would look at its timers only when its 100 ms preemption slice ends and a timer
+/// would fire that late: the wait spins too, yielding to the other connections.
+async fn sleep_until(due: Instant, wait: WaitMode) {
+    match wait {
+        WaitMode::Busy => {
+            while Instant::now() < due {
+                futures_lite::future::yield_now().await;
+            }
+        }
+        WaitMode::Uring => {
+            let now = Instant::now();
+            if due > now {
+                glommio::timer::sleep(due - now).await;
+            }
+        }
     }
 }
 
