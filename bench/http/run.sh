@@ -21,6 +21,9 @@ cd "$(dirname "$0")/../.."
 DURATION_S=${DURATION_S:-10}
 WARMUP_S=${WARMUP_S:-2}
 CONCURRENCY=${CONCURRENCY:-32}
+# The open loop's connection pool: enough for the scheduled rate, few enough that the
+# generator's busy-polling of idle connections does not add its own delay to the latencies.
+OPEN_CONCURRENCY=${OPEN_CONCURRENCY:-16}
 SESSIONS=${SESSIONS:-1000}
 BATON_PORT=${BATON_PORT:-18080}
 NGINX_PORT=${NGINX_PORT:-18081}
@@ -118,10 +121,10 @@ measure baton-start-event-terminate-closed-uring "${set_args[@]}" --concurrency 
 for percent in 50 90; do
     rate=$((set_max * percent / 100))
     measure "baton-start-event-terminate-open-$percent" "${set_args[@]}" \
-        --concurrency "$CONCURRENCY" --rate "$rate"
+        --concurrency "$OPEN_CONCURRENCY" --rate "$rate"
     rate=$((event_max * percent / 100))
     measure "baton-event-open-$percent" "${event_args[@]}" \
-        --concurrency "$CONCURRENCY" --rate "$rate"
+        --concurrency "$OPEN_CONCURRENCY" --rate "$rate"
 done
 
 nginx_max=""
