@@ -36,6 +36,7 @@ use super::peer::{Call, Home, Peers, SessionsPage};
 use super::reply::{self, Replies};
 use super::route::{route, Route, RouteError, RouteKind};
 use crate::documents::Documents;
+use crate::local::basichttp::event_data;
 use crate::local::{DeliverError, Host};
 
 /// What one shard's handlers share.
@@ -182,15 +183,7 @@ impl SessionApi {
     }
 
     fn event(&self, id: &str, name: &str, params: Params, started: Instant) -> Response {
-        let data = match params.is_empty() {
-            true => Value::Undefined,
-            false => Value::Object(
-                params
-                    .iter()
-                    .map(|(k, v)| (k.as_str().into(), Value::from_json(v)))
-                    .collect(),
-            ),
-        };
+        let data = event_data(&params);
         let sent = self
             .shard
             .host

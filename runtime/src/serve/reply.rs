@@ -22,7 +22,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use engine::value::Value;
 use futures_lite::future;
 use protocols::http::codec::has_body;
 use protocols::http::params::Params;
@@ -30,6 +29,7 @@ use protocols::http::Response;
 use serde_json::json;
 
 use super::api::Shard;
+use crate::local::basichttp::event_data;
 use crate::local::{Answer, DeliverError, Reply};
 
 /// One waiting exchange: the answer once it has come, and the task to wake.
@@ -187,7 +187,7 @@ pub async fn request(
     params: Params,
     started: Instant,
 ) -> Response {
-    let data = event_data(params);
+    let data = event_data(&params);
     let sent = shard.host.borrow_mut().send_request(id, name, data);
     let requestid = match sent {
         Ok(requestid) => requestid,
@@ -225,15 +225,4 @@ pub async fn request(
             Response::json(504, body.to_string().into_bytes())
         }
     }
-}
-
-/// The parameters as `_event.data`: an object in the order sent, `undefined` if none.
-fn event_data(params: Params) -> Value {
-    if params.is_empty() {
-        return Value::Undefined;
-    }
-    let fields = params
-        .iter()
-        .map(|(k, v)| (k.as_str().into(), Value::from_json(v)));
-    Value::Object(fields.collect())
 }

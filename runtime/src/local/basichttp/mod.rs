@@ -19,7 +19,7 @@ use engine::event::{Event, EventKind};
 use engine::value::Value;
 
 pub use loopback::{post, BasicHttp, Incoming};
-pub use wire::{event_from_request, form_body, EVENT_NAME_PARAM};
+pub use wire::{event_data, event_from_request, form_body, EVENT_NAME_PARAM};
 
 /// One Basic HTTP send that is due, as owned plain data.
 #[derive(Clone, Debug, PartialEq, Eq)]

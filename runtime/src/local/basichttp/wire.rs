@@ -25,23 +25,26 @@ pub fn event_from_request(request: &Request) -> Result<Event, ParamError> {
         },
         None => format!("HTTP.{}", request.method_str()),
     };
-    let data = match params.is_empty() {
-        true => Value::Undefined,
-        false => Value::Object(
-            params
-                .iter()
-                .map(|(k, v)| (k.as_str().into(), Value::from_json(v)))
-                .collect(),
-        ),
-    };
     let mut event = Event::new(&name, EventKind::External);
-    event.data = data;
+    event.data = event_data(&params);
     event.origintype = Some(BASICHTTP_PROCESSOR.into());
     event.raw = Some(raw_text(request).into());
     Ok(event)
 }
 
 /// The request as text, for `_event.raw`.
+/// Request parameters as `_event.data`: an object in the order sent, `undefined` if none.
+/// Every inbound path uses it (the session API's events and requests, Basic HTTP).
+pub fn event_data(params: &Params) -> Value {
+    if params.is_empty() {
+        return Value::Undefined;
+    }
+    let fields = params
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), Value::from_json(v)));
+    Value::Object(fields.collect())
+}
+
 fn raw_text(request: &Request) -> String {
     use std::fmt::Write as _;
     let mut raw = format!("{} {}", request.method_str(), request.path());
