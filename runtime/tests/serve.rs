@@ -43,7 +43,8 @@ fn start_server() -> Server {
     let text = format!(
         "[runtime]\ncores = [0]\nio_memory_bytes = 1048576\n\n[limits]\n\
          sessions_per_shard_max = 100\n\n[[listener]]\nname = \"api\"\n\
-         address = \"127.0.0.1:{port}\"\n"
+         address = \"127.0.0.1:{port}\"\n\n[application]\nname = \"greeter\"\n\
+         src = \"{SAMPLE}\"\n"
     );
     std::fs::write(&config, text).expect("write config");
     let child = Command::new(env!("CARGO_BIN_EXE_baton"))
@@ -240,6 +241,38 @@ fn a_full_shard_and_an_oversized_body_are_refused_with_a_reason() {
     stream.read_to_string(&mut answer).expect("read answer");
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("\"error\""), "{answer}");
+}
+
+#[test]
+fn the_provisioned_application_starts_by_its_name() {
+    let server = start_server();
+    let port = server.port;
+    let (status, body) = request(
+        port,
+        "POST",
+        "/scxml/session/start",
+        r#"{"src": "greeter"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let id = body["sessionid"]
+        .as_str()
+        .expect("a session id")
+        .to_string();
+    let (status, body) = request(port, "GET", &format!("/scxml/session/{id}/query"), "");
+    assert_eq!(
+        (status, &body["document"]),
+        (200, &serde_json::json!(SAMPLE))
+    );
+    let (_, body) = request(port, "GET", "/health", "");
+    assert_eq!(body["application"], "greeter");
+    // Any other name is a path, and a missing one is an error naming the file.
+    let (status, body) = request(port, "POST", "/scxml/session/start", r#"{"src": "hello"}"#);
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = request(port, "POST", "/scxml/session/start", "{}");
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &serde_json::json!("missing parameter 'src'"))
+    );
 }
 
 #[test]

@@ -310,14 +310,16 @@ impl Default for ListenerConfig {
     }
 }
 
-/// `[application]`: the document a session starts from when a request names none.
+/// `[application]`: the provisioned application, started by `POST /scxml/session/start`
+/// with `src` set to its name.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApplicationConfig {
     /// File path or http(s) URL of the default document (default
     /// `runtime/samples/hello.scxml`, the bundled sample).
     pub src: String,
-    /// Name of the application, shown in metrics and the session list (default `hello`).
+    /// Name of the application: the `src` integrators pass to start it, also shown by
+    /// `GET /health` (default `hello`).
     pub name: String,
 }
 

@@ -33,7 +33,7 @@ pub struct ReloadPlan {
     /// Whether `[limits]` keys applied per request or per session changed (timeouts,
     /// sizes, queue bounds, engine limits): new requests and sessions use the new values.
     pub limits_changed: bool,
-    /// Whether `[application]` changed: new sessions use the new default document.
+    /// Whether `[application]` changed: later starts by the application's name use it.
     pub application_changed: bool,
     /// Keys that changed but are fixed when shards start (cores, io memory, shares,
     /// slab and channel sizes, the JS runtime's budget): they take effect only after a

@@ -35,6 +35,7 @@ use super::metrics::{render, Metrics, ShardSnapshot, CONTENT_TYPE};
 use super::peer::{Call, Home, Peers, SessionsPage};
 use super::reply::{self, Replies};
 use super::route::{route, Route, RouteError, RouteKind};
+use crate::config::ApplicationConfig;
 use crate::documents::Documents;
 use crate::local::basichttp::event_data;
 use crate::local::{DeliverError, Host};
@@ -57,6 +58,9 @@ pub struct Shard {
     pub replies: Replies,
     /// How far ahead a start's `idealtime` may be, in ms (`limits.idealtime_ahead_max_ms`).
     pub idealtime_ahead_max_ms: u32,
+    /// The provisioned application (`[application]`): a start whose `src` is its `name`
+    /// starts its document. A reload replaces it.
+    pub application: RefCell<ApplicationConfig>,
 }
 
 /// The session API handler of one shard.
@@ -137,12 +141,14 @@ impl SessionApi {
         }
     }
 
-    /// Starts a session from `src` (a path or an http(s) URL), or from `alternate_url` when
-    /// `src` cannot be fetched or compiled. The fetch awaits with no borrow of the host held.
+    /// Starts a session from `src` (a path, an http(s) URL, or the name of the provisioned
+    /// application), or from `alternate_url` when `src` cannot be fetched or compiled. The
+    /// fetch awaits with no borrow of the host held.
     async fn start(&self, params: Params) -> Response {
         let Some(src) = param_str(&params, "src") else {
             return Response::error(400, "missing parameter 'src'");
         };
+        let src = self.application_src(src);
         let alternate = param_str(&params, "alternate_url");
         let now_ms = crate::local::epoch_ms_now();
         let ahead_max_ms = self.shard.idealtime_ahead_max_ms;
@@ -180,6 +186,15 @@ impl SessionApi {
         self.shard.metrics.session_started();
         self.shard.wake.wake();
         answer.ok()
+    }
+
+    /// `src` itself, or the provisioned application's document when `src` is its name.
+    fn application_src(&self, src: String) -> String {
+        let application = self.shard.application.borrow();
+        match src == application.name {
+            true => application.src.clone(),
+            false => src,
+        }
     }
 
     fn event(&self, id: &str, name: &str, params: Params, started: Instant) -> Response {
@@ -318,7 +333,13 @@ impl SessionApi {
         } else {
             (503, "degraded")
         };
-        let body = json!({ "status": word, "sessions": sessions, "shards": shards });
+        let application = self.shard.application.borrow().name.clone();
+        let body = json!({
+            "status": word,
+            "application": application,
+            "sessions": sessions,
+            "shards": shards,
+        });
         Response::json(status, body.to_string().into_bytes())
     }
 

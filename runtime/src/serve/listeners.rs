@@ -254,6 +254,7 @@ impl ShardListeners {
         self.api
             .replies
             .set_timeout_ms(limits.request_reply_timeout_ms);
+        *self.api.application.borrow_mut() = change.config.application.clone();
     }
 
     /// Starts accepting on `socket` for `listener`.

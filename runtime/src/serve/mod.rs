@@ -299,6 +299,7 @@ fn new_shard(
         documents: Documents::new(config, outbound_tls.for_shard()),
         replies: reply::Replies::new(config.limits.request_reply_timeout_ms),
         idealtime_ahead_max_ms: config.limits.idealtime_ahead_max_ms,
+        application: RefCell::new(config.application.clone()),
     }
 }
 
