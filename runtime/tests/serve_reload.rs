@@ -32,7 +32,11 @@ impl Server {
     /// and `limits` (lines of `[limits]`), and waits until `port` answers.
     fn start(tag: &str, limits: &str, listeners: &str, port: u16) -> Server {
         let text = config_text(limits, listeners);
-        Server(support::Server::start(&format!("reload-{tag}"), &text, port))
+        Server(support::Server::start(
+            &format!("reload-{tag}"),
+            &text,
+            port,
+        ))
     }
 
     /// Rewrites the configuration file (not applied until a reload).
@@ -238,11 +242,7 @@ fn limits_apply_to_new_connections_and_restart_keys_are_reported() {
     let big = format!(r#"{{"pad": "{}"}}"#, "x".repeat(2_000));
     let mut before = Connection::try_open(admin).expect("connect");
     let event = "/scxml/session/none/event/go";
-    assert_eq!(
-        before.json("POST", event, &big).0,
-        404,
-        "no such session"
-    );
+    assert_eq!(before.json("POST", event, &big).0, 404, "no such session");
 
     server.rewrite(
         "body_bytes_max = 1000\nmesh_queue_max = 64\n",

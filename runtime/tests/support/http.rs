@@ -13,7 +13,9 @@ const READ_TIMEOUT: Duration = Duration::from_secs(20);
 /// One request on a fresh connection (`Connection: close`); returns (head, body).
 pub fn request_text(port: u16, method: &str, path: &str, body: &str) -> (String, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream.set_read_timeout(Some(READ_TIMEOUT)).expect("timeout");
+    stream
+        .set_read_timeout(Some(READ_TIMEOUT))
+        .expect("timeout");
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
