@@ -1,44 +1,15 @@
 //! `baton run`, end to end: the real binary, its stdin, stdout, stderr and exit status.
 
+mod support;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+use support::TempDir;
 
 const BATON: &str = env!("CARGO_BIN_EXE_baton");
 const HELLO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/hello.scxml");
-
-/// A fresh directory for one test's documents, removed when dropped.
-struct Scratch(PathBuf);
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn scratch_dir() -> Scratch {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("baton-cli-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    Scratch(dir)
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write document");
-    path
-}
 
 /// Runs `baton ARGS` with `stdin` as its input (then closed).
 fn baton(args: &[&str], stdin: &str) -> Output {
@@ -110,12 +81,12 @@ fn malformed_stdin_lines_are_reported_and_skipped() {
 
 #[test]
 fn invalid_document_exits_2_with_file_line_column() {
-    let dir = scratch_dir();
+    let dir = TempDir::new("cli");
     let text = format!(
         "<scxml {SCXML} initial=\"a\">\n  <state id=\"a\">\n    \
          <transition target=\"nowhere\"/>\n  </state>\n</scxml>\n"
     );
-    let path = write(&dir, "bad.scxml", &text);
+    let path = dir.write("bad.scxml", &text);
     let output = baton(&["run", path.to_str().unwrap()], "");
     assert_eq!(output.status.code(), Some(2));
     let err = stderr(&output);
@@ -139,12 +110,12 @@ fn unreadable_file_exits_2() {
 
 #[test]
 fn timeout_exits_3() {
-    let dir = scratch_dir();
+    let dir = TempDir::new("cli");
     let text = format!(
         "<scxml {SCXML} initial=\"a\"><state id=\"a\"><onentry>\
          <send event=\"much.later\" delay=\"60s\"/></onentry></state></scxml>"
     );
-    let path = write(&dir, "slow.scxml", &text);
+    let path = dir.write("slow.scxml", &text);
     let started = Instant::now();
     let output = baton(&["run", "--timeout-ms", "300", path.to_str().unwrap()], "");
     assert_eq!(output.status.code(), Some(3), "stderr: {}", stderr(&output));
@@ -159,12 +130,12 @@ fn timeout_exits_3() {
 
 #[test]
 fn a_limit_ends_the_session_with_exit_4() {
-    let dir = scratch_dir();
+    let dir = TempDir::new("cli");
     let text = format!(
         "<scxml {SCXML} initial=\"a\"><state id=\"a\"><transition target=\"b\"/></state>\
          <state id=\"b\"><transition target=\"a\"/></state></scxml>"
     );
-    let path = write(&dir, "loop.scxml", &text);
+    let path = dir.write("loop.scxml", &text);
     let output = baton(&["run", path.to_str().unwrap()], "");
     assert_eq!(output.status.code(), Some(4), "stderr: {}", stderr(&output));
     let lines = stdout_lines(&output);
@@ -174,7 +145,7 @@ fn a_limit_ends_the_session_with_exit_4() {
 
 #[test]
 fn delayed_send_fires_in_real_time() {
-    let dir = scratch_dir();
+    let dir = TempDir::new("cli");
     let text = format!(
         "<scxml {SCXML} initial=\"a\"><state id=\"a\"><onentry>\
          <send event=\"tick\" delay=\"200ms\"/></onentry>\
@@ -183,7 +154,7 @@ fn delayed_send_fires_in_real_time() {
          <transition event=\"tock\" target=\"done\"/></state>\
          <final id=\"done\"/></scxml>"
     );
-    let path = write(&dir, "tick.scxml", &text);
+    let path = dir.write("tick.scxml", &text);
     let started = Instant::now();
     let output = baton(
         &["run", "--timeout-ms", "10000", path.to_str().unwrap()],
@@ -203,14 +174,14 @@ fn delayed_send_fires_in_real_time() {
 
 #[test]
 fn invoked_child_from_src() {
-    let dir = scratch_dir();
+    let dir = TempDir::new("cli");
     let child = format!(
         "<scxml {SCXML} initial=\"k\"><datamodel><data id=\"greeting\"/></datamodel>\
          <state id=\"k\"><onentry><log label=\"child\" expr=\"greeting\"/>\
          <send target=\"#_parent\" event=\"hello\"><param name=\"who\" expr=\"'kid'\"/>\
          </send></onentry><transition target=\"kdone\"/></state><final id=\"kdone\"/></scxml>"
     );
-    write(&dir, "child.scxml", &child);
+    dir.write("child.scxml", &child);
     let parent = format!(
         "<scxml {SCXML} initial=\"p\"><state id=\"p\">\
          <invoke id=\"kid\" src=\"file:child.scxml\"><param name=\"greeting\" expr=\"'hi'\"/>\
@@ -219,7 +190,7 @@ fn invoked_child_from_src() {
          <state id=\"q\"><transition event=\"done.invoke.kid\" target=\"done\"/></state>\
          <final id=\"done\"/></scxml>"
     );
-    let path = write(&dir, "parent.scxml", &parent);
+    let path = dir.write("parent.scxml", &parent);
     let output = baton(&["run", "--timeout-ms", "5000", path.to_str().unwrap()], "");
     assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
     let err = stderr(&output);
@@ -286,11 +257,11 @@ const RESPONDER: &str = r#"
 
 #[test]
 fn run_prints_responses_to_requests() {
-    let dir = scratch_dir();
+    let dir = TempDir::new("cli");
     let text = format!(
         "<scxml {SCXML} xmlns:session=\"http://baton.dev/scxml/session\">{RESPONDER}</scxml>"
     );
-    let doc = write(&dir, "responder.scxml", &text);
+    let doc = dir.write("responder.scxml", &text);
     let input = concat!(
         r#"{"request":"quote","data":{"extra":5}}"#,
         "\n",
@@ -339,12 +310,12 @@ fn run_prints_responses_to_requests() {
 
 #[test]
 fn run_rejects_unknown_baton_actions_with_their_position() {
-    let dir = scratch_dir();
+    let dir = TempDir::new("cli");
     let text = format!(
         "<scxml {SCXML} xmlns:session=\"http://baton.dev/scxml/session\">\n\
          <state id=\"s\"><onentry>\n  <session:reply/></onentry></state></scxml>"
     );
-    let doc = write(&dir, "typo.scxml", &text);
+    let doc = dir.write("typo.scxml", &text);
     let path = doc.to_str().expect("utf-8 path");
     let output = baton(&["run", path], "");
     assert_eq!(output.status.code(), Some(2));

@@ -1,94 +1,23 @@
 //! `baton serve` end to end: the real binary, a real TCP listener, plain HTTP/1.1 requests
 //! from a std socket, and SIGTERM for a graceful stop.
 
+mod support;
+
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/hello.scxml");
-
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: TempDir,
-}
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let probe = TcpListener::bind("127.0.0.1:0").expect("bind a probe port");
-    probe.local_addr().expect("probe address").port()
-}
+use support::{free_port, metric, request, request_text, Server, SAMPLE};
 
 fn start_server() -> Server {
     let port = free_port();
-    let dir = std::env::temp_dir().join(format!("baton-serve-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let config = dir.join("baton.toml");
     let text = format!(
         "[runtime]\ncores = [0]\nio_memory_bytes = 1048576\n\n[limits]\n\
          sessions_per_shard_max = 100\n\n[[listener]]\nname = \"api\"\n\
          address = \"127.0.0.1:{port}\"\n\n[application]\nname = \"greeter\"\n\
          src = \"{SAMPLE}\"\n"
     );
-    std::fs::write(&config, text).expect("write config");
-    let child = Command::new(env!("CARGO_BIN_EXE_baton"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn baton serve");
-    let server = Server {
-        child,
-        port,
-        _dir: TempDir(dir),
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "baton serve did not listen on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    server
-}
-
-/// One request on a fresh connection; returns (status, body).
-fn request(port: u16, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).expect("write head");
-    stream.write_all(body.as_bytes()).expect("write body");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read answer");
-    let status: u16 = answer[9..12].parse().expect("status code");
-    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
-    let json = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
-    (status, json)
+    Server::start("serve", &text, port)
 }
 
 #[test]
@@ -140,14 +69,8 @@ fn session_lifecycle_over_http() {
 }
 
 /// Stops the server with SIGTERM and returns everything it wrote on stderr.
-fn stop_and_read_stderr(mut server: Server) -> String {
-    let pid = server.child.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status();
-    assert!(killed.expect("kill").success());
-    let mut text = String::new();
-    let mut stderr = server.child.stderr.take().expect("piped stderr");
-    stderr.read_to_string(&mut text).expect("read stderr");
-    text
+fn stop_and_read_stderr(server: Server) -> String {
+    server.stop().1
 }
 
 /// Events are processed by the shard's driver after the answer: poll until the session
@@ -277,25 +200,9 @@ fn the_provisioned_application_starts_by_its_name() {
 
 #[test]
 fn sigterm_stops_the_server_gracefully() {
-    let mut server = start_server();
-    let pid = server.child.id().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = server.child.try_wait().expect("wait") {
-            assert!(status.success(), "exit status {status}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "baton serve did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let server = start_server();
+    let (status, _) = server.stop();
+    assert!(status.success(), "exit status {status}");
 }
 
 #[test]
@@ -368,25 +275,5 @@ fn metrics_count_requests_and_latencies() {
 
 /// `GET /metrics` on a fresh connection; returns (head, body).
 fn get_metrics(port: u16) -> (String, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    let head = "GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
-    stream.write_all(head.as_bytes()).expect("write head");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read answer");
-    let (head, body) = answer.split_once("\r\n\r\n").expect("head and body");
-    (head.to_string(), body.to_string())
-}
-
-/// The value of the one sample `series` (name and labels exactly as exposed).
-fn metric(text: &str, series: &str) -> f64 {
-    let values: Vec<f64> = text
-        .lines()
-        .filter_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map(|value| value.parse().expect("a number"))
-        .collect();
-    assert_eq!(values.len(), 1, "{series} in:\n{text}");
-    values[0]
+    request_text(port, "GET", "/metrics", "")
 }

@@ -6,22 +6,19 @@
 //! to its own location, a POST forwarded to the session's home shard, https verified
 //! against `[outbound] roots`, and the location's configuration.
 
+mod support;
+
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
-};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use serde_json::{json, Value};
+
+use support::pki::{server_tls, Ca};
+use support::{free_port, Connection, Server};
 
 use runtime::shard::SessionId;
 
@@ -70,48 +67,6 @@ const SESSION: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version=
 
 // ---------------------------------------------------------------------------------------
 // Certificates.
-
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    cert_pem: String,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("no names");
-        params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = KeyPair::generate().expect("generate a CA key");
-        let cert_pem = params.self_signed(&key).expect("self-sign").pem();
-        Ca {
-            issuer: Issuer::new(params, key),
-            cert_pem,
-        }
-    }
-
-    /// A server configuration whose certificate (for localhost and 127.0.0.1) it signed.
-    fn server_tls(&self) -> Arc<ServerConfig> {
-        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-        let mut params = CertificateParams::new(names).expect("valid names");
-        params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, "peer");
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let key = KeyPair::generate().expect("generate a leaf key");
-        let cert = params.signed_by(&key, &self.issuer).expect("sign a leaf");
-        let chain = vec![CertificateDer::from_pem_slice(cert.pem().as_bytes()).expect("PEM")];
-        let key = PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes()).expect("key");
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .expect("server identity");
-        Arc::new(config)
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // The peer: an HTTP(S) server that records what it is sent.
@@ -245,23 +200,15 @@ fn read_head<R: BufRead>(reader: &mut R) -> io::Result<(String, HashMap<String, 
 // ---------------------------------------------------------------------------------------
 // Baton.
 
-struct Baton {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
+/// The shared server, with this file's session document next to its configuration.
+struct Baton(Server);
 
-impl Drop for Baton {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+impl std::ops::Deref for Baton {
+    type Target = Server;
+
+    fn deref(&self) -> &Server {
+        &self.0
     }
-}
-
-fn free_port() -> u16 {
-    let probe = TcpListener::bind("127.0.0.1:0").expect("bind a probe port");
-    probe.local_addr().expect("probe address").port()
 }
 
 impl Baton {
@@ -269,42 +216,14 @@ impl Baton {
     /// to the configuration; the session document is written next to it.
     fn start(tag: &str, cores: &str, ip: &str, extra: &str) -> Baton {
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!(
-            "baton-basichttp-{tag}-{}-{port}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
         let text = format!(
             "[runtime]\ncores = {cores}\nio_memory_bytes = 1048576\n\n[limits]\n\
              sessions_per_shard_max = 1000\n\n[[listener]]\nname = \"api\"\n\
              address = \"{ip}:{port}\"\n\n{extra}"
         );
-        let config = dir.join("baton.toml");
-        std::fs::write(&config, text).expect("write config");
-        std::fs::write(dir.join("session.scxml"), SESSION).expect("write document");
-        let log = std::fs::File::create(dir.join("stderr.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_baton"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn baton serve");
-        let baton = Baton { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "baton serve did not listen:\n{}",
-                baton.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let baton = Baton(Server::start(&format!("basichttp-{tag}"), &text, port));
+        baton.dir().write("session.scxml", SESSION);
         baton
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
     }
 
     fn connect(&self) -> Connection {
@@ -312,87 +231,12 @@ impl Baton {
     }
 
     fn document(&self) -> String {
-        self.dir.join("session.scxml").display().to_string()
+        self.dir().join("session.scxml").display().to_string()
     }
 
     /// Starts the session document with `params` on a new connection; its id.
     fn start_session(&self, params: Value) -> String {
         self.connect().start(&self.document(), params)
-    }
-}
-
-/// A keep-alive connection to Baton: every request on it is answered by the shard that
-/// accepted it.
-struct Connection {
-    reader: BufReader<TcpStream>,
-}
-
-impl Connection {
-    fn open(port: u16) -> Connection {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        Connection {
-            reader: BufReader::new(stream),
-        }
-    }
-
-    /// One request with a body of `content_type`; returns (status, JSON body or null).
-    fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        content_type: &str,
-        body: &str,
-    ) -> (u16, Value) {
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\n\
-             Content-Length: {}\r\n\r\n",
-            body.len()
-        );
-        let stream = self.reader.get_mut();
-        stream.write_all(head.as_bytes()).expect("write head");
-        stream.write_all(body.as_bytes()).expect("write body");
-        let (status_line, headers) = read_head(&mut self.reader).expect("response head");
-        let status: u16 = status_line[9..12].parse().expect("status code");
-        let length = headers
-            .get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; length];
-        self.reader.read_exact(&mut body).expect("body");
-        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-    }
-
-    fn json(&mut self, method: &str, path: &str, body: &str) -> (u16, Value) {
-        self.request(method, path, "application/json", body)
-    }
-
-    /// Starts `src` with `params` (an object) here; the session id.
-    fn start(&mut self, src: &str, params: Value) -> String {
-        let mut body = params;
-        body["src"] = json!(src);
-        let (status, body) = self.json("POST", "/scxml/session/start", &body.to_string());
-        assert_eq!(status, 200, "{body}");
-        body["sessionid"]
-            .as_str()
-            .expect("a session id")
-            .to_string()
-    }
-
-    /// The session's datamodel once `check` holds of it (bounded).
-    fn await_datamodel(&mut self, id: &str, check: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let (status, body) = self.json("GET", &format!("/scxml/session/{id}/query"), "");
-            let datamodel = &body["datamodel"];
-            if status == 200 && check(datamodel) {
-                return datamodel.clone();
-            }
-            assert!(Instant::now() < deadline, "{id}: {status} {body}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
     }
 }
 
@@ -576,8 +420,8 @@ fn a_post_for_a_session_on_the_other_shard_is_forwarded() {
 fn https_sends_are_verified_against_outbound_roots() {
     let ca = Ca::new("Peer CA");
     let stranger = Ca::new("Unknown CA");
-    let trusted = Peer::start(Some(ca.server_tls()));
-    let untrusted = Peer::start(Some(stranger.server_tls()));
+    let trusted = Peer::start(Some(server_tls(&ca, None)));
+    let untrusted = Peer::start(Some(server_tls(&stranger, None)));
     let roots = std::env::temp_dir().join(format!("baton-basichttp-roots-{}.pem", free_port()));
     std::fs::write(&roots, &ca.cert_pem).expect("write roots");
     let extra = format!("[outbound]\nroots = \"{}\"\n", roots.display());

@@ -3,97 +3,20 @@
 //! rcgen), and what that server sees: conditional requests, no requests within max-age,
 //! Baton's client certificate, the local port Baton bound.
 
+mod support;
+
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
-};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig, ServerConnection, StreamOwned};
+use rcgen::ExtendedKeyUsagePurpose;
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use serde_json::{json, Value};
 
-// ---------------------------------------------------------------------------------------
-// Certificates.
-
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    cert_pem: String,
-}
-
-struct Leaf {
-    cert_pem: String,
-    key_pem: String,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("no names");
-        params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = KeyPair::generate().expect("generate a CA key");
-        let cert_pem = params.self_signed(&key).expect("self-sign").pem();
-        Ca {
-            issuer: Issuer::new(params, key),
-            cert_pem,
-        }
-    }
-
-    fn leaf(&self, name: &str, alt_names: &[&str], usage: ExtendedKeyUsagePurpose) -> Leaf {
-        let alt_names: Vec<String> = alt_names.iter().map(|n| (*n).to_owned()).collect();
-        let mut params = CertificateParams::new(alt_names).expect("valid names");
-        params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.extended_key_usages = vec![usage];
-        let key = KeyPair::generate().expect("generate a leaf key");
-        let cert = params.signed_by(&key, &self.issuer).expect("sign a leaf");
-        Leaf {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        }
-    }
-}
-
-fn server_tls(ca: &Ca, client_ca: Option<&Ca>) -> Arc<ServerConfig> {
-    let leaf = ca.leaf(
-        "app server",
-        &["localhost", "127.0.0.1"],
-        ExtendedKeyUsagePurpose::ServerAuth,
-    );
-    let chain = vec![CertificateDer::from_pem_slice(leaf.cert_pem.as_bytes()).expect("PEM")];
-    let key = PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).expect("key PEM");
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .expect("versions");
-    let builder = match client_ca {
-        None => builder.with_no_client_auth(),
-        Some(client_ca) => {
-            let mut roots = RootCertStore::empty();
-            let ca_der = CertificateDer::from_pem_slice(client_ca.cert_pem.as_bytes());
-            roots.add(ca_der.expect("CA PEM")).expect("CA usable");
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .expect("verifier");
-            builder.with_client_cert_verifier(verifier)
-        }
-    };
-    Arc::new(
-        builder
-            .with_single_cert(chain, key)
-            .expect("server identity"),
-    )
-}
+use support::pki::{server_tls, Ca};
+use support::{free_port, request, Server, TempDir};
 
 // ---------------------------------------------------------------------------------------
 // The application server.
@@ -263,74 +186,14 @@ fn exchange<S: Read + Write>(
 // ---------------------------------------------------------------------------------------
 // Baton.
 
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("baton-docs-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).expect("write");
-        path
-    }
-}
-
-struct Baton {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for Baton {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let probe = TcpListener::bind("127.0.0.1:0").expect("bind a probe port");
-    probe.local_addr().expect("probe address").port()
-}
-
 /// Starts `baton serve` with `outbound` appended to a one-shard config.
-fn start_baton(dir: &TempDir, name: &str, outbound: &str) -> Baton {
+fn start_baton(name: &str, outbound: &str) -> Server {
     let port = free_port();
     let text = format!(
         "[runtime]\ncores = [0]\nio_memory_bytes = 1048576\n\n\
          [[listener]]\nname = \"api\"\naddress = \"127.0.0.1:{port}\"\n\n{outbound}"
     );
-    let config = dir.write(&format!("{name}.toml"), &text);
-    let log = dir.0.join(format!("{name}.log"));
-    let child = Command::new(env!("CARGO_BIN_EXE_baton"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("spawn baton serve");
-    let baton = Baton { child, port, log };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        let log = std::fs::read_to_string(&baton.log).unwrap_or_default();
-        assert!(
-            Instant::now() < deadline,
-            "baton serve did not listen:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    baton
+    Server::start(&format!("docs-{name}"), &text, port)
 }
 
 /// One request to Baton's API on a fresh connection; (status, JSON body).
@@ -339,21 +202,7 @@ fn call(port: u16, method: &str, path: &str, body: &Value) -> (u16, Value) {
         Value::Null => String::new(),
         body => body.to_string(),
     };
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).expect("write");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read answer");
-    let status: u16 = answer[9..12].parse().expect("status code");
-    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    request(port, method, path, &body)
 }
 
 fn start(port: u16, params: Value) -> (u16, Value) {
@@ -417,8 +266,7 @@ fn documents_over_http_cached_by_etag_and_max_age() {
         STRATEGY,
     );
     app.serve("/fresh.scxml", fresh);
-    let dir = TempDir::new("cache");
-    let baton = start_baton(&dir, "baton", "");
+    let baton = start_baton("baton", "");
 
     let url = app.url("http", "/etag.scxml");
     let params = json!({"src": url, "customer": "c-1", "alternate_url": "/nowhere.scxml"});
@@ -462,7 +310,7 @@ fn alternate_url_when_the_primary_is_missing_or_invalid() {
     app.serve("/broken.scxml", answer(200, &[("Content-Type", XML)], "<scxml xmlns=\"http://www.w3.org/2005/07/scxml\">\n  <state id=\"a\">\n    <transition target=\"nowhere\"/>\n  </state>\n</scxml>"));
     let dir = TempDir::new("alternate");
     let file = dir.write("local.scxml", ALTERNATE);
-    let baton = start_baton(&dir, "baton", "");
+    let baton = start_baton("baton", "");
     let alternate = app.url("http", "/alternate.scxml");
 
     let missing = json!({"src": app.url("http", "/missing.scxml"), "alternate_url": alternate});
@@ -555,8 +403,7 @@ fn media_types_json_documents_and_sources() {
         "/invoking.scxml",
         answer(200, &[("Content-Type", XML)], invoking),
     );
-    let dir = TempDir::new("media");
-    let baton = start_baton(&dir, "baton", "");
+    let baton = start_baton("baton", "");
 
     let page = app.url("http", "/page.scxml");
     let (status, body) = start(baton.port, json!({"src": page}));
@@ -616,13 +463,9 @@ fn https_verified_against_roots_and_mutual_tls_with_batons_certificate() {
     let identity = client_ca.leaf("baton", &[], ExtendedKeyUsagePurpose::ClientAuth);
     let cert = dir.write("baton.pem", &identity.cert_pem);
     let key = dir.write("baton.key", &identity.key_pem);
-    let anonymous = start_baton(
-        &dir,
-        "anonymous",
-        &format!("[outbound]\nroots = {roots:?}\n"),
-    );
+    let anonymous = start_baton("anonymous", &format!("[outbound]\nroots = {roots:?}\n"));
     let with_cert = format!("[outbound]\nroots = {roots:?}\ncert = {cert:?}\nkey = {key:?}\n");
-    let identified = start_baton(&dir, "identified", &with_cert);
+    let identified = start_baton("identified", &with_cert);
 
     let query = start_and_query(
         anonymous.port,
@@ -680,13 +523,12 @@ fn outbound_bind_is_seen_by_the_server() {
     );
     let first = free_port();
     let last = first + 3;
-    let dir = TempDir::new("bind");
     let rule = format!(
         "[[outbound.bind]]\nhost = \"127.0.0.0/8\"\nport = {}\nlocal_address = \"127.0.0.1\"\n\
          local_port = \"{first}-{last}\"\n",
         app.port
     );
-    let baton = start_baton(&dir, "baton", &rule);
+    let baton = start_baton("baton", &rule);
     start_and_query(baton.port, json!({"src": app.url("http", "/app.scxml")}));
     start_and_query(baton.port, json!({"src": other.url("http", "/app.scxml")}));
 
@@ -705,7 +547,7 @@ fn outbound_bind_is_seen_by_the_server() {
 #[test]
 fn bad_outbound_configuration_exits_2_naming_the_key_or_file() {
     let dir = TempDir::new("config");
-    let missing = dir.0.join("missing.pem");
+    let missing = dir.join("missing.pem");
     for (outbound, expected) in [
         (
             "[outbound]\ncert = \"a.pem\"\n".to_owned(),
@@ -720,14 +562,10 @@ fn bad_outbound_configuration_exits_2_naming_the_key_or_file() {
             "outbound.bind[0]: local_port range".to_owned(),
         ),
     ] {
-        let config = dir.write("bad.toml", &outbound);
-        let output = Command::new(env!("CARGO_BIN_EXE_baton"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .output()
-            .expect("run baton serve");
-        let message = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{message}");
+        let mut baton = Server::spawn("docs-bad", &outbound);
+        let status = baton.await_exit();
+        let message = baton.log();
+        assert_eq!(status.code(), Some(2), "{message}");
         assert!(message.contains(&expected), "{expected:?} not in {message}");
     }
 }

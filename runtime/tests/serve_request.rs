@@ -4,13 +4,14 @@
 //! the session ends first, 503 past `limits.pending_requests_per_shard_max`; `idealtime`
 //! deferring a session's start.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
+
+use support::{free_port, request, request_text, Server};
 
 /// The configured reply timeout: short, so the 504 test is quick.
 const REPLY_TIMEOUT_MS: u64 = 400;
@@ -40,92 +41,24 @@ const RESPONDER: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" versio
   <final id="done"/>
 </scxml>"#;
 
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-struct Server {
-    child: Child,
-    port: u16,
-    dir: TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// The responder document's path, for `src`.
-    fn responder(&self) -> PathBuf {
-        self.dir.0.join("responder.scxml")
-    }
-}
-
-fn free_port() -> u16 {
-    let probe = TcpListener::bind("127.0.0.1:0").expect("bind a probe port");
-    probe.local_addr().expect("probe address").port()
+/// The responder document's path, for `src`.
+fn responder(server: &Server) -> PathBuf {
+    server.dir().join("responder.scxml")
 }
 
 /// A server with a short reply timeout, at most `pending_max` pending requests, and
 /// `idealtime` at most 60 s ahead.
 fn start_server(pending_max: u32) -> Server {
     let port = free_port();
-    let dir = std::env::temp_dir().join(format!("baton-request-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(dir.join("responder.scxml"), RESPONDER).expect("write document");
-    let config = dir.join("baton.toml");
     let text = format!(
         "[runtime]\ncores = [0]\nio_memory_bytes = 1048576\n\n[limits]\n\
          sessions_per_shard_max = 100\nrequest_reply_timeout_ms = {REPLY_TIMEOUT_MS}\n\
          pending_requests_per_shard_max = {pending_max}\nidealtime_ahead_max_ms = 60000\n\n\
          [[listener]]\nname = \"api\"\naddress = \"127.0.0.1:{port}\"\n"
     );
-    std::fs::write(&config, text).expect("write config");
-    let child = Command::new(env!("CARGO_BIN_EXE_baton"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn baton serve");
-    let server = Server {
-        child,
-        port,
-        dir: TempDir(dir),
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "baton serve did not listen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let server = Server::start("request", &text, port);
+    server.dir().write("responder.scxml", RESPONDER);
     server
-}
-
-/// One request on a fresh connection; returns (status, JSON body).
-fn request(port: u16, method: &str, path: &str, body: &str) -> (u16, Value) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).expect("write head");
-    stream.write_all(body.as_bytes()).expect("write body");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read answer");
-    let status: u16 = answer[9..12].parse().expect("status code");
-    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 fn start_session(port: u16, src: &Path, extra: &str) -> String {
@@ -146,25 +79,15 @@ fn epoch_ms() -> u64 {
 
 /// `GET /metrics`: the value of the one sample `series`.
 fn metric(port: u16, series: &str) -> f64 {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    let head = "GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
-    stream.write_all(head.as_bytes()).expect("write head");
-    let mut text = String::new();
-    stream.read_to_string(&mut text).expect("read answer");
-    let values: Vec<f64> = text
-        .lines()
-        .filter_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map(|value| value.parse().expect("a number"))
-        .collect();
-    assert_eq!(values.len(), 1, "{series} in:\n{text}");
-    values[0]
+    let (_, text) = request_text(port, "GET", "/metrics", "");
+    support::metric(&text, series)
 }
 
 #[test]
 fn a_request_is_answered_by_session_response() {
     let server = start_server(10);
     let port = server.port;
-    let id = start_session(port, &server.responder(), "");
+    let id = start_session(port, &responder(&server), "");
     let path = format!("/scxml/session/{id}/request/greet");
     let (status, body) = request(port, "POST", &path, r#"{"name": "ada"}"#);
     assert_eq!(status, 200, "{body}");
@@ -190,7 +113,7 @@ fn a_request_is_answered_by_session_response() {
 fn no_response_in_time_is_504_and_a_late_one_is_dropped() {
     let server = start_server(10);
     let port = server.port;
-    let id = start_session(port, &server.responder(), "");
+    let id = start_session(port, &responder(&server), "");
     let asked = Instant::now();
     let (status, body) = request(
         port,
@@ -241,7 +164,7 @@ fn no_response_in_time_is_504_and_a_late_one_is_dropped() {
 fn a_session_that_ends_before_answering_answers_410() {
     let server = start_server(10);
     let port = server.port;
-    let id = start_session(port, &server.responder(), "");
+    let id = start_session(port, &responder(&server), "");
     let (status, body) = request(
         port,
         "POST",
@@ -260,7 +183,7 @@ fn a_session_that_ends_before_answering_answers_410() {
     );
 
     // Terminated while a request waits: the waiting client gets 410 at once.
-    let id = start_session(port, &server.responder(), "");
+    let id = start_session(port, &responder(&server), "");
     let path = format!("/scxml/session/{id}/request/ignore");
     let waiting = std::thread::spawn(move || request(port, "POST", &path, ""));
     wait_for_pending(port, 1.0);
@@ -274,7 +197,7 @@ fn a_session_that_ends_before_answering_answers_410() {
 fn pending_requests_are_bounded() {
     let server = start_server(1);
     let port = server.port;
-    let id = start_session(port, &server.responder(), "");
+    let id = start_session(port, &responder(&server), "");
     let path = format!("/scxml/session/{id}/request/ignore");
     let first = path.clone();
     let waiting = std::thread::spawn(move || request(port, "POST", &first, ""));
@@ -309,7 +232,7 @@ fn idealtime_defers_the_start() {
     let at = before + 1_500;
     let id = start_session(
         port,
-        &server.responder(),
+        &responder(&server),
         &format!(r#", "idealtime": {at}"#),
     );
     let (status, body) = query(port, &id);
@@ -340,7 +263,7 @@ fn idealtime_defers_the_start() {
     // A started session reports when it started, in epoch milliseconds.
     let id = start_session(
         port,
-        &server.responder(),
+        &responder(&server),
         &format!(r#", "idealtime": {before}"#),
     );
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -364,7 +287,7 @@ fn idealtime_defers_the_start() {
 fn bad_idealtime_is_400() {
     let server = start_server(10);
     let port = server.port;
-    let src = server.responder();
+    let src = responder(&server);
     for (idealtime, expected) in [
         (json!("soon"), "whole number"),
         (json!(1.5), "whole number"),

@@ -7,78 +7,42 @@
 //! Requests on that connection are then answered by that shard, and those naming the other
 //! shard's sessions must be forwarded over the mesh.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::time::{Duration, Instant};
 
 use runtime::shard::{SessionId, ShardId};
-use serde_json::{json, Value};
+use serde_json::json;
 
-const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/hello.scxml");
+use support::{free_port, metric, Connection, SAMPLE};
 
 /// How long to try reaching both shards. Each connection lands on a given shard with
 /// probability about 1/2 once both listen, but a shard binds its socket when it has started,
 /// which under load can be a while after the first one accepts.
 const BOTH_SHARDS_WITHIN: Duration = Duration::from_secs(10);
 
-struct Server {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+/// `baton serve` on cores 0 and 1.
+struct Server(support::Server);
 
 impl Server {
     /// `baton serve` on cores 0 and 1 with a fresh port and temp dir.
     fn start() -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|probe| probe.local_addr())
-            .expect("a free port")
-            .port();
-        let dir = std::env::temp_dir().join(format!("baton-shards-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let config = dir.join("baton.toml");
+        let port = free_port();
         let text = format!(
             "[runtime]\ncores = [0, 1]\nio_memory_bytes = 1048576\n\n[limits]\n\
              sessions_per_shard_max = 1000\n\n[[listener]]\nname = \"api\"\n\
              address = \"127.0.0.1:{port}\"\n"
         );
-        std::fs::write(&config, text).expect("write config");
-        let log = std::fs::File::create(dir.join("stderr.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_baton"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn baton serve");
-        let server = Server { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "baton serve did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
+        Server(support::Server::start("shards", &text, port))
     }
 
     /// Writes a document into the server's temp dir; returns its path.
     fn document(&self, name: &str, text: &str) -> String {
-        let path = self.dir.join(name);
-        std::fs::write(&path, text).expect("write document");
-        path.display().to_string()
+        self.0.dir().write(name, text).display().to_string()
     }
 
     fn connect(&self) -> Connection {
-        Connection::open(self.port)
+        Connection::open(self.0.port)
     }
 
     /// A connection accepted by each shard, with the session started on it (on that shard).
@@ -101,19 +65,9 @@ impl Server {
     }
 
     /// Stops the server with SIGTERM and checks it exits cleanly.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status();
-        assert!(killed.expect("kill").success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                assert!(status.success(), "exit status {status}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "baton serve did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    fn stop(self) {
+        let (status, _) = self.0.stop();
+        assert!(status.success(), "exit status {status}");
     }
 }
 
@@ -121,97 +75,6 @@ impl Server {
 fn shard_of(id: &str) -> usize {
     let id: SessionId = id.parse().expect("a session id");
     id.shard().index()
-}
-
-/// A keep-alive connection: every request on it is answered by the shard that accepted it.
-struct Connection {
-    reader: BufReader<TcpStream>,
-}
-
-impl Connection {
-    fn open(port: u16) -> Connection {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        Connection {
-            reader: BufReader::new(stream),
-        }
-    }
-
-    /// One request; returns (status, body text).
-    fn send(&mut self, method: &str, path: &str, body: &str) -> (u16, String) {
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n",
-            body.len()
-        );
-        let stream = self.reader.get_mut();
-        stream.write_all(head.as_bytes()).expect("write head");
-        stream.write_all(body.as_bytes()).expect("write body");
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("status line");
-        let status: u16 = line[9..12].parse().expect("status code");
-        let mut length = 0;
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line).expect("header line");
-            if line == "\r\n" {
-                break;
-            }
-            let (name, value) = line.split_once(':').expect("a header field");
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().expect("a length");
-            }
-        }
-        let mut body = vec![0; length];
-        self.reader.read_exact(&mut body).expect("body");
-        (status, String::from_utf8(body).expect("UTF-8 body"))
-    }
-
-    /// One request whose answer is JSON.
-    fn json(&mut self, method: &str, path: &str, body: &str) -> (u16, Value) {
-        let (status, text) = self.send(method, path, body);
-        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        (status, value)
-    }
-
-    /// Starts `src` with `params` (an object) and returns the session id.
-    fn start(&mut self, src: &str, params: Value) -> String {
-        let mut body = params;
-        body["src"] = json!(src);
-        let (status, body) = self.json("POST", "/scxml/session/start", &body.to_string());
-        assert_eq!(status, 200, "{body}");
-        body["sessionid"]
-            .as_str()
-            .expect("a session id")
-            .to_string()
-    }
-
-    fn query(&mut self, id: &str) -> (u16, Value) {
-        self.json("GET", &format!("/scxml/session/{id}/query"), "")
-    }
-
-    /// Polls the session `id` until its configuration holds `state` (bounded).
-    fn await_state(&mut self, id: &str, state: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let (status, body) = self.query(id);
-            let configuration = &body["configuration"];
-            if status == 200
-                && configuration
-                    .as_array()
-                    .is_some_and(|a| a.contains(&json!(state)))
-            {
-                return body;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{id} never reached {state}: {body}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
 }
 
 #[test]
@@ -516,15 +379,4 @@ fn assert_families_once(text: &str) {
         }
     }
     assert_eq!(typed, helped);
-}
-
-/// The value of the one sample `series` (name and labels exactly as exposed).
-fn metric(text: &str, series: &str) -> f64 {
-    let values: Vec<f64> = text
-        .lines()
-        .filter_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map(|value| value.parse().expect("a number"))
-        .collect();
-    assert_eq!(values.len(), 1, "{series} in:\n{text}");
-    values[0]
 }

@@ -4,81 +4,20 @@
 //! (new connections only), TLS turned on for a listener by a reload, and a broken
 //! certificate at startup.
 
+mod support;
+
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
-};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
-/// A certificate authority that signs leaves.
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    cert_pem: String,
-}
-
-/// A leaf certificate and its key.
-struct Leaf {
-    cert_pem: String,
-    key_pem: String,
-    cert_der: Vec<u8>,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("no names");
-        params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = KeyPair::generate().expect("generate a CA key");
-        let cert_pem = params.self_signed(&key).expect("self-sign").pem();
-        Ca {
-            issuer: Issuer::new(params, key),
-            cert_pem,
-        }
-    }
-
-    fn leaf(&self, name: &str, alt_names: &[&str], usage: ExtendedKeyUsagePurpose) -> Leaf {
-        let alt_names: Vec<String> = alt_names.iter().map(|n| (*n).to_owned()).collect();
-        let mut params = CertificateParams::new(alt_names).expect("valid names");
-        params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.extended_key_usages = vec![usage];
-        let key = KeyPair::generate().expect("generate a leaf key");
-        let cert = params.signed_by(&key, &self.issuer).expect("sign a leaf");
-        Leaf {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            cert_der: cert.der().to_vec(),
-        }
-    }
-
-    fn server(&self, name: &str) -> Leaf {
-        let names = ["localhost", "127.0.0.1"];
-        self.leaf(name, &names, ExtendedKeyUsagePurpose::ServerAuth)
-    }
-
-    fn client(&self, name: &str) -> Leaf {
-        self.leaf(name, &[], ExtendedKeyUsagePurpose::ClientAuth)
-    }
-}
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use support::pki::{Ca, Leaf};
+use support::{free_port, TempDir};
 
 /// The PKI of one test, written to a temp dir: `ca.pem` signs the server and client
 /// certificates; the server's `cert.pem`/`key.pem` are what the listeners load.
@@ -90,15 +29,12 @@ struct Pki {
 
 impl Pki {
     fn new(tag: &str) -> Pki {
-        let dir = std::env::temp_dir().join(format!("baton-tls-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
         let ca = Ca::new("Baton test CA");
         let server = ca.server("baton server");
         let pki = Pki {
             ca,
             server,
-            dir: TempDir(dir),
+            dir: TempDir::new(&format!("tls-{tag}")),
         };
         pki.write("ca.pem", &pki.ca.cert_pem);
         pki.install(&pki.server);
@@ -106,7 +42,7 @@ impl Pki {
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.0.join(name)
+        self.dir.join(name)
     }
 
     fn write(&self, name: &str, text: &str) {
@@ -120,85 +56,44 @@ impl Pki {
     }
 
     /// A config with a `tls = "on"` listener and a `tls = "mutual"` one.
-    fn config(&self, on_port: u16, mutual_port: u16) -> PathBuf {
+    fn config(&self, on_port: u16, mutual_port: u16) -> String {
         let (cert, key, ca) = (
             self.path("cert.pem"),
             self.path("key.pem"),
             self.path("ca.pem"),
         );
-        let text = format!(
+        format!(
             "[runtime]\ncores = [0]\nio_memory_bytes = 1048576\n\n\
              [[listener]]\nname = \"secure\"\naddress = \"127.0.0.1:{on_port}\"\n\
              tls = \"on\"\ncert = {cert:?}\nkey = {key:?}\n\n\
              [[listener]]\nname = \"partners\"\naddress = \"127.0.0.1:{mutual_port}\"\n\
              tls = \"mutual\"\ncert = {cert:?}\nkey = {key:?}\nclient_ca = {ca:?}\n"
-        );
-        let path = self.path("baton.toml");
-        std::fs::write(&path, text).expect("write config");
-        path
+        )
     }
 }
 
+/// The shared server, with the ports of its two listeners.
 struct Server {
-    child: Child,
+    server: support::Server,
     on_port: u16,
     mutual_port: u16,
-    log: PathBuf,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Server {
+    type Target = support::Server;
+
+    fn deref(&self) -> &support::Server {
+        &self.server
     }
-}
-
-impl Server {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn signal(&self, name: &str) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args([name, &pid]).status();
-        assert!(sent.expect("kill").success());
-    }
-
-    /// Waits until the log contains `text`.
-    fn await_log(&self, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while !self.log().contains(text) {
-            assert!(Instant::now() < deadline, "no {text:?} in:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    let probe = TcpListener::bind("127.0.0.1:0").expect("bind a probe port");
-    probe.local_addr().expect("probe address").port()
-}
-
-fn spawn(config: &Path, log: &Path) -> Child {
-    let log_file = std::fs::File::create(log).expect("create log");
-    Command::new(env!("CARGO_BIN_EXE_baton"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(log_file)
-        .spawn()
-        .expect("spawn baton serve")
 }
 
 fn start_server(pki: &Pki) -> Server {
     let (on_port, mutual_port) = (free_port(), free_port());
     let config = pki.config(on_port, mutual_port);
-    let log = pki.path("baton.log");
     let server = Server {
-        child: spawn(&config, &log),
+        server: support::Server::spawn("tls", &config),
         on_port,
         mutual_port,
-        log,
     };
     server.await_log("listening on https");
     server
@@ -401,15 +296,8 @@ fn admin_reload_over_mutual_tls_turns_tls_on_and_swaps_certificates() {
          tls = \"mutual\"\ncert = {cert:?}\nkey = {key:?}\nclient_ca = {ca:?}\nadmin = true\n\n"
     );
     let plain = format!("[[listener]]\nname = \"api\"\naddress = \"127.0.0.1:{api}\"\n");
-    let config = pki.path("baton.toml");
-    std::fs::write(&config, format!("{admin}{plain}")).expect("write config");
-    let log = pki.path("baton.log");
-    let server = Server {
-        child: spawn(&config, &log),
-        on_port: api,
-        mutual_port: partners,
-        log,
-    };
+    let server = support::Server::spawn("tls-admin", &format!("{admin}{plain}"));
+    let config = server.config_path();
     server.await_log("listening on https");
     let operator = client_config(&pki, Some(&pki.ca.client("operator")));
     let mut console = Client::connect(partners, &operator).expect("admin over mutual TLS");
@@ -460,21 +348,9 @@ fn admin_reload_over_mutual_tls_turns_tls_on_and_swaps_certificates() {
 fn broken_certificate_at_startup_exits_2_naming_the_file() {
     let pki = Pki::new("broken");
     pki.write("cert.pem", "-----BEGIN CERTIFICATE-----\nnot base64!\n");
-    let config = pki.config(free_port(), free_port());
-    let log = pki.path("baton.log");
-    let mut child = spawn(&config, &log);
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("baton serve did not refuse a broken certificate");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let message = std::fs::read_to_string(&log).unwrap_or_default();
+    let mut server = support::Server::spawn("tls-broken", &pki.config(free_port(), free_port()));
+    let status = server.await_exit();
+    let message = server.log();
     assert_eq!(status.code(), Some(2), "{message}");
     let cert = pki.path("cert.pem");
     assert!(
