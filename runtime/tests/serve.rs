@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use support::{free_port, metric, request, request_text, Server, SAMPLE};
+use support::{free_port, metric, request, request_text, start_session, Server, SAMPLE};
 
 fn start_server() -> Server {
     let port = free_port();
@@ -27,13 +27,7 @@ fn session_lifecycle_over_http() {
     let (status, body) = request(port, "GET", "/health", "");
     assert_eq!((status, &body["status"]), (200, &serde_json::json!("ok")));
 
-    let start = format!(r#"{{"src": "{SAMPLE}", "queue": "vip"}}"#);
-    let (status, body) = request(port, "POST", "/scxml/session/start", &start);
-    assert_eq!(status, 200, "{body}");
-    let id = body["sessionid"]
-        .as_str()
-        .expect("a session id")
-        .to_string();
+    let id = start_session(port, &format!(r#"{{"src": "{SAMPLE}", "queue": "vip"}}"#));
 
     let (status, body) = request(port, "GET", &format!("/scxml/session/{id}/query"), "");
     assert_eq!(status, 200, "{body}");
@@ -170,17 +164,7 @@ fn a_full_shard_and_an_oversized_body_are_refused_with_a_reason() {
 fn the_provisioned_application_starts_by_its_name() {
     let server = start_server();
     let port = server.port;
-    let (status, body) = request(
-        port,
-        "POST",
-        "/scxml/session/start",
-        r#"{"src": "greeter"}"#,
-    );
-    assert_eq!(status, 200, "{body}");
-    let id = body["sessionid"]
-        .as_str()
-        .expect("a session id")
-        .to_string();
+    let id = start_session(port, r#"{"src": "greeter"}"#);
     let (status, body) = request(port, "GET", &format!("/scxml/session/{id}/query"), "");
     assert_eq!(
         (status, &body["document"]),
@@ -209,13 +193,7 @@ fn sigterm_stops_the_server_gracefully() {
 fn metrics_count_requests_and_latencies() {
     let server = start_server();
     let port = server.port;
-    let start = format!(r#"{{"src": "{SAMPLE}"}}"#);
-    let (status, body) = request(port, "POST", "/scxml/session/start", &start);
-    assert_eq!(status, 200, "{body}");
-    let id = body["sessionid"]
-        .as_str()
-        .expect("a session id")
-        .to_string();
+    let id = start_session(port, &format!(r#"{{"src": "{SAMPLE}"}}"#));
     let event = format!("/scxml/session/{id}/event/call.offered");
     assert_eq!(request(port, "POST", &event, "").0, 200);
     assert_eq!(request(port, "GET", "/no/such/path", "").0, 404);

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
+use super::validate::at_most;
 use super::Problem;
 
 /// Largest `outbound.response_bytes_max` and `outbound.header_bytes_max`: a fetched body is
@@ -293,27 +294,16 @@ pub(super) fn validate(
         if value == 0 {
             return Err(Problem::Zero { key });
         }
-        above(key, value, max)?;
+        at_most(key, value, max)?;
     }
-    above(
+    at_most(
         "documents.redirects_max",
         documents.redirects_max,
         REDIRECTS_MAX,
     )?;
-    above("documents.sources_max", documents.sources_max, SOURCES_MAX)?;
+    at_most("documents.sources_max", documents.sources_max, SOURCES_MAX)?;
     for (index, rule) in outbound.binds.iter().enumerate() {
         bind_rule(index, rule)?;
-    }
-    Ok(())
-}
-
-fn above(key: &'static str, value: u32, max: u32) -> Result<(), Problem> {
-    if value > max {
-        return Err(Problem::AboveMax {
-            key,
-            value: value.into(),
-            max: max.into(),
-        });
     }
     Ok(())
 }

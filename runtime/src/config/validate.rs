@@ -73,7 +73,7 @@ pub(super) fn limits(limits: &LimitsConfig) -> Result<(), Problem> {
     Ok(())
 }
 
-fn at_most(key: &'static str, value: u32, max: u32) -> Result<(), Problem> {
+pub(super) fn at_most(key: &'static str, value: u32, max: u32) -> Result<(), Problem> {
     if value > max {
         return Err(Problem::AboveMax {
             key,

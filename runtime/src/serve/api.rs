@@ -150,12 +150,12 @@ impl SessionApi {
         };
         let src = self.application_src(src);
         let alternate = param_str(&params, "alternate_url");
-        let now_ms = crate::local::epoch_ms_now();
         let ahead_max_ms = self.shard.idealtime_ahead_max_ms;
-        let start_at_ms = match idealtime::start_at_ms(&params, now_ms, ahead_max_ms) {
-            Ok(at_ms) => at_ms,
-            Err(refused) => return refused,
-        };
+        let start_at_ms =
+            match idealtime::start_at_ms(&params, crate::local::epoch_ms_now, ahead_max_ms) {
+                Ok(at_ms) => at_ms,
+                Err(refused) => return refused,
+            };
         let data: Vec<(Box<str>, Value)> = params
             .iter()
             .filter(|(name, _)| !matches!(name.as_str(), "src" | "alternate_url" | "idealtime"))

@@ -16,10 +16,11 @@ pub const IDEALTIME: &str = "idealtime";
 
 /// When to start: `Ok(None)` without `idealtime`, `Ok(Some(epoch_ms))` with a valid one,
 /// `Err(400 response)` for a value that is not a whole number of milliseconds or lies
-/// more than `ahead_max_ms` after `now_epoch_ms`.
+/// more than `ahead_max_ms` after `now_epoch_ms()` (the clock is read only for an
+/// `idealtime`: most starts have none).
 pub fn start_at_ms(
     params: &Params,
-    now_epoch_ms: u64,
+    now_epoch_ms: impl FnOnce() -> u64,
     ahead_max_ms: u32,
 ) -> Result<Option<u64>, Response> {
     let Some((_, value)) = params.iter().find(|(name, _)| name == IDEALTIME) else {
@@ -35,7 +36,7 @@ pub fn start_at_ms(
             format!("idealtime must be a whole number of Unix epoch milliseconds, got {value}");
         return Err(Response::error(400, &reason));
     };
-    let ahead_ms = at_ms.saturating_sub(now_epoch_ms);
+    let ahead_ms = at_ms.saturating_sub(now_epoch_ms());
     if ahead_ms > u64::from(ahead_max_ms) {
         let reason = format!(
             "idealtime is {ahead_ms} ms ahead; the limit is {ahead_max_ms} ms \
@@ -57,12 +58,15 @@ mod tests {
     #[test]
     fn idealtime_is_whole_epoch_ms_within_the_bound() {
         let now = 1_700_000_000_000;
-        assert_eq!(start_at_ms(&Vec::new(), now, 10).ok(), Some(None));
+        assert_eq!(start_at_ms(&Vec::new(), || now, 10).ok(), Some(None));
         let at = serde_json::json!(now + 10);
-        assert_eq!(start_at_ms(&params(at), now, 10).ok(), Some(Some(now + 10)));
+        assert_eq!(
+            start_at_ms(&params(at), || now, 10).ok(),
+            Some(Some(now + 10))
+        );
         let text = serde_json::json!(format!("{}", now - 5));
         assert_eq!(
-            start_at_ms(&params(text), now, 10).ok(),
+            start_at_ms(&params(text), || now, 10).ok(),
             Some(Some(now - 5))
         );
         for bad in [
@@ -72,7 +76,7 @@ mod tests {
             serde_json::json!(null),
             serde_json::json!(now + 11),
         ] {
-            let refused = start_at_ms(&params(bad.clone()), now, 10);
+            let refused = start_at_ms(&params(bad.clone()), || now, 10);
             let status = refused.err().map(|response| response.status);
             assert_eq!(status, Some(400), "{bad}");
         }

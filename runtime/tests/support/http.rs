@@ -30,6 +30,17 @@ pub fn request_text(port: u16, method: &str, path: &str, body: &str) -> (String,
 }
 
 /// One request on a fresh connection; returns (status, JSON body or null).
+/// Starts a session on a fresh connection with the JSON `body`; asserts 200 and returns
+/// its id.
+pub fn start_session(port: u16, body: &str) -> String {
+    let (status, answer) = request(port, "POST", "/scxml/session/start", body);
+    assert_eq!(status, 200, "{answer}");
+    answer["sessionid"]
+        .as_str()
+        .expect("a session id")
+        .to_string()
+}
+
 pub fn request(port: u16, method: &str, path: &str, body: &str) -> (u16, Value) {
     let (head, body) = request_text(port, method, path, body);
     let status: u16 = head[9..12].parse().expect("status code");
