@@ -10,7 +10,8 @@
 //! `busy` reads and writes non-blocking sockets directly and, when one would block, asks
 //! to be polled again at once: the generator's core spins (it is dedicated to the
 //! generator, as wrk's thread is), no poll request is registered, and the server's send
-//! wakes nobody. Latency gains at most one round over the open connections (a few µs).
+//! wakes nobody. A measured latency can include up to one round of polls over the open
+//! connections (its size grows with `--concurrency`; not measured separately).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream as StdTcpStream};
