@@ -14,9 +14,10 @@ use protocols::http::server::Handler;
 use protocols::http::{Request, Response};
 use serde_json::{json, Value};
 
+use super::answer::{json_response, route_error};
 use super::api::{SessionApi, Shard};
 use super::reload::{Applied, Origin, Refusal, ReloadHandle};
-use super::route::{admin_route, is_admin_path, AdminRoute, RouteError, RouteKind};
+use super::route::{admin_route, is_admin_path, AdminRoute, RouteKind};
 use crate::config::{ListenerConfig, ReloadPlan};
 
 /// What one listener on one shard answers.
@@ -60,12 +61,7 @@ impl ListenerHandler {
         }
         match admin_route(request.method(), request.path()) {
             Ok(AdminRoute::Reload) => self.reload().await,
-            Err(RouteError::MethodNotAllowed { allow }) => {
-                Response::error(405, "method not allowed").with_header("Allow", allow)
-            }
-            Err(RouteError::NotFound | RouteError::BadSegment) => {
-                Response::error(404, "no such path")
-            }
+            Err(e) => route_error(e),
         }
     }
 
@@ -92,10 +88,6 @@ impl Handler for ListenerHandler {
         metrics.request(RouteKind::Admin, response.status, started);
         response
     }
-}
-
-fn json_response(status: u16, body: &Value) -> Response {
-    Response::json(status, body.to_string().into_bytes())
 }
 
 /// The answer to an applied reload: what changed and what to know.

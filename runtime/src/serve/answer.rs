@@ -4,6 +4,9 @@
 
 use protocols::http::Response;
 
+use super::route::RouteError;
+use crate::local::DeliverError;
+
 /// A flat JSON object under construction: `{"key":value,...}`.
 pub struct JsonAnswer {
     body: Vec<u8>,
@@ -56,6 +59,38 @@ impl JsonAnswer {
 impl Default for JsonAnswer {
     fn default() -> Self {
         JsonAnswer::new()
+    }
+}
+
+/// The answer to an event queued for session `id`.
+pub fn queued_answer(id: &str, event: &str) -> Response {
+    let answer = JsonAnswer::new()
+        .string("sessionid", id)
+        .string("event", event);
+    answer.boolean("queued", true).ok()
+}
+
+/// A JSON `body` with `status` (the rarer answers, built as `serde_json` values).
+pub fn json_response(status: u16, body: &serde_json::Value) -> Response {
+    Response::json(status, body.to_string().into_bytes())
+}
+
+/// A session that could not take an event: unknown (404) or full (503).
+pub fn deliver_error(e: &DeliverError) -> Response {
+    match e {
+        DeliverError::UnknownSession => Response::error(404, "no such session"),
+        other => Response::error(503, &other.to_string()),
+    }
+}
+
+/// A request line that matched no route.
+pub fn route_error(e: RouteError) -> Response {
+    match e {
+        RouteError::NotFound => Response::error(404, "no such path"),
+        RouteError::BadSegment => Response::error(400, "bad path encoding"),
+        RouteError::MethodNotAllowed { allow } => {
+            Response::error(405, "method not allowed").with_header("Allow", allow)
+        }
     }
 }
 

@@ -27,18 +27,18 @@ use protocols::http::server::Handler;
 use protocols::http::{Request, Response};
 use serde_json::json;
 
-use super::answer::JsonAnswer;
+use super::answer::{deliver_error, json_response, queued_answer, route_error, JsonAnswer};
 use super::basichttp;
 use super::driver::Wake;
 use super::idealtime;
 use super::metrics::{render, Metrics, ShardSnapshot, CONTENT_TYPE};
 use super::peer::{Call, Home, Peers, SessionsPage};
 use super::reply::{self, Replies};
-use super::route::{route, Route, RouteError, RouteKind};
+use super::route::{route, Route, RouteKind};
 use crate::config::ApplicationConfig;
 use crate::documents::Documents;
 use crate::local::basichttp::event_data;
-use crate::local::{DeliverError, Host};
+use crate::local::Host;
 
 /// What one shard's handlers share.
 pub struct Shard {
@@ -131,7 +131,7 @@ impl SessionApi {
             Route::Query { id } => self.query(&id),
             Route::Terminate { id } => self.terminate(&id),
             Route::Sessions => Box::pin(self.sessions(&params)).await,
-            Route::Help => ok(help()),
+            Route::Help => json_response(200, &help()),
             Route::Health => Box::pin(self.health()).await,
             Route::Metrics => Box::pin(self.metrics()).await,
             // Answered by `answer`, which has the request; never forwarded as a route.
@@ -198,19 +198,9 @@ impl SessionApi {
     }
 
     fn event(&self, id: &str, name: &str, params: Params, started: Instant) -> Response {
-        let data = event_data(&params);
-        let sent = self
-            .shard
-            .host
-            .borrow_mut()
-            .send_event(id, Event::external(name, data));
-        match sent {
-            Ok(()) => {
-                self.shard.metrics.event_accepted(started);
-                self.shard.wake.wake();
-                let answer = JsonAnswer::new().string("sessionid", id);
-                answer.string("event", name).boolean("queued", true).ok()
-            }
+        let event = Event::external(name, event_data(&params));
+        match basichttp::inbound::queue_here(&self.shard, id, event, started) {
+            Ok(()) => queued_answer(id, name),
             Err(e) => deliver_error(&e),
         }
     }
@@ -219,7 +209,7 @@ impl SessionApi {
         let Some(info) = self.shard.host.borrow_mut().query(id) else {
             return Response::error(404, "no such session");
         };
-        ok(json!({
+        let body = json!({
             "sessionid": id,
             "configuration": info.configuration,
             "datamodel": info.datamodel.to_json(),
@@ -227,7 +217,8 @@ impl SessionApi {
             "started": info.started,
             "started_at_ms": info.started_at_ms,
             "status": format!("{:?}", info.status),
-        }))
+        });
+        json_response(200, &body)
     }
 
     fn terminate(&self, id: &str) -> Response {
@@ -276,7 +267,8 @@ impl SessionApi {
             before += page.total;
             ids.extend(page.ids);
         }
-        ok(json!({ "sessions": ids, "offset": offset, "total": before }))
+        let body = json!({ "sessions": ids, "offset": offset, "total": before });
+        json_response(200, &body)
     }
 
     /// Up to `limit` of this shard's top-level sessions from the `offset`-th, and its total.
@@ -340,7 +332,7 @@ impl SessionApi {
             "sessions": sessions,
             "shards": shards,
         });
-        Response::json(status, body.to_string().into_bytes())
+        json_response(status, &body)
     }
 
     /// `GET /metrics`: every shard's metrics, labelled `shard`, in one Prometheus text.
@@ -376,16 +368,6 @@ impl Handler for SessionApi {
     }
 }
 
-fn route_error(e: RouteError) -> Response {
-    match e {
-        RouteError::NotFound => Response::error(404, "no such path"),
-        RouteError::BadSegment => Response::error(400, "bad path encoding"),
-        RouteError::MethodNotAllowed { allow } => {
-            Response::error(405, "method not allowed").with_header("Allow", allow)
-        }
-    }
-}
-
 /// The session a route names, if any.
 fn session_of(route: &Route) -> Option<&str> {
     match route {
@@ -393,17 +375,6 @@ fn session_of(route: &Route) -> Option<&str> {
         Route::Query { id } | Route::Terminate { id } => Some(id.as_str()),
         Route::BasicHttp { id } => Some(id.as_str()),
         Route::Start | Route::Sessions | Route::Help | Route::Health | Route::Metrics => None,
-    }
-}
-
-fn ok(body: serde_json::Value) -> Response {
-    Response::json(200, body.to_string().into_bytes())
-}
-
-fn deliver_error(e: &DeliverError) -> Response {
-    match e {
-        DeliverError::UnknownSession => Response::error(404, "no such session"),
-        other => Response::error(503, &other.to_string()),
     }
 }
 

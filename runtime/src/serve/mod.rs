@@ -61,7 +61,7 @@ const SESSIONS_PAGE_MAX: u32 = 1_000;
 /// Why the server could not run.
 #[derive(Debug)]
 pub enum ServeError {
-    /// A listener the server does not support yet (e.g. TLS, SIP).
+    /// A listener the server does not support yet (a protocol other than http, e.g. SIP).
     Unsupported {
         /// The listener's name.
         listener: String,

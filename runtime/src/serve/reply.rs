@@ -28,9 +28,10 @@ use protocols::http::params::Params;
 use protocols::http::Response;
 use serde_json::json;
 
+use super::answer::{deliver_error, json_response};
 use super::api::Shard;
 use crate::local::basichttp::event_data;
-use crate::local::{Answer, DeliverError, Reply};
+use crate::local::{Answer, Reply};
 
 /// One waiting exchange: the answer once it has come, and the task to wake.
 #[derive(Debug, Default)]
@@ -191,8 +192,7 @@ pub async fn request(
     let sent = shard.host.borrow_mut().send_request(id, name, data);
     let requestid = match sent {
         Ok(requestid) => requestid,
-        Err(DeliverError::UnknownSession) => return Response::error(404, "no such session"),
-        Err(e) => return Response::error(503, &e.to_string()),
+        Err(e) => return deliver_error(&e),
     };
     shard.metrics.event_accepted(started);
     let exchange = Exchange::open(shard, requestid);
@@ -208,7 +208,7 @@ pub async fn request(
             let (status, body) = answer.http();
             // 204 and 304 carry no body, whatever the session gave.
             match has_body(status) {
-                true => Response::json(status, body.to_string().into_bytes()),
+                true => json_response(status, &body),
                 false => Response::new(status),
             }
         }
@@ -222,7 +222,7 @@ pub async fn request(
                 "requestid": &*exchange.requestid,
                 "timeout_ms": timeout_ms,
             });
-            Response::json(504, body.to_string().into_bytes())
+            json_response(504, &body)
         }
     }
 }

@@ -215,10 +215,12 @@ pub fn is_admin_path(path: &str) -> bool {
 
 /// Maps an `/admin/` request line to an [`AdminRoute`].
 pub fn admin_route(method: Method, path: &str) -> Result<AdminRoute, RouteError> {
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    match segments.as_slice() {
-        ["admin", "reload"] if method == Method::Post => Ok(AdminRoute::Reload),
-        ["admin", "reload"] => Err(RouteError::MethodNotAllowed { allow: "POST" }),
+    let mut segments = path_segments(path);
+    match (segments.next(), segments.next(), segments.next()) {
+        (Some("admin"), Some("reload"), None) if method == Method::Post => Ok(AdminRoute::Reload),
+        (Some("admin"), Some("reload"), None) => {
+            Err(RouteError::MethodNotAllowed { allow: "POST" })
+        }
         _ => Err(RouteError::NotFound),
     }
 }

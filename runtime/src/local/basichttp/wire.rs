@@ -32,7 +32,6 @@ pub fn event_from_request(request: &Request) -> Result<Event, ParamError> {
     Ok(event)
 }
 
-/// The request as text, for `_event.raw`.
 /// Request parameters as `_event.data`: an object in the order sent, `undefined` if none.
 /// Every inbound path uses it (the session API's events and requests, Basic HTTP).
 pub fn event_data(params: &Params) -> Value {
@@ -45,6 +44,7 @@ pub fn event_data(params: &Params) -> Value {
     Value::Object(fields.collect())
 }
 
+/// The request as text, for `_event.raw`.
 fn raw_text(request: &Request) -> String {
     use std::fmt::Write as _;
     let mut raw = format!("{} {}", request.method_str(), request.path());

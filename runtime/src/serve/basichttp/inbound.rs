@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use engine::event::Event;
 use protocols::http::{Request, Response};
-use serde_json::json;
 
 use crate::local::basichttp::event_from_request;
 use crate::local::DeliverError;
+use crate::serve::answer::{deliver_error, queued_answer};
 use crate::serve::api::Shard;
 use crate::serve::peer::{Call, Home};
 
@@ -42,12 +42,8 @@ pub async fn answer(shard: &Shard, id: &str, request: &Request, started: Instant
         }
     };
     match queued {
-        Ok(()) => {
-            let body = json!({ "sessionid": id, "event": &*name, "queued": true });
-            Response::json(200, body.to_string().into_bytes())
-        }
-        Err(DeliverError::UnknownSession) => Response::error(404, "no such session"),
-        Err(other) => Response::error(503, &other.to_string()),
+        Ok(()) => queued_answer(id, &name),
+        Err(e) => deliver_error(&e),
     }
 }
 

@@ -31,7 +31,8 @@ pub struct ShardBasicHttp {
 }
 
 impl ShardBasicHttp {
-    /// The processor of `shard`, its sessions located under `location_base`.
+    /// The processor of `shard`, its sessions located under `location_base` (without a
+    /// trailing `/`: the configuration trims it).
     pub fn new(
         shard: Weak<Shard>,
         location_base: Option<&str>,
@@ -40,7 +41,7 @@ impl ShardBasicHttp {
         assert!(in_flight_max > 0);
         ShardBasicHttp {
             shard,
-            location_base: location_base.map(|base| base.trim_end_matches('/').into()),
+            location_base: location_base.map(Into::into),
             in_flight: Rc::default(),
             in_flight_max,
         }
