@@ -10,6 +10,8 @@ pub mod cli;
 pub mod config;
 pub mod documents;
 pub mod local;
+pub mod orchestration;
 pub mod outbound;
+pub mod routing;
 pub mod serve;
 pub mod shard;

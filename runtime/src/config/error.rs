@@ -249,6 +249,20 @@ pub enum Problem {
         /// What is wrong.
         fault: &'static str,
     },
+    /// `routing.shard` names no configured shard.
+    RoutingShard {
+        /// The configured shard.
+        shard: u16,
+        /// How many shards are configured.
+        shards: usize,
+    },
+    /// A `[routing]`, `[[entry_point]]` or `[[gateway]]` entry breaks a rule.
+    Routing {
+        /// The table, e.g. `entry_point[1]` or `routing.media`.
+        key: String,
+        /// What is wrong.
+        fault: String,
+    },
     /// An `[[outbound.bind]]` rule that can never bind.
     BindRule {
         /// Its position among the rules, from 0.
@@ -305,6 +319,11 @@ impl fmt::Display for Problem {
                 write!(f, "outbound.{present} is set without outbound.{missing}")
             }
             Problem::BindRule { index, fault } => write!(f, "outbound.bind[{index}]: {fault}"),
+            Problem::RoutingShard { shard, shards } => write!(
+                f,
+                "routing.shard = {shard} names no shard: {shards} configured (runtime.cores)"
+            ),
+            Problem::Routing { key, fault } => write!(f, "{key}: {fault}"),
             Problem::BasicHttpLocation { location, fault } => {
                 write!(f, "basichttp.location = \"{location}\" {fault}")
             }

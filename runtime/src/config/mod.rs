@@ -18,6 +18,7 @@ mod error;
 mod machine;
 mod outbound;
 mod reload;
+mod routing;
 mod validate;
 
 #[cfg(test)]
@@ -34,6 +35,9 @@ pub use error::{ConfigError, Problem};
 pub use machine::Machine;
 pub use outbound::{BindRule, DocumentsConfig, HostMatch, LocalPorts, OutboundConfig};
 pub use reload::{ListenerChange, ReloadPlan};
+pub use routing::{
+    Conversation, EntryPointConfig, GatewayConfig, RoutingConfig, MEDIA_BUILT_IN, MEDIA_EXTRA_MAX,
+};
 
 /// Most sessions one shard may be configured to hold; bounded by the slot bits of a
 /// session id (see `shard::SessionId`), which checks the relation at compile time.
@@ -69,6 +73,15 @@ pub struct Config {
     pub documents: DocumentsConfig,
     /// The Basic HTTP Event I/O Processor: public location, sends in flight.
     pub basichttp: BasicHttpConfig,
+    /// Routing: the owner shard, open media, agent and interaction bounds.
+    pub routing: RoutingConfig,
+    /// Entry points for interactions (`[[entry_point]]`), reloadable. Default: the bundled
+    /// sample, `support` ([`EntryPointConfig::sample`]).
+    #[serde(rename = "entry_point")]
+    pub entry_points: Vec<EntryPointConfig>,
+    /// Outbound message gateways (`[[gateway]]`), reloadable.
+    #[serde(rename = "gateway")]
+    pub gateways: Vec<GatewayConfig>,
 }
 
 impl Default for Config {
@@ -84,6 +97,9 @@ impl Default for Config {
             outbound: OutboundConfig::default(),
             documents: DocumentsConfig::default(),
             basichttp: BasicHttpConfig::default(),
+            routing: RoutingConfig::default(),
+            entry_points: vec![EntryPointConfig::sample()],
+            gateways: Vec::new(),
         }
     }
 }
@@ -388,6 +404,8 @@ impl Config {
         validate::listeners(&self.listeners)?;
         validate::application(&self.application)?;
         basichttp::validate(&self.basichttp)?;
+        let shards = self.cores(machine).len();
+        routing::validate(&self.routing, &self.entry_points, &self.gateways, shards)?;
         outbound::validate(&self.outbound, &self.documents)
     }
 

@@ -35,6 +35,9 @@ pub struct ReloadPlan {
     pub limits_changed: bool,
     /// Whether `[application]` changed: later starts by the application's name use it.
     pub application_changed: bool,
+    /// Whether `[[entry_point]]` or `[[gateway]]` entries changed: new interactions and
+    /// messages use them (interactions already in progress keep their session).
+    pub entry_points_changed: bool,
     /// Keys that changed but are fixed when shards start (cores, io memory, shares,
     /// slab and channel sizes, the JS runtime's budget): they take effect only after a
     /// restart, and the configuration in force keeps their old values meanwhile.
@@ -78,6 +81,8 @@ pub(super) fn plan(old: &Config, new: &Config) -> ReloadPlan {
     // Apart from the keys fixed at start, any other limit change applies live.
     plan.limits_changed = in_force(old, new).limits != old.limits;
     plan.application_changed = old.application != new.application;
+    plan.entry_points_changed =
+        old.entry_points != new.entry_points || old.gateways != new.gateways;
     plan
 }
 
@@ -87,6 +92,7 @@ pub(super) fn in_force(old: &Config, new: &Config) -> Config {
     let mut config = new.clone();
     config.runtime = old.runtime.clone();
     config.basichttp = old.basichttp.clone();
+    config.routing = old.routing.clone();
     let (limits, old_limits) = (&mut config.limits, &old.limits);
     limits.sessions_per_shard_max = old_limits.sessions_per_shard_max;
     limits.connections_per_shard_max = old_limits.connections_per_shard_max;
@@ -112,6 +118,8 @@ fn fixed_at_start(old: &Config, new: &Config) -> Vec<&'static str> {
             "basichttp.sends_in_flight_max",
             old_http.sends_in_flight_max != new_http.sends_in_flight_max,
         ),
+        // The router (its owner, media table and sizes) is built when shards start.
+        ("routing", old.routing != new.routing),
         (
             "runtime.io_memory_bytes",
             old_runtime.io_memory_bytes != new_runtime.io_memory_bytes,
@@ -220,6 +228,9 @@ impl fmt::Display for ReloadPlan {
         }
         if self.application_changed {
             parts.push("application changed".into());
+        }
+        if self.entry_points_changed {
+            parts.push("entry points or gateways changed".into());
         }
         if !self.restart_required.is_empty() {
             let keys = self.restart_required.join(", ");

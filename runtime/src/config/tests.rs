@@ -516,3 +516,58 @@ fn basichttp_keys_need_a_restart() {
     let in_force = Config::in_force_after_reload(&old, &new);
     assert_eq!(in_force.basichttp, old.basichttp);
 }
+
+#[test]
+fn routing_entry_points_and_gateways() {
+    let base = format!("{API_PLAIN}\n");
+    let config = Config::from_toml_str_on(
+        &format!(
+            "{base}[routing]\nmedia = [\"video\"]\n\n[[entry_point]]\nname = \"web\"\n\
+             application = \"app.scxml\"\nconversation = \"customer\"\nmedia = [\"video\"]\n\n\
+             [[gateway]]\nname = \"sms\"\nmedia = \"sms\"\nurl = \"https://sms.example/send\"\n"
+        ),
+        "test.toml",
+        &two_cores(),
+    )
+    .unwrap();
+    assert_eq!(config.entry_points[0].conversation, Conversation::Customer);
+    assert!(config.routing.knows_media("video"));
+    let cases = [
+        ("[routing]\nshard = 1\n", "routing.shard = 1 names no shard"),
+        ("[routing]\nmedia = [\"chat\"]\n", "routing.media"),
+        ("[routing]\nagents_max = 0\n", "routing.agents_max must be at least 1"),
+        (
+            "[[entry_point]]\nname = \"a\"\napplication = \"x\"\nmedia = [\"pigeon\"]\n",
+            "entry_point[0]: unknown media \"pigeon\"",
+        ),
+        (
+            "[[entry_point]]\nname = \"a\"\napplication = \"x\"\n\n\
+             [[entry_point]]\nname = \"a\"\napplication = \"y\"\n",
+            "entry_point[1]: the name \"a\" is used twice",
+        ),
+        ("[[entry_point]]\nname = \"a\"\n", "entry_point[0]: needs a name and an application"),
+        (
+            "[[gateway]]\nname = \"g\"\nmedia = \"sms\"\nurl = \"ftp://x\"\n",
+            "gateway[0]: url \"ftp://x\" must start with http:// or https://",
+        ),
+    ];
+    for (text, expected) in cases {
+        let message = refusal(&format!("{base}{text}"));
+        assert!(message.contains(expected), "{expected:?} not in {message}");
+    }
+}
+
+#[test]
+fn entry_points_reload_and_routing_needs_a_restart() {
+    let old = Config::from_toml_str_on(API_PLAIN, "old", &two_cores()).unwrap();
+    let text = format!(
+        "{API_PLAIN}\n[routing]\nagents_max = 5\n\n[[entry_point]]\nname = \"b\"\napplication = \"b\"\n"
+    );
+    let new = Config::from_toml_str_on(&text, "new", &two_cores()).unwrap();
+    let plan = Config::reload_plan(&old, &new);
+    assert!(plan.entry_points_changed);
+    assert_eq!(plan.restart_required, vec!["routing"]);
+    let in_force = Config::in_force_after_reload(&old, &new);
+    assert_eq!(in_force.routing, old.routing);
+    assert_eq!(in_force.entry_points, new.entry_points);
+}

@@ -7,7 +7,7 @@
 //! unknown target raises `error.communication` in the sender at the right moment.
 
 use engine::effects::{
-    Effects, ExtensionAction, ExtensionError, InvokeError, InvokeRequest, Outgoing, SendError,
+    Effects, ExtensionAction, ExtensionError, ExtensionOutcome, InvokeError, InvokeRequest, Outgoing, SendError,
     Target, BASICHTTP_PROCESSOR, SCXML_INVOKE, SCXML_PROCESSOR,
 };
 use engine::event::Event;
@@ -145,14 +145,17 @@ impl Effects for HostEffects<'_> {
         self.core.dir.mark_ready(child);
     }
 
-    fn extension(&mut self, action: ExtensionAction) -> Result<(), ExtensionError> {
-        match action.kind {
-            ActionKind::SessionResponse => self.core.requests.respond(&action),
-            other => {
-                let reason = format!("this host does not perform {other:?}");
-                Err(ExtensionError { reason })
-            }
+    fn extension(&mut self, action: ExtensionAction) -> Result<ExtensionOutcome, ExtensionError> {
+        if action.kind == ActionKind::SessionResponse {
+            self.core.requests.respond(&action)?;
+            return Ok(ExtensionOutcome::default());
         }
+        let Some(handler) = self.core.extensions.clone() else {
+            return Err(super::extensions::unperformed(&action));
+        };
+        let id = self.core.dir.get(self.key).map(|slot| slot.id.clone());
+        let id = id.expect("a stepping session has a slot");
+        handler.perform(&id, &action, self.core.now_ms)
     }
 
     fn log(&mut self, label: Option<&str>, message: &str) {

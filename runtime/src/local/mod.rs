@@ -27,6 +27,7 @@ pub mod basichttp;
 mod clock;
 mod directory;
 mod effects;
+mod extensions;
 mod loader;
 mod remote;
 mod requests;
@@ -49,6 +50,7 @@ use engine::session::{EndReason, Session, SessionConfig, Status};
 use engine::value::Value;
 
 pub use basichttp::{BasicHttpProcessor, HttpSend};
+pub use extensions::ExtensionHandler;
 pub use clock::{epoch_ms_now, Clock, RealClock, VirtualClock};
 pub use directory::{SeededIds, SessionIds, SessionKey, SessionsFull, ID_ATTEMPTS_MAX};
 pub use loader::{resolve, FileLoader, LoadError, INLINE_DOCUMENTS_MAX};
@@ -285,6 +287,8 @@ struct Core {
     /// The Basic HTTP processor: the loopback one when [`HostConfig::basichttp`] is set and
     /// it could bind, or the one given to [`Host::set_basichttp`].
     basichttp: Option<Box<dyn BasicHttpProcessor>>,
+    /// What performs the routing actions (set on the routing shard only).
+    extensions: Option<Rc<dyn ExtensionHandler>>,
 }
 
 /// A single-threaded host for top-level sessions and their invoked descendants.
@@ -341,6 +345,7 @@ impl Host {
             root_status: None,
             finished: Vec::new(),
             remote: Box::new(NoRemote),
+            extensions: None,
             config,
         };
         Host {

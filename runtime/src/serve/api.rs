@@ -16,7 +16,7 @@
 //! clock reads and one histogram record per request; an event is counted where it is
 //! queued (its home shard).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -34,11 +34,14 @@ use super::idealtime;
 use super::metrics::{render, Metrics, ShardSnapshot, CONTENT_TYPE};
 use super::peer::{Call, Home, Peers, SessionsPage};
 use super::reply::{self, Replies};
-use super::route::{route, Route, RouteKind};
+use super::route::{route, Route, RouteKind, RoutingRoute};
+use super::routing_api;
 use crate::config::ApplicationConfig;
 use crate::documents::Documents;
 use crate::local::basichttp::event_data;
 use crate::local::Host;
+use crate::orchestration::Orchestration;
+use crate::shard::ShardId;
 
 /// What one shard's handlers share.
 pub struct Shard {
@@ -61,6 +64,23 @@ pub struct Shard {
     /// The provisioned application (`[application]`): a start whose `src` is its `name`
     /// starts its document. A reload replaces it.
     pub application: RefCell<ApplicationConfig>,
+    /// The shard that owns routing (`routing.shard`).
+    pub routing_shard: ShardId,
+    /// The orchestration, on the routing shard only.
+    pub orchestration: Option<Rc<RefCell<Orchestration>>>,
+    /// Routing jobs (fetches, messages, starts) in flight on this shard.
+    pub jobs_in_flight: Cell<u32>,
+}
+
+impl Shard {
+    /// `src` itself, or the provisioned application's document when `src` is its name.
+    pub fn application_src(&self, src: String) -> String {
+        let application = self.application.borrow();
+        match src == application.name {
+            true => application.src.clone(),
+            false => src,
+        }
+    }
 }
 
 /// The session API handler of one shard.
@@ -102,8 +122,37 @@ impl SessionApi {
         (kind, self.dispatch(route, params, started).await)
     }
 
+    /// Answers a routing request on the routing shard, forwarding it there if need be (an
+    /// offer stream's body crosses back as a channel of its events).
+    async fn dispatch_routing(
+        &self,
+        routing: RoutingRoute,
+        params: Params,
+        started: Instant,
+    ) -> Response {
+        let owner = self.shard.routing_shard;
+        if owner == self.shard.peers.here() {
+            return routing_api::answer_here(&self.shard, routing, params).await;
+        }
+        self.shard.metrics.request_forwarded();
+        let route = Route::Routing(routing);
+        let call = |reply| Call::Api {
+            route,
+            params,
+            started,
+            reply,
+        };
+        match self.shard.peers.ask(owner, None, call).await {
+            Ok(response) => response,
+            Err(error) => error.response(),
+        }
+    }
+
     /// Answers here, or forwards to the home shard of the session the route names.
     async fn dispatch(&self, route: Route, params: Params, started: Instant) -> Response {
+        if let Route::Routing(routing) = route {
+            return Box::pin(self.dispatch_routing(routing, params, started)).await;
+        }
         if let Some(id) = session_of(&route) {
             match self.shard.peers.home(id) {
                 Home::Here(_) => {}
@@ -134,6 +183,9 @@ impl SessionApi {
             Route::Help => json_response(200, &help()),
             Route::Health => Box::pin(self.health()).await,
             Route::Metrics => Box::pin(self.metrics()).await,
+            Route::Routing(routing) => {
+                Box::pin(routing_api::answer_here(&self.shard, routing, params)).await
+            }
             // Answered by `answer`, which has the request; never forwarded as a route.
             Route::BasicHttp { .. } => {
                 Response::error(500, "a Basic HTTP request is answered where it arrives")
@@ -190,11 +242,7 @@ impl SessionApi {
 
     /// `src` itself, or the provisioned application's document when `src` is its name.
     fn application_src(&self, src: String) -> String {
-        let application = self.shard.application.borrow();
-        match src == application.name {
-            true => application.src.clone(),
-            false => src,
-        }
+        self.shard.application_src(src)
     }
 
     fn event(&self, id: &str, name: &str, params: Params, started: Instant) -> Response {
@@ -225,6 +273,11 @@ impl SessionApi {
         let terminated = self.shard.host.borrow_mut().terminate(id);
         match terminated {
             Ok(()) => {
+                if let Some(orchestration) = &self.shard.orchestration {
+                    let now_ms = crate::local::epoch_ms_now();
+                    orchestration.borrow_mut().session_ended(id, now_ms);
+                    routing_api::pump(&self.shard);
+                }
                 self.shard.metrics.session_terminated();
                 self.shard.wake.wake();
                 let answer = JsonAnswer::new().string("sessionid", id);
@@ -375,6 +428,7 @@ fn session_of(route: &Route) -> Option<&str> {
         Route::Query { id } | Route::Terminate { id } => Some(id.as_str()),
         Route::BasicHttp { id } => Some(id.as_str()),
         Route::Start | Route::Sessions | Route::Help | Route::Health | Route::Metrics => None,
+        Route::Routing(_) => None,
     }
 }
 

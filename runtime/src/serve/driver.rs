@@ -15,7 +15,8 @@ use futures_lite::future;
 use protocols::http::server::StopSignal;
 
 use super::api::Shard;
-use crate::local::{Clock, RealClock};
+use super::routing_api::pump;
+use crate::local::{Clock, Finished, RealClock};
 
 /// Steps per turn before the driver yields to the shard's I/O tasks (so a busy host cannot
 /// starve the listeners).
@@ -76,6 +77,7 @@ pub async fn drive(shard: Rc<Shard>, stop: StopSignal) {
         let replies = shard.host.borrow_mut().take_replies();
         shard.replies.resolve(replies);
         let finished = shard.host.borrow_mut().take_finished();
+        let routing_deadline_ms = routing_turn(&shard, &finished, clock.now_ms());
         for done in finished {
             shard.metrics.session_finished(&done.status);
             // Normal ends are only counted (a line per session would cost every session a
@@ -91,7 +93,11 @@ pub async fn drive(shard: Rc<Shard>, stop: StopSignal) {
         if shard.metrics.events_pending() {
             shard.metrics.events_processed(Instant::now());
         }
-        let sleep = match progress.next_timer_ms {
+        let next_ms = match (progress.next_timer_ms, routing_deadline_ms) {
+            (Some(timer_ms), Some(routing_ms)) => Some(timer_ms.min(routing_ms)),
+            (timer_ms, routing_ms) => timer_ms.or(routing_ms),
+        };
+        let sleep = match next_ms {
             Some(at_ms) => clock.duration_until(at_ms).min(IDLE_SLEEP),
             None => IDLE_SLEEP,
         };
@@ -102,4 +108,25 @@ pub async fn drive(shard: Rc<Shard>, stop: StopSignal) {
         let stopped = stop.wait();
         future::or(future::or(woken, timer), stopped).await;
     }
+}
+
+/// The routing shard's part of a driver turn: ends the interactions of `finished` sessions,
+/// runs the router's deadlines that are due, and hands what that produced to the host.
+/// Answers when the router next needs a turn.
+fn routing_turn(shard: &Rc<Shard>, finished: &[Finished], now_ms: u64) -> Option<u64> {
+    let orchestration = shard.orchestration.as_ref()?;
+    let next_ms = {
+        let mut orchestration = orchestration.borrow_mut();
+        for done in finished {
+            orchestration.session_ended(&done.id, now_ms);
+        }
+        if orchestration.next_deadline_ms().is_some_and(|at_ms| at_ms <= now_ms) {
+            orchestration.expire(now_ms);
+        }
+        let keepalive_ms = orchestration.keep_alive(now_ms);
+        let deadline_ms = orchestration.next_deadline_ms();
+        Some(deadline_ms.map_or(keepalive_ms, |at_ms| at_ms.min(keepalive_ms)))
+    };
+    pump(shard);
+    next_ms
 }

@@ -254,7 +254,13 @@ impl ShardListeners {
         self.api
             .replies
             .set_timeout_ms(limits.request_reply_timeout_ms);
+        drop(host);
         *self.api.application.borrow_mut() = change.config.application.clone();
+        if let Some(orchestration) = &self.api.orchestration {
+            let config = &change.config;
+            let (entry_points, gateways) = (config.entry_points.clone(), config.gateways.clone());
+            orchestration.borrow_mut().reconfigure(entry_points, gateways);
+        }
     }
 
     /// Starts accepting on `socket` for `listener`.

@@ -16,6 +16,11 @@
 //! Documents named by URL are fetched with the shard's outbound client and cached compiled
 //! per shard ([`crate::documents`]).
 //!
+//! Routing ([`routing_api`], [`crate::orchestration`]): the shard `routing.shard` owns
+//! agents, queues and interactions and runs the sessions that own interactions; the
+//! interaction and agent APIs, agents' offer streams included, are forwarded to it from
+//! any shard.
+//!
 //! The W3C Basic HTTP Event I/O Processor runs both ways ([`basichttp`]): every HTTP
 //! listener serves `/basichttp/{id}` (an event for the session, forwarded to its home shard
 //! like the other session routes), each session's `_ioprocessors` location is
@@ -29,6 +34,7 @@ pub mod api;
 pub mod basichttp;
 pub mod driver;
 pub mod idealtime;
+pub mod jobs;
 pub mod ids;
 pub mod listeners;
 pub mod metrics;
@@ -37,9 +43,10 @@ pub mod reload;
 pub mod remote;
 pub mod reply;
 pub mod route;
+pub mod routing_api;
 pub mod tls;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -50,7 +57,9 @@ use protocols::tls::{ClientTls, ServerTls, TlsError};
 use crate::config::{BasicHttpLocation, Config, Machine, Protocol};
 use crate::documents::Documents;
 use crate::local::{Host, HostConfig, LogMode};
-use crate::shard::{start_shards, ShardContext};
+use crate::orchestration::handler::{statistics_function, RoutingActions, STATISTICS_FUNCTION};
+use crate::orchestration::Orchestration;
+use crate::shard::{start_shards, ShardContext, ShardId};
 use api::Shard;
 use listeners::ShardListeners;
 use reload::{Coordinator, Order, ReloadHandle, Source};
@@ -287,11 +296,25 @@ fn new_shard(
         requests_pending_max: config.limits.pending_requests_per_shard_max,
         ..HostConfig::default()
     };
+    let mut host = Host::with_ids(
+        host_config,
+        Box::new(ids::ShardSessionIds::new(context.shard, seed)),
+    );
+    let routing_shard = ShardId(config.routing.shard);
+    let orchestration = (context.shard == routing_shard).then(|| {
+        let orchestration = Rc::new(RefCell::new(Orchestration::new(
+            &config.routing,
+            config.entry_points.clone(),
+            config.gateways.clone(),
+        )));
+        let actions = RoutingActions(Rc::clone(&orchestration));
+        host.set_extension_handler(Rc::new(actions));
+        let statistics = statistics_function(Rc::clone(&orchestration));
+        host.set_host_function(STATISTICS_FUNCTION, statistics);
+        orchestration
+    });
     Shard {
-        host: RefCell::new(Host::with_ids(
-            host_config,
-            Box::new(ids::ShardSessionIds::new(context.shard, seed)),
-        )),
+        host: RefCell::new(host),
         wake: driver::Wake::default(),
         page_max: SESSIONS_PAGE_MAX,
         metrics: metrics::Metrics::new(context.shard.0),
@@ -300,6 +323,9 @@ fn new_shard(
         replies: reply::Replies::new(config.limits.request_reply_timeout_ms),
         idealtime_ahead_max_ms: config.limits.idealtime_ahead_max_ms,
         application: RefCell::new(config.application.clone()),
+        routing_shard,
+        orchestration,
+        jobs_in_flight: Cell::new(0),
     }
 }
 

@@ -50,6 +50,65 @@ pub enum Route {
         /// The session id.
         id: String,
     },
+    /// `/interactions...`, `/agents...` and `/routing/...`: answered by the routing shard.
+    Routing(RoutingRoute),
+}
+
+/// What an interaction, agent or statistics request asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoutingRoute {
+    /// `POST /interactions`: a new interaction through an entry point.
+    Create,
+    /// `GET /interactions/{id}`.
+    Interaction {
+        /// The interaction id.
+        id: String,
+    },
+    /// `POST /interactions/{id}/accept|reject|complete`.
+    Answer {
+        /// The interaction id.
+        id: String,
+        /// What the agent (or integrator) says.
+        answer: OfferAnswer,
+    },
+    /// `PUT /agents/{id}`: create or replace an agent's profile.
+    PutAgent {
+        /// The agent id.
+        id: String,
+    },
+    /// `GET /agents/{id}`.
+    Agent {
+        /// The agent id.
+        id: String,
+    },
+    /// `DELETE /agents/{id}`.
+    DeleteAgent {
+        /// The agent id.
+        id: String,
+    },
+    /// `POST /agents/{id}/state`.
+    AgentState {
+        /// The agent id.
+        id: String,
+    },
+    /// `GET /agents/{id}/offers`: the agent's offer stream (Server-Sent Events).
+    Offers {
+        /// The agent id.
+        id: String,
+    },
+    /// `GET /routing/statistics?targets=...&media=...`.
+    Statistics,
+}
+
+/// An answer to an interaction's offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OfferAnswer {
+    /// The agent takes it.
+    Accept,
+    /// The agent declines it.
+    Reject,
+    /// The work is done.
+    Complete,
 }
 
 /// A route without its parameters: the `route` label of the request counters. Requests that
@@ -77,6 +136,10 @@ pub enum RouteKind {
     Metrics,
     /// [`Route::BasicHttp`].
     BasicHttp,
+    /// `/interactions...` and `/routing/...`.
+    Interactions,
+    /// `/agents...`.
+    Agents,
     /// An `/admin/` path ([`AdminRoute`]), answered or refused.
     Admin,
     /// No route matched.
@@ -85,7 +148,7 @@ pub enum RouteKind {
 
 impl RouteKind {
     /// Every kind, in index order.
-    pub const ALL: [RouteKind; 12] = [
+    pub const ALL: [RouteKind; 14] = [
         RouteKind::Start,
         RouteKind::Event,
         RouteKind::Request,
@@ -96,6 +159,8 @@ impl RouteKind {
         RouteKind::Health,
         RouteKind::Metrics,
         RouteKind::BasicHttp,
+        RouteKind::Interactions,
+        RouteKind::Agents,
         RouteKind::Admin,
         RouteKind::Unmatched,
     ];
@@ -118,6 +183,8 @@ impl RouteKind {
             RouteKind::Health => "health",
             RouteKind::Metrics => "metrics",
             RouteKind::BasicHttp => "basichttp",
+            RouteKind::Interactions => "interactions",
+            RouteKind::Agents => "agents",
             RouteKind::Admin => "admin",
             RouteKind::Unmatched => "unmatched",
         }
@@ -138,6 +205,14 @@ impl Route {
             Route::Health => RouteKind::Health,
             Route::Metrics => RouteKind::Metrics,
             Route::BasicHttp { .. } => RouteKind::BasicHttp,
+            Route::Routing(
+                RoutingRoute::PutAgent { .. }
+                | RoutingRoute::Agent { .. }
+                | RoutingRoute::DeleteAgent { .. }
+                | RoutingRoute::AgentState { .. }
+                | RoutingRoute::Offers { .. },
+            ) => RouteKind::Agents,
+            Route::Routing(_) => RouteKind::Interactions,
         }
     }
 }
@@ -184,6 +259,13 @@ pub fn route(method: Method, path: &str) -> Result<Route, RouteError> {
         ["metrics"] => (Route::Metrics, "GET"),
         // The W3C processor takes any method (`HTTP.<METHOD>` names an unnamed event).
         ["basichttp", id] => return Ok(Route::BasicHttp { id: id.to_string() }),
+        ["interactions"] => (Route::Routing(RoutingRoute::Create), "POST"),
+        ["interactions", id] => (routing(RoutingRoute::Interaction { id: id.to_string() }), "GET"),
+        ["interactions", id, answer] => (offer_answer(id, answer)?, "POST"),
+        ["agents", id] => return agent_route(method, id),
+        ["agents", id, "state"] => (routing(RoutingRoute::AgentState { id: id.to_string() }), "POST"),
+        ["agents", id, "offers"] => (routing(RoutingRoute::Offers { id: id.to_string() }), "GET"),
+        ["routing", "statistics"] => (routing(RoutingRoute::Statistics), "GET"),
         _ => return Err(RouteError::NotFound),
     };
     let accepted = match allow {
@@ -222,6 +304,34 @@ pub fn admin_route(method: Method, path: &str) -> Result<AdminRoute, RouteError>
             Err(RouteError::MethodNotAllowed { allow: "POST" })
         }
         _ => Err(RouteError::NotFound),
+    }
+}
+
+fn routing(route: RoutingRoute) -> Route {
+    Route::Routing(route)
+}
+
+fn offer_answer(id: &str, answer: &str) -> Result<Route, RouteError> {
+    let answer = match answer {
+        "accept" => OfferAnswer::Accept,
+        "reject" => OfferAnswer::Reject,
+        "complete" => OfferAnswer::Complete,
+        _ => return Err(RouteError::NotFound),
+    };
+    let id = id.to_string();
+    Ok(routing(RoutingRoute::Answer { id, answer }))
+}
+
+/// `/agents/{id}` takes GET (and HEAD), PUT and DELETE.
+fn agent_route(method: Method, id: &str) -> Result<Route, RouteError> {
+    let id = id.to_string();
+    match method {
+        Method::Get | Method::Head => Ok(routing(RoutingRoute::Agent { id })),
+        Method::Put => Ok(routing(RoutingRoute::PutAgent { id })),
+        Method::Delete => Ok(routing(RoutingRoute::DeleteAgent { id })),
+        _ => Err(RouteError::MethodNotAllowed {
+            allow: "GET, PUT, DELETE",
+        }),
     }
 }
 
@@ -269,6 +379,27 @@ mod tests {
             );
         }
         assert_eq!(route(Method::Post, "/basichttp"), Err(RouteError::NotFound));
+        assert_eq!(
+            route(Method::Post, "/interactions/0a/reject"),
+            Ok(Route::Routing(RoutingRoute::Answer {
+                id: "0a".into(),
+                answer: OfferAnswer::Reject
+            }))
+        );
+        assert_eq!(
+            route(Method::Put, "/agents/alice"),
+            Ok(Route::Routing(RoutingRoute::PutAgent { id: "alice".into() }))
+        );
+        assert_eq!(
+            route(Method::Post, "/agents/alice"),
+            Err(RouteError::MethodNotAllowed {
+                allow: "GET, PUT, DELETE"
+            })
+        );
+        assert_eq!(
+            route(Method::Post, "/interactions/0a/transfer"),
+            Err(RouteError::NotFound)
+        );
         assert_eq!(
             route(Method::Post, "/basichttp/a/b"),
             Err(RouteError::NotFound)

@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod pki;
+pub mod routing;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

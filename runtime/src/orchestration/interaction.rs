@@ -1,0 +1,344 @@
+//! Interactions: one customer contact on one media (a call, a chat, an e-mail, a fax), from
+//! the moment it enters until it is completed, and the session that owns it.
+//!
+//! The table is fixed-capacity (`routing.interactions_max`) with generation-checked ids, as
+//! the session table is: an id of a completed and reused slot names nothing. A completed
+//! interaction stays readable while its session lives (the strategy may still look at it)
+//! and is removed when that session ends, or at once when no session owns it.
+//!
+//! States, and what moves an interaction between them:
+//!
+//! ```text
+//!   routing ──submit, no agent──▶ queued ──agent reserved──▶ routing
+//!      │                                                        │
+//!      └──────────────<ixn:route>───────────▶ offered ◀─────────┘
+//!                                             │    │
+//!                               reject/timeout│    │accept
+//!                     (queued again, or routing)   ▼
+//!                                               accepted ──complete──▶ completed
+//! ```
+//! Any state may go to `completed` (`<ixn:terminate>`, `POST .../complete`).
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde_json::{json, Map, Value as Json};
+use slab::Slab;
+
+/// An interaction's id: slot and generation, shown as 16 hex digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InteractionId(pub u64);
+
+impl InteractionId {
+    fn new(slot: u32, generation: u32) -> InteractionId {
+        InteractionId(u64::from(generation) << 32 | u64::from(slot))
+    }
+
+    fn slot(self) -> usize {
+        (self.0 & u64::from(u32::MAX)) as usize
+    }
+
+    /// Parses the text form; `None` for anything else.
+    pub fn parse(text: &str) -> Option<InteractionId> {
+        if text.len() != 16 {
+            return None;
+        }
+        u64::from_str_radix(text, 16).ok().map(InteractionId)
+    }
+}
+
+impl fmt::Display for InteractionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// Where an interaction is in its life (see the module notes for the transitions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InteractionState {
+    /// Its strategy runs; no agent holds it.
+    Routing,
+    /// Waiting in a queue for an agent.
+    Queued,
+    /// Offered to an agent, who has not answered yet.
+    Offered,
+    /// An agent accepted it and works on it.
+    Accepted,
+    /// Finished; kept while its session lives.
+    Completed,
+}
+
+impl InteractionState {
+    /// The lowercase name the APIs show.
+    pub fn name(self) -> &'static str {
+        match self {
+            InteractionState::Routing => "routing",
+            InteractionState::Queued => "queued",
+            InteractionState::Offered => "offered",
+            InteractionState::Accepted => "accepted",
+            InteractionState::Completed => "completed",
+        }
+    }
+}
+
+/// Who the customer is: an id the conversation is keyed by, and contact addresses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Customer {
+    /// The customer's id (e.g. an account number); conversations join on it.
+    pub id: Option<String>,
+    /// The calling number (voice, SMS, fax).
+    pub ani: Option<String>,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Phone number to reach the customer at.
+    pub phone: Option<String>,
+}
+
+impl Customer {
+    /// The JSON object the APIs and strategies see (absent fields left out).
+    pub fn to_json(&self) -> Json {
+        let mut map = Map::new();
+        for (name, value) in [
+            ("id", &self.id),
+            ("ani", &self.ani),
+            ("email", &self.email),
+            ("phone", &self.phone),
+        ] {
+            if let Some(value) = value {
+                map.insert(name.into(), Json::String(value.clone()));
+            }
+        }
+        Json::Object(map)
+    }
+}
+
+/// One interaction.
+#[derive(Clone, Debug)]
+pub struct Interaction {
+    /// Its id.
+    pub id: InteractionId,
+    /// Its media type (`voice`, `chat`, ... or an open media type).
+    pub media: String,
+    /// The entry point it came in through.
+    pub entry_point: String,
+    /// The customer.
+    pub customer: Customer,
+    /// Attached data: key-value pairs from the creator, updated by the strategy.
+    pub data: Map<String, Json>,
+    /// Where it is.
+    pub state: InteractionState,
+    /// The session that owns it, if any.
+    pub session: Option<Box<str>>,
+    /// The agent it is reserved for, offered to or accepted by.
+    pub agent: Option<String>,
+    /// When it was created, epoch ms.
+    pub created_ms: u64,
+    /// When it was accepted, epoch ms (0 before).
+    pub accepted_ms: u64,
+}
+
+impl Interaction {
+    /// The JSON object the APIs show and strategies read (`_interactions[id]`).
+    pub fn to_json(&self) -> Json {
+        json!({
+            "id": self.id.to_string(),
+            "media": self.media,
+            "entrypoint": self.entry_point,
+            "customer": self.customer.to_json(),
+            "data": Json::Object(self.data.clone()),
+            "state": self.state.name(),
+            "session": self.session.as_deref(),
+            "agent": self.agent,
+            "created_ms": self.created_ms,
+        })
+    }
+}
+
+/// The table is full: `routing.interactions_max` interactions are alive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InteractionsFull {
+    /// The bound.
+    pub interactions_max: u32,
+}
+
+impl fmt::Display for InteractionsFull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "too many interactions: {} alive (routing.interactions_max)",
+            self.interactions_max
+        )
+    }
+}
+
+/// What a new interaction is made of.
+#[derive(Clone, Debug)]
+pub struct NewInteraction {
+    /// Media type, already checked against the configured media.
+    pub media: String,
+    /// Entry point name.
+    pub entry_point: String,
+    /// The customer.
+    pub customer: Customer,
+    /// Initial attached data.
+    pub data: Map<String, Json>,
+}
+
+/// The interactions of the routing shard.
+pub struct Interactions {
+    slots: Slab<(u32, Interaction)>,
+    generations: Vec<u32>,
+    interactions_max: u32,
+    /// Each owning session's interactions, oldest first.
+    by_session: HashMap<Box<str>, Vec<InteractionId>>,
+}
+
+impl Interactions {
+    /// An empty table for at most `interactions_max` interactions. Slots are allocated as
+    /// they are first used (a million interactions' worth would be wasted on small hosts).
+    pub fn new(interactions_max: u32) -> Interactions {
+        assert!(interactions_max > 0);
+        Interactions {
+            slots: Slab::new(),
+            generations: Vec::new(),
+            interactions_max,
+            by_session: HashMap::new(),
+        }
+    }
+
+    /// How many are alive.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True if none is alive.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Adds an interaction in state `routing`.
+    pub fn insert(
+        &mut self,
+        new: NewInteraction,
+        now_ms: u64,
+    ) -> Result<InteractionId, InteractionsFull> {
+        if self.slots.len() >= self.interactions_max as usize {
+            return Err(InteractionsFull {
+                interactions_max: self.interactions_max,
+            });
+        }
+        let entry = self.slots.vacant_entry();
+        let slot = entry.key();
+        if slot >= self.generations.len() {
+            self.generations.resize(slot + 1, 0);
+        }
+        let generation = self.generations[slot].wrapping_add(1);
+        self.generations[slot] = generation;
+        let slot_u32 = u32::try_from(slot).expect("slots are bounded by a u32 limit");
+        let id = InteractionId::new(slot_u32, generation);
+        entry.insert((
+            generation,
+            Interaction {
+                id,
+                media: new.media,
+                entry_point: new.entry_point,
+                customer: new.customer,
+                data: new.data,
+                state: InteractionState::Routing,
+                session: None,
+                agent: None,
+                created_ms: now_ms,
+                accepted_ms: 0,
+            },
+        ));
+        Ok(id)
+    }
+
+    /// The interaction `id`, if alive.
+    pub fn get(&self, id: InteractionId) -> Option<&Interaction> {
+        let (generation, interaction) = self.slots.get(id.slot())?;
+        (interaction.id == id && *generation == (id.0 >> 32) as u32).then_some(interaction)
+    }
+
+    /// The interaction `id`, if alive, to change (its owner changes only by
+    /// [`Interactions::assign`]).
+    pub fn get_mut(&mut self, id: InteractionId) -> Option<&mut Interaction> {
+        let (_, interaction) = self.slots.get_mut(id.slot())?;
+        (interaction.id == id).then_some(interaction)
+    }
+
+    /// Gives `id` to `session` (an interaction has at most one owner, for good).
+    pub fn assign(&mut self, id: InteractionId, session: &str) {
+        let Some(interaction) = self.get_mut(id) else {
+            return;
+        };
+        assert!(interaction.session.is_none(), "an interaction changes owner");
+        interaction.session = Some(session.into());
+        self.by_session.entry(session.into()).or_default().push(id);
+    }
+
+    /// Removes `id`; a stale id is ignored.
+    pub fn remove(&mut self, id: InteractionId) -> Option<Interaction> {
+        self.get(id)?;
+        let interaction = self.slots.remove(id.slot()).1;
+        if let Some(session) = &interaction.session {
+            if let Some(owned) = self.by_session.get_mut(session) {
+                owned.retain(|&other| other != id);
+                if owned.is_empty() {
+                    self.by_session.remove(session);
+                }
+            }
+        }
+        Some(interaction)
+    }
+
+    /// The ids of the interactions owned by `session`, oldest first.
+    pub fn of_session(&self, session: &str) -> &[InteractionId] {
+        self.by_session.get(session).map_or(&[], Vec::as_slice)
+    }
+
+    /// Counts per state, in [`InteractionState`] order, for metrics.
+    pub fn counts(&self) -> [u64; 5] {
+        let mut counts = [0; 5];
+        for (_, (_, interaction)) in &self.slots {
+            counts[interaction.state as usize] += 1;
+        }
+        counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_interaction() -> NewInteraction {
+        NewInteraction {
+            media: "chat".into(),
+            entry_point: "web".into(),
+            customer: Customer::default(),
+            data: Map::new(),
+        }
+    }
+
+    #[test]
+    fn ids_round_trip_and_stale_ids_name_nothing() {
+        let mut table = Interactions::new(2);
+        let first = table.insert(new_interaction(), 1).unwrap();
+        assert_eq!(InteractionId::parse(&first.to_string()), Some(first));
+        assert!(table.remove(first).is_some());
+        let second = table.insert(new_interaction(), 2).unwrap();
+        assert_ne!(first, second, "a reused slot gets a new generation");
+        assert!(table.get(first).is_none());
+        assert!(table.get(second).is_some());
+        assert_eq!(InteractionId::parse("xyz"), None);
+    }
+
+    #[test]
+    fn the_table_refuses_past_its_bound() {
+        let mut table = Interactions::new(1);
+        table.insert(new_interaction(), 1).unwrap();
+        let full = table.insert(new_interaction(), 1).unwrap_err();
+        assert_eq!(full.interactions_max, 1);
+        assert!(full.to_string().contains("routing.interactions_max"));
+    }
+}
