@@ -11,5 +11,6 @@ pub mod config;
 pub mod documents;
 pub mod local;
 pub mod outbound;
+pub mod routing;
 pub mod serve;
 pub mod shard;
