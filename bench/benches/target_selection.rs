@@ -49,7 +49,11 @@ fn population() -> Router {
         };
         let id = format!("agent{agent}");
         router.put_agent(&id, profile, agent as u64).unwrap();
-        let state = if agent % 2 == 0 { AgentState::Ready } else { AgentState::LoggedOut };
+        let state = if agent % 2 == 0 {
+            AgentState::Ready
+        } else {
+            AgentState::LoggedOut
+        };
         router.set_agent_state(&id, state, agent as u64).unwrap();
     }
     router
@@ -70,7 +74,10 @@ fn bench_decision(c: &mut Criterion) {
     let mut router = population();
     let template = submission(&router, 1, "Skill17 >= 5 & Skill42 >= 3");
     let first = router.submit(template.clone(), 0).unwrap();
-    assert!(matches!(first, Submitted::Reserved { .. }), "the expression reserves an agent");
+    assert!(
+        matches!(first, Submitted::Reserved { .. }),
+        "the expression reserves an agent"
+    );
     router.cancel(1, 0).unwrap();
     c.bench_function("routing/decision_two_terms", |b| {
         b.iter_batched(
@@ -91,7 +98,9 @@ fn bench_decision(c: &mut Criterion) {
 /// ready, the reservation is cancelled and resubmitted at the tail, keeping 100,000 waiting.
 fn bench_agent_ready(c: &mut Criterion) {
     let mut router = Router::new(RouterConfig::default());
-    let queues: Vec<_> = (0..50).map(|q| router.parse_targets(&format!("Queue{q} >= 50")).unwrap()).collect();
+    let queues: Vec<_> = (0..50)
+        .map(|q| router.parse_targets(&format!("Queue{q} >= 50")).unwrap())
+        .collect();
     for interaction in 0..100_000u64 {
         let targets = queues[(interaction % 50) as usize].clone();
         let submission = Submission {
@@ -104,11 +113,20 @@ fn bench_agent_ready(c: &mut Criterion) {
         };
         assert_eq!(router.submit(submission, 0).unwrap(), Submitted::Queued);
     }
-    let skills = (0..50).map(|q| (format!("Queue{q}"), if q == 49 { 80 } else { 10 })).collect();
+    let skills = (0..50)
+        .map(|q| (format!("Queue{q}"), if q == 49 { 80 } else { 10 }))
+        .collect();
     let capacity = vec![("voice".into(), 1)];
-    let profile = AgentProfile { skills, groups: Vec::new(), capacity, addresses: Vec::new() };
+    let profile = AgentProfile {
+        skills,
+        groups: Vec::new(),
+        capacity,
+        addresses: Vec::new(),
+    };
     router.put_agent("probe", profile, 0).unwrap();
-    let away = AgentState::NotReady { reason: "bench".into() };
+    let away = AgentState::NotReady {
+        reason: "bench".into(),
+    };
     router.set_agent_state("probe", away.clone(), 0).unwrap();
     let mut events = Vec::new();
     c.bench_function("routing/agent_ready_100k_waiting_50_queues", |b| {
@@ -116,10 +134,14 @@ fn bench_agent_ready(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let start = Instant::now();
-                router.set_agent_state("probe", AgentState::Ready, 1).unwrap();
+                router
+                    .set_agent_state("probe", AgentState::Ready, 1)
+                    .unwrap();
                 total += start.elapsed();
                 router.take_events(&mut events);
-                let Some(runtime::routing::RouterEvent::Reserved { interaction, .. }) = events.pop() else {
+                let Some(runtime::routing::RouterEvent::Reserved { interaction, .. }) =
+                    events.pop()
+                else {
                     panic!("the agent took a submission")
                 };
                 router.set_agent_state("probe", away.clone(), 1).unwrap();

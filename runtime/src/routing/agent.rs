@@ -45,7 +45,9 @@ impl AgentState {
         match name {
             "logged-out" => Some(AgentState::LoggedOut),
             "ready" => Some(AgentState::Ready),
-            "not-ready" => Some(AgentState::NotReady { reason: reason.unwrap_or_default() }),
+            "not-ready" => Some(AgentState::NotReady {
+                reason: reason.unwrap_or_default(),
+            }),
             "after-call-work" => Some(AgentState::AfterCallWork),
             _ => None,
         }
@@ -170,15 +172,24 @@ impl Agents {
     /// Panics on a free slot: indices come from the index sets and reservations, which
     /// never outlive the agent.
     pub fn get(&self, index: u32) -> &Agent {
-        self.slots[index as usize].agent.as_ref().expect("a live agent slot")
+        self.slots[index as usize]
+            .agent
+            .as_ref()
+            .expect("a live agent slot")
     }
 
     pub fn get_mut(&mut self, index: u32) -> &mut Agent {
-        self.slots[index as usize].agent.as_mut().expect("a live agent slot")
+        self.slots[index as usize]
+            .agent
+            .as_mut()
+            .expect("a live agent slot")
     }
 
     pub fn key(&self, index: u32) -> AgentKey {
-        AgentKey { index, generation: self.slots[index as usize].generation }
+        AgentKey {
+            index,
+            generation: self.slots[index as usize].generation,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -196,7 +207,10 @@ impl Agents {
                 index
             }
             None => {
-                self.slots.push(AgentSlot { generation: 0, agent: Some(agent) });
+                self.slots.push(AgentSlot {
+                    generation: 0,
+                    agent: Some(agent),
+                });
                 (self.slots.len() - 1) as u32
             }
         };
@@ -259,8 +273,11 @@ pub struct AgentView<'a> {
 impl AgentView<'_> {
     /// The JSON body of `GET /agents/{id}`.
     pub fn to_json(&self) -> serde_json::Value {
-        let skills: serde_json::Map<String, serde_json::Value> =
-            self.skills.iter().map(|(name, level)| (name.to_string(), (*level).into())).collect();
+        let skills: serde_json::Map<String, serde_json::Value> = self
+            .skills
+            .iter()
+            .map(|(name, level)| (name.to_string(), (*level).into()))
+            .collect();
         let media: serde_json::Map<String, serde_json::Value> = self
             .media
             .iter()

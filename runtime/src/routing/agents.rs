@@ -2,7 +2,9 @@
 
 use super::agent::{Agent, AgentProfile, AgentState, AgentView, MediaView};
 use super::error::{ProfileProblem, RouterError};
-use super::limits::{ADDRESS_BYTES_MAX, AGENT_GROUPS_MAX, AGENT_SKILLS_MAX, LEVEL_MAX, REASON_BYTES_MAX};
+use super::limits::{
+    ADDRESS_BYTES_MAX, AGENT_GROUPS_MAX, AGENT_SKILLS_MAX, LEVEL_MAX, REASON_BYTES_MAX,
+};
 use super::media::MediaId;
 use super::names::{is_agent_id, is_name};
 use super::Router;
@@ -17,33 +19,24 @@ impl Router {
     /// Creates or replaces an agent's profile; returns whether it was created. A new agent
     /// starts logged out. A replaced profile keeps the state and load; the agent is then
     /// matched against the waiting queues (its skills may now match them).
-    pub fn put_agent(&mut self, id: &str, profile: AgentProfile, now_ms: u64) -> Result<bool, RouterError> {
+    pub fn put_agent(
+        &mut self,
+        id: &str,
+        profile: AgentProfile,
+        now_ms: u64,
+    ) -> Result<bool, RouterError> {
         if !is_agent_id(id) {
             return Err(RouterError::InvalidAgentId);
         }
         let checked = self.check_profile(&profile)?;
         let existing = self.agents.find(id);
         if existing.is_none() && self.agents.len() >= self.config.agents_max as usize {
-            return Err(RouterError::AgentsFull { agents_max: self.config.agents_max });
+            return Err(RouterError::AgentsFull {
+                agents_max: self.config.agents_max,
+            });
         }
-        let skill_names = profile.skills.iter().map(|(name, _)| name.as_str());
-        if !self.skills.has_room(self.skills.missing(skill_names)) {
-            return Err(RouterError::SkillsFull { skills_max: self.config.skills_max });
-        }
-        let group_names = profile.groups.iter().map(String::as_str);
-        if !self.groups.has_room(self.groups.missing(group_names)) {
-            return Err(RouterError::GroupsFull { groups_max: self.config.groups_max });
-        }
-        let interned = (self.skills.len(), self.groups.len());
-        let mut skills: Vec<(u32, u8)> =
-            profile.skills.iter().map(|(name, level)| (self.skills.intern(name), *level)).collect();
-        skills.sort_unstable();
-        let mut groups: Vec<u32> = profile.groups.iter().map(|name| self.groups.intern(name)).collect();
-        groups.sort_unstable();
-        if interned != (self.skills.len(), self.groups.len()) {
-            self.index.grow(self.skills.len(), self.groups.len());
-            self.queues.resolve_all(&self.skills, &self.groups);
-        }
+        self.check_room(&profile)?;
+        let (skills, groups) = self.intern_names(&profile);
         let Some(index) = existing else {
             let media_count = self.media.len();
             self.agents.insert(Agent {
@@ -71,12 +64,52 @@ impl Router {
         Ok(false)
     }
 
+    /// Refuses a profile whose new names would overflow the skill or group table.
+    fn check_room(&self, profile: &AgentProfile) -> Result<(), RouterError> {
+        let skill_names = profile.skills.iter().map(|(name, _)| name.as_str());
+        if !self.skills.has_room(self.skills.missing(skill_names)) {
+            let skills_max = self.config.skills_max;
+            return Err(RouterError::SkillsFull { skills_max });
+        }
+        let group_names = profile.groups.iter().map(String::as_str);
+        if !self.groups.has_room(self.groups.missing(group_names)) {
+            let groups_max = self.config.groups_max;
+            return Err(RouterError::GroupsFull { groups_max });
+        }
+        Ok(())
+    }
+
+    /// Interns a checked profile's names (sorted ids); new names grow the index and may
+    /// resolve names waiting queues did not know.
+    fn intern_names(&mut self, profile: &AgentProfile) -> (Vec<(u32, u8)>, Vec<u32>) {
+        let interned = (self.skills.len(), self.groups.len());
+        let skills = profile.skills.iter();
+        let mut skills: Vec<(u32, u8)> = skills
+            .map(|(name, level)| (self.skills.intern(name), *level))
+            .collect();
+        skills.sort_unstable();
+        let mut groups: Vec<u32> = profile
+            .groups
+            .iter()
+            .map(|g| self.groups.intern(g))
+            .collect();
+        groups.sort_unstable();
+        if interned != (self.skills.len(), self.groups.len()) {
+            self.index.grow(self.skills.len(), self.groups.len());
+            self.queues.resolve_all(&self.skills, &self.groups);
+        }
+        (skills, groups)
+    }
+
     fn check_profile(&self, profile: &AgentProfile) -> Result<CheckedProfile, RouterError> {
         let invalid = |problem| RouterError::InvalidProfile { problem };
         let skills = &profile.skills;
         if skills.len() > AGENT_SKILLS_MAX {
             let count = skills.len();
-            return Err(invalid(ProfileProblem::TooManySkills { count, skills_max: AGENT_SKILLS_MAX }));
+            return Err(invalid(ProfileProblem::TooManySkills {
+                count,
+                skills_max: AGENT_SKILLS_MAX,
+            }));
         }
         for (index, (name, level)) in skills.iter().enumerate() {
             if !is_name(name) {
@@ -84,7 +117,11 @@ impl Router {
             }
             if *level > LEVEL_MAX {
                 let level = *level;
-                return Err(invalid(ProfileProblem::SkillLevel { index, level, level_max: LEVEL_MAX }));
+                return Err(invalid(ProfileProblem::SkillLevel {
+                    index,
+                    level,
+                    level_max: LEVEL_MAX,
+                }));
             }
             if skills[..index].iter().any(|(earlier, _)| earlier == name) {
                 return Err(invalid(ProfileProblem::DuplicateSkill { index }));
@@ -93,7 +130,10 @@ impl Router {
         let groups = &profile.groups;
         if groups.len() > AGENT_GROUPS_MAX {
             let count = groups.len();
-            return Err(invalid(ProfileProblem::TooManyGroups { count, groups_max: AGENT_GROUPS_MAX }));
+            return Err(invalid(ProfileProblem::TooManyGroups {
+                count,
+                groups_max: AGENT_GROUPS_MAX,
+            }));
         }
         for (index, name) in groups.iter().enumerate() {
             if !is_name(name) {
@@ -114,12 +154,18 @@ impl Router {
         for (index, (name, address)) in profile.addresses.iter().enumerate() {
             let media = self.profile_media(name, "addresses", index, &mut seen)?;
             if address.len() > ADDRESS_BYTES_MAX {
-                let problem = ProfileProblem::AddressTooLong { index, bytes_max: ADDRESS_BYTES_MAX };
+                let problem = ProfileProblem::AddressTooLong {
+                    index,
+                    bytes_max: ADDRESS_BYTES_MAX,
+                };
                 return Err(invalid(problem));
             }
             addresses[media.index()] = Some(Box::from(address.as_str()));
         }
-        Ok(CheckedProfile { capacity, addresses })
+        Ok(CheckedProfile {
+            capacity,
+            addresses,
+        })
     }
 
     fn profile_media(
@@ -130,7 +176,10 @@ impl Router {
         seen: &mut u64,
     ) -> Result<MediaId, RouterError> {
         let invalid = |problem| RouterError::InvalidProfile { problem };
-        let media = self.media.find(name).ok_or(invalid(ProfileProblem::UnknownMedia { field, index }))?;
+        let media = self
+            .media
+            .find(name)
+            .ok_or(invalid(ProfileProblem::UnknownMedia { field, index }))?;
         if *seen & media.bit() != 0 {
             return Err(invalid(ProfileProblem::DuplicateMedia { field, index }));
         }
@@ -153,10 +202,20 @@ impl Router {
     /// Sets an agent's state. `LoggedOut` is refused while it has load; `Ready` while it
     /// holds a reservation is fine (it takes more only up to its capacity). Setting the
     /// state it already has changes nothing.
-    pub fn set_agent_state(&mut self, id: &str, state: AgentState, now_ms: u64) -> Result<(), RouterError> {
+    pub fn set_agent_state(
+        &mut self,
+        id: &str,
+        state: AgentState,
+        now_ms: u64,
+    ) -> Result<(), RouterError> {
         let index = self.agents.find(id).ok_or(RouterError::UnknownAgent)?;
-        if state.reason().is_some_and(|reason| reason.len() > REASON_BYTES_MAX) {
-            return Err(RouterError::ReasonTooLong { bytes_max: REASON_BYTES_MAX });
+        if state
+            .reason()
+            .is_some_and(|reason| reason.len() > REASON_BYTES_MAX)
+        {
+            return Err(RouterError::ReasonTooLong {
+                bytes_max: REASON_BYTES_MAX,
+            });
         }
         let agent = self.agents.get(index);
         let load = agent.load_total();
@@ -183,10 +242,17 @@ impl Router {
     /// The agent as `GET /agents/{id}` shows it.
     pub fn agent(&self, id: &str) -> Option<AgentView<'_>> {
         let agent = self.agents.get(self.agents.find(id)?);
-        let mut skills: Vec<(&str, u8)> =
-            agent.skills.iter().map(|(skill, level)| (self.skills.name(*skill), *level)).collect();
+        let mut skills: Vec<(&str, u8)> = agent
+            .skills
+            .iter()
+            .map(|(skill, level)| (self.skills.name(*skill), *level))
+            .collect();
         skills.sort_unstable();
-        let mut groups: Vec<&str> = agent.groups.iter().map(|group| self.groups.name(*group)).collect();
+        let mut groups: Vec<&str> = agent
+            .groups
+            .iter()
+            .map(|group| self.groups.name(*group))
+            .collect();
         groups.sort_unstable();
         let media = self
             .media

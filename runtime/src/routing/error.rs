@@ -144,17 +144,25 @@ impl fmt::Display for RouterError {
             }
             RouterError::AlreadyAccepted => f.write_str("the interaction is already accepted"),
             RouterError::AgentHasWork { load } => {
-                write!(f, "the agent still has {load} reserved or accepted interaction(s)")
+                write!(
+                    f,
+                    "the agent still has {load} reserved or accepted interaction(s)"
+                )
             }
             RouterError::AgentNotAvailable => {
                 f.write_str("the agent is not ready or has no free capacity for the media")
             }
-            RouterError::NotReserved => f.write_str("the interaction is not reserved to this agent"),
+            RouterError::NotReserved => {
+                f.write_str("the interaction is not reserved to this agent")
+            }
             RouterError::AgentsFull { agents_max } => {
                 write!(f, "the agent table is full ({agents_max} agents)")
             }
             RouterError::SubmissionsFull { submissions_max } => {
-                write!(f, "too many submissions waiting or reserved ({submissions_max})")
+                write!(
+                    f,
+                    "too many submissions waiting or reserved ({submissions_max})"
+                )
             }
             RouterError::SkillsFull { skills_max } => {
                 write!(f, "too many distinct skill names ({skills_max})")
@@ -168,7 +176,9 @@ impl fmt::Display for RouterError {
             RouterError::ReasonTooLong { bytes_max } => {
                 write!(f, "the not-ready reason is longer than {bytes_max} bytes")
             }
-            RouterError::InvalidProfile { problem } => write!(f, "invalid agent profile: {problem}"),
+            RouterError::InvalidProfile { problem } => {
+                write!(f, "invalid agent profile: {problem}")
+            }
         }
     }
 }
@@ -180,7 +190,11 @@ impl fmt::Display for ProfileProblem {
             ProfileProblem::SkillName { index } => {
                 write!(f, "skill {index}: a skill name is {NAME_RULE}")
             }
-            ProfileProblem::SkillLevel { index, level, level_max } => {
+            ProfileProblem::SkillLevel {
+                index,
+                level,
+                level_max,
+            } => {
                 write!(f, "skill {index}: level {level} is above {level_max}")
             }
             ProfileProblem::DuplicateSkill { index } => write!(f, "skill {index} is listed twice"),
@@ -244,7 +258,10 @@ impl fmt::Display for RouterConfigError {
                 write!(f, "{count} media configured, at most {media_max}")
             }
             RouterConfigError::MediaName { index } => {
-                write!(f, "media_extra[{index}] is not a name (letters, digits, '_', '-', '.')")
+                write!(
+                    f,
+                    "media_extra[{index}] is not a name (letters, digits, '_', '-', '.')"
+                )
             }
             RouterConfigError::MediaDuplicate { index } => {
                 write!(f, "media_extra[{index}] repeats a media name")

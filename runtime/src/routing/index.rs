@@ -40,8 +40,10 @@ impl Index {
     /// Makes room for `skills` and `groups` interned names (empty sets do not allocate).
     pub fn grow(&mut self, skills: u32, groups: u32) {
         let (skills, groups) = (skills as usize, groups as usize);
-        self.available_skill.resize_with(skills * self.media_count, BTreeSet::new);
-        self.available_group.resize_with(groups * self.media_count, BTreeSet::new);
+        self.available_skill
+            .resize_with(skills * self.media_count, BTreeSet::new);
+        self.available_group
+            .resize_with(groups * self.media_count, BTreeSet::new);
         self.logged_in_skill.resize_with(skills, BTreeSet::new);
         self.logged_in_group.resize_with(groups, BTreeSet::new);
     }
@@ -75,7 +77,10 @@ impl Index {
         let key = (agent.idle_since_ms, index);
         for media in media_in(mask) {
             let m = media.index();
-            assert!(self.available[m].insert(key), "an agent is indexed once per media");
+            assert!(
+                self.available[m].insert(key),
+                "an agent is indexed once per media"
+            );
             for (skill, _) in &agent.skills {
                 let set = *skill as usize * self.media_count + m;
                 assert!(self.available_skill[set].insert(key));
@@ -92,7 +97,10 @@ impl Index {
         let key = (agent.idle_since_ms, index);
         for media in media_in(mask) {
             let m = media.index();
-            assert!(self.available[m].remove(&key), "the agent was indexed for this media");
+            assert!(
+                self.available[m].remove(&key),
+                "the agent was indexed for this media"
+            );
             for (skill, _) in &agent.skills {
                 let set = *skill as usize * self.media_count + m;
                 assert!(self.available_skill[set].remove(&key));

@@ -16,7 +16,7 @@ pub const EXPRESSION_DEPTH_MAX: usize = 16;
 /// Size of the fixed evaluation stack of a skill expression. Each nesting level holds at
 /// most one pending `|` and one pending `&` operand, so the bound below always suffices.
 pub(crate) const EVAL_STACK_MAX: usize = 64;
-const _: () = assert!(2 * (EXPRESSION_DEPTH_MAX + 1) + 1 <= EVAL_STACK_MAX);
+const _: () = assert!(2 * (EXPRESSION_DEPTH_MAX + 1) < EVAL_STACK_MAX);
 
 /// Longest skill, group or media name, in bytes.
 pub const NAME_BYTES_MAX: usize = 64;
@@ -88,7 +88,10 @@ impl RouterConfig {
     pub fn validate(&self) -> Result<(), RouterConfigError> {
         let media_count = BUILTIN_MEDIA.len() + self.media_extra.len();
         if media_count > MEDIA_MAX {
-            return Err(RouterConfigError::TooManyMedia { count: media_count, media_max: MEDIA_MAX });
+            return Err(RouterConfigError::TooManyMedia {
+                count: media_count,
+                media_max: MEDIA_MAX,
+            });
         }
         for (index, name) in self.media_extra.iter().enumerate() {
             if !is_name(name) {
@@ -105,7 +108,10 @@ impl RouterConfig {
             ("skills_max", self.skills_max as u64),
             ("groups_max", self.groups_max as u64),
             ("reservation_timeout_ms", self.reservation_timeout_ms),
-            ("rejected_agents_per_submission_max", self.rejected_agents_per_submission_max as u64),
+            (
+                "rejected_agents_per_submission_max",
+                self.rejected_agents_per_submission_max as u64,
+            ),
         ];
         match zero.iter().find(|(_, value)| *value == 0) {
             Some((field, _)) => Err(RouterConfigError::Zero { field }),

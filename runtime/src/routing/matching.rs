@@ -10,19 +10,29 @@ impl Router {
     /// Reserves `agent` for a waiting submission that is in no queue's waiting set.
     pub(super) fn reserve(&mut self, interaction: u64, agent: u32, now_ms: u64) {
         let deadline_ms = now_ms.saturating_add(self.config.reservation_timeout_ms);
-        let pending = self.pending.get_mut(&interaction).expect("a pending submission");
+        let pending = self
+            .pending
+            .get_mut(&interaction)
+            .expect("a pending submission");
         assert!(pending.phase == Phase::Waiting);
         pending.phase = Phase::Reserved { agent, deadline_ms };
         let media = pending.media;
         let kind = DeadlineKind::Reservation;
-        self.deadlines.insert(Deadline { at_ms: deadline_ms, interaction, kind });
+        self.deadlines.insert(Deadline {
+            at_ms: deadline_ms,
+            interaction,
+            kind,
+        });
         self.reserved_total += 1;
         self.add_load(agent, media);
     }
 
     /// Puts a waiting submission in its queue (joining it on first use).
     pub(super) fn enqueue(&mut self, interaction: u64) {
-        let pending = self.pending.get_mut(&interaction).expect("a pending submission");
+        let pending = self
+            .pending
+            .get_mut(&interaction)
+            .expect("a pending submission");
         assert!(pending.phase == Phase::Waiting);
         let queue = match std::mem::replace(&mut pending.home, Home::Direct) {
             Home::Held(targets) => self.queues.join(targets, pending.media),
@@ -39,7 +49,11 @@ impl Router {
         let pending = self.pending.remove(&interaction)?;
         if let Some(at_ms) = pending.timeout_at_ms {
             // Already gone if it is the deadline being expired.
-            self.deadlines.remove(&Deadline { at_ms, interaction, kind: DeadlineKind::Timeout });
+            self.deadlines.remove(&Deadline {
+                at_ms,
+                interaction,
+                kind: DeadlineKind::Timeout,
+            });
         }
         match (pending.phase, &pending.home) {
             (Phase::Waiting, Home::Queued(queue)) => {
@@ -48,7 +62,11 @@ impl Router {
             (Phase::Waiting, _) => unreachable!("a waiting submission is queued"),
             (Phase::Reserved { deadline_ms, .. }, _) => {
                 let kind = DeadlineKind::Reservation;
-                self.deadlines.remove(&Deadline { at_ms: deadline_ms, interaction, kind });
+                self.deadlines.remove(&Deadline {
+                    at_ms: deadline_ms,
+                    interaction,
+                    kind,
+                });
                 self.reserved_total -= 1;
             }
         }
@@ -69,7 +87,11 @@ impl Router {
         let direct = matches!(pending.home, Home::Direct);
         let timed_out = pending.timeout_at_ms.is_some_and(|at_ms| at_ms <= now_ms);
         let agent_id = self.agents.get(agent).id.to_string();
-        self.events.push(RouterEvent::Released { interaction, agent: agent_id, reason });
+        self.events.push(RouterEvent::Released {
+            interaction,
+            agent: agent_id,
+            reason,
+        });
         if direct || timed_out {
             self.take_pending(interaction);
             if timed_out && !direct {
@@ -77,7 +99,11 @@ impl Router {
             }
         } else {
             let kind = DeadlineKind::Reservation;
-            self.deadlines.remove(&Deadline { at_ms: deadline_ms, interaction, kind });
+            self.deadlines.remove(&Deadline {
+                at_ms: deadline_ms,
+                interaction,
+                kind,
+            });
             self.reserved_total -= 1;
             let key = self.agents.key(agent);
             let rejected_max = self.config.rejected_agents_per_submission_max as usize;
@@ -98,7 +124,10 @@ impl Router {
 
     /// A released submission: another available agent at once, or the head of its queue.
     fn requeue(&mut self, interaction: u64, now_ms: u64) {
-        let pending = self.pending.get_mut(&interaction).expect("a pending submission");
+        let pending = self
+            .pending
+            .get_mut(&interaction)
+            .expect("a pending submission");
         if let Home::Held(targets) = &mut pending.home {
             targets.resolve(&self.skills, &self.groups);
         }
@@ -119,7 +148,8 @@ impl Router {
             Some(agent) => {
                 self.reserve(interaction, agent, now_ms);
                 let agent = self.agents.get(agent).id.to_string();
-                self.events.push(RouterEvent::Reserved { interaction, agent });
+                self.events
+                    .push(RouterEvent::Reserved { interaction, agent });
             }
             None => self.enqueue(interaction),
         }
@@ -152,7 +182,10 @@ impl Router {
             self.queues.remove(queue, &wait);
             self.reserve(wait.2, agent, now_ms);
             let agent_id = self.agents.get(agent).id.to_string();
-            self.events.push(RouterEvent::Reserved { interaction: wait.2, agent: agent_id });
+            self.events.push(RouterEvent::Reserved {
+                interaction: wait.2,
+                agent: agent_id,
+            });
         }
     }
 
@@ -166,7 +199,10 @@ impl Router {
     /// One more interaction of `media` on the agent; it leaves the media's sets when full.
     fn add_load(&mut self, agent: u32, media: MediaId) {
         let entry = self.agents.get_mut(agent);
-        assert!(entry.available & media.bit() != 0, "only available agents are reserved");
+        assert!(
+            entry.available & media.bit() != 0,
+            "only available agents are reserved"
+        );
         entry.load[media.index()] += 1;
         if !entry.can_take(media) {
             self.index.remove_available(agent, entry, media.bit());
@@ -216,7 +252,11 @@ impl Router {
     pub(super) fn reindex(&mut self, agent: u32) -> u64 {
         let entry = self.agents.get_mut(agent);
         assert!(entry.available == 0, "reindex follows unindex");
-        let mask = self.media.ids().filter(|m| entry.can_take(*m)).fold(0, |mask, m| mask | m.bit());
+        let mask = self
+            .media
+            .ids()
+            .filter(|m| entry.can_take(*m))
+            .fold(0, |mask, m| mask | m.bit());
         self.index.insert_available(agent, entry, mask);
         if entry.state.is_logged_in() {
             self.index.insert_logged_in(agent, entry);

@@ -38,7 +38,9 @@ impl MediaTable {
     /// Built-in media followed by `extra` (already validated).
     pub fn new(extra: &[String]) -> MediaTable {
         let builtin = BUILTIN_MEDIA.iter().map(|name| Box::from(*name));
-        let names: Vec<Box<str>> = builtin.chain(extra.iter().map(|n| Box::from(n.as_str()))).collect();
+        let names: Vec<Box<str>> = builtin
+            .chain(extra.iter().map(|n| Box::from(n.as_str())))
+            .collect();
         assert!(names.len() <= super::limits::MEDIA_MAX);
         MediaTable { names }
     }

@@ -15,7 +15,11 @@ pub(crate) struct Interner {
 
 impl Interner {
     pub fn new(max: u32) -> Interner {
-        Interner { ids: HashMap::new(), names: Vec::new(), max }
+        Interner {
+            ids: HashMap::new(),
+            names: Vec::new(),
+            max,
+        }
     }
 
     pub fn lookup(&self, name: &str) -> Option<u32> {

@@ -51,7 +51,9 @@ impl Queues {
     }
 
     pub fn find(&self, key: &str, media: MediaId) -> Option<&Queue> {
-        self.by_key[media.index()].get(key).map(|queue| &self.slots[*queue])
+        self.by_key[media.index()]
+            .get(key)
+            .map(|queue| &self.slots[*queue])
     }
 
     /// Queues of `media` with waiting submissions.
@@ -70,7 +72,12 @@ impl Queues {
             Some(queue) => *queue,
             None => {
                 let key = targets.key.clone();
-                let queue = Queue { media, targets, waiting: BTreeSet::new(), members: 0 };
+                let queue = Queue {
+                    media,
+                    targets,
+                    waiting: BTreeSet::new(),
+                    members: 0,
+                };
                 let slot = self.slots.insert(queue);
                 keys.insert(key, slot);
                 slot
@@ -109,7 +116,10 @@ impl Queues {
         self.waiting_total -= 1;
         if entry.waiting.is_empty() {
             let listed = &mut self.listed[entry.media.index()];
-            let at = listed.iter().position(|q| *q == queue).expect("a listed queue");
+            let at = listed
+                .iter()
+                .position(|q| *q == queue)
+                .expect("a listed queue");
             listed.swap_remove(at);
         }
     }

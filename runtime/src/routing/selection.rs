@@ -41,16 +41,28 @@ impl Selection<'_> {
         for item in &targets.items {
             match item {
                 TargetItem::Agent { id } => {
-                    let Some(index) = self.agents.find(id) else { continue };
+                    let Some(index) = self.agents.find(id) else {
+                        continue;
+                    };
                     let agent = self.agents.get(index);
                     if agent.available & self.media.bit() != 0 && !self.is_rejected(index) {
                         let idle = (agent.idle_since_ms, index);
-                        offer(&mut best, Ranked { rank: self.rank(agent, None), idle });
+                        offer(
+                            &mut best,
+                            Ranked {
+                                rank: self.rank(agent, None),
+                                idle,
+                            },
+                        );
                     }
                 }
                 TargetItem::Group { name } => {
                     if let Some(group) = name.id {
-                        self.scan(self.index.available_group(group, self.media), None, &mut best);
+                        self.scan(
+                            self.index.available_group(group, self.media),
+                            None,
+                            &mut best,
+                        );
                     }
                 }
                 TargetItem::Skills(expression) => {
@@ -70,7 +82,12 @@ impl Selection<'_> {
         best.map(|ranked| ranked.idle.1)
     }
 
-    fn scan(&self, set: &BTreeSet<IdleKey>, expression: Option<&Expression>, best: &mut Option<Ranked>) {
+    fn scan(
+        &self,
+        set: &BTreeSet<IdleKey>,
+        expression: Option<&Expression>,
+        best: &mut Option<Ranked>,
+    ) {
         let longest_idle = self.ordering == Ordering::LongestIdle;
         for &idle in set {
             if longest_idle && best.is_some_and(|b| b.idle <= idle) {
@@ -80,7 +97,13 @@ impl Selection<'_> {
             if expression.is_some_and(|e| !e.matches(&agent.skills)) || self.is_rejected(idle.1) {
                 continue;
             }
-            offer(best, Ranked { rank: self.rank(agent, expression), idle });
+            offer(
+                best,
+                Ranked {
+                    rank: self.rank(agent, expression),
+                    idle,
+                },
+            );
             if longest_idle {
                 return;
             }

@@ -117,7 +117,9 @@ impl AhtTable {
     }
 
     fn aht_ms(&self, key: &str, media: Option<MediaId>) -> u64 {
-        let Some(media) = media else { return self.all.value().unwrap_or(0) };
+        let Some(media) = media else {
+            return self.all.value().unwrap_or(0);
+        };
         let by_key = self.slots_by_key[media.index()].get(key);
         let keyed = by_key.and_then(|slot| self.slots[*slot as usize].value());
         keyed.or(self.per_media[media.index()].value()).unwrap_or(0)
@@ -140,7 +142,8 @@ impl Router {
         let mut stats = Stats::default();
         for index in self.stats_candidates(targets) {
             let agent = self.agents.get(index);
-            let counts = media.is_none_or(|m| agent.capacity[m.index()] > 0 || agent.load[m.index()] > 0);
+            let counts =
+                media.is_none_or(|m| agent.capacity[m.index()] > 0 || agent.load[m.index()] > 0);
             if !counts || !targets.matches(agent) {
                 continue;
             }
@@ -150,7 +153,10 @@ impl Router {
             stats.ready += (agent.available & ready_mask != 0) as u32;
         }
         stats.waiting = match media {
-            Some(media) => self.queues.find(targets.key(), media).map_or(0, |q| q.waiting.len() as u32),
+            Some(media) => self
+                .queues
+                .find(targets.key(), media)
+                .map_or(0, |q| q.waiting.len() as u32),
             None => self
                 .media
                 .ids()

@@ -190,28 +190,57 @@ pub(crate) struct Work {
 impl Router {
     /// Routes an interaction: reserves the best available matching agent at once, or
     /// queues the submission by priority then age.
-    pub fn submit(&mut self, submission: Submission, now_ms: u64) -> Result<Submitted, RouterError> {
-        let Submission { interaction, media, mut targets, priority, timeout_ms, ordering } =
-            submission;
+    pub fn submit(
+        &mut self,
+        submission: Submission,
+        now_ms: u64,
+    ) -> Result<Submitted, RouterError> {
+        let Submission {
+            interaction,
+            media,
+            mut targets,
+            priority,
+            timeout_ms,
+            ordering,
+        } = submission;
         self.admit(interaction, media)?;
         targets.resolve(&self.skills, &self.groups);
-        let selection =
-            Selection { agents: &self.agents, index: &self.index, media, ordering, rejected: &[] };
+        let selection = Selection {
+            agents: &self.agents,
+            index: &self.index,
+            media,
+            ordering,
+            rejected: &[],
+        };
         let chosen = selection.best(&targets, &mut self.drivers);
         let timeout_at_ms = (timeout_ms > 0).then(|| now_ms.saturating_add(timeout_ms));
         let order = self.next_order();
         let home = Home::Held(targets);
         let phase = Phase::Waiting;
-        let pending =
-            Pending { media, priority, order, ordering, timeout_at_ms, home, phase, rejected: Vec::new() };
+        let pending = Pending {
+            media,
+            priority,
+            order,
+            ordering,
+            timeout_at_ms,
+            home,
+            phase,
+            rejected: Vec::new(),
+        };
         self.pending.insert(interaction, pending);
         if let Some(at_ms) = timeout_at_ms {
-            self.deadlines.insert(Deadline { at_ms, interaction, kind: DeadlineKind::Timeout });
+            self.deadlines.insert(Deadline {
+                at_ms,
+                interaction,
+                kind: DeadlineKind::Timeout,
+            });
         }
         match chosen {
             Some(agent) => {
                 self.reserve(interaction, agent, now_ms);
-                Ok(Submitted::Reserved { agent: self.agents.get(agent).id.to_string() })
+                Ok(Submitted::Reserved {
+                    agent: self.agents.get(agent).id.to_string(),
+                })
             }
             None => {
                 self.enqueue(interaction);
@@ -280,8 +309,16 @@ impl Router {
 
     /// Changes a submission's priority; a waiting one moves to its new place (keeping its
     /// age among equal priorities).
-    pub fn set_priority(&mut self, interaction: u64, priority: i32, _now_ms: u64) -> Result<(), RouterError> {
-        let pending = self.pending.get_mut(&interaction).ok_or(RouterError::UnknownInteraction)?;
+    pub fn set_priority(
+        &mut self,
+        interaction: u64,
+        priority: i32,
+        _now_ms: u64,
+    ) -> Result<(), RouterError> {
+        let pending = self
+            .pending
+            .get_mut(&interaction)
+            .ok_or(RouterError::UnknownInteraction)?;
         let queued = match (pending.phase, &pending.home) {
             (Phase::Waiting, Home::Queued(queue)) => Some(*queue),
             _ => None,
@@ -299,21 +336,40 @@ impl Router {
     /// The offer reached the agent: its reservation deadline starts again from now.
     pub fn offered(&mut self, interaction: u64, now_ms: u64) -> Result<(), RouterError> {
         let timeout_ms = self.config.reservation_timeout_ms;
-        let pending = self.pending.get_mut(&interaction).ok_or(RouterError::UnknownInteraction)?;
+        let pending = self
+            .pending
+            .get_mut(&interaction)
+            .ok_or(RouterError::UnknownInteraction)?;
         let Phase::Reserved { agent, deadline_ms } = pending.phase else {
             return Err(RouterError::NotReserved);
         };
         let new_deadline_ms = now_ms.saturating_add(timeout_ms);
-        pending.phase = Phase::Reserved { agent, deadline_ms: new_deadline_ms };
+        pending.phase = Phase::Reserved {
+            agent,
+            deadline_ms: new_deadline_ms,
+        };
         let kind = DeadlineKind::Reservation;
-        assert!(self.deadlines.remove(&Deadline { at_ms: deadline_ms, interaction, kind }));
-        self.deadlines.insert(Deadline { at_ms: new_deadline_ms, interaction, kind });
+        assert!(self.deadlines.remove(&Deadline {
+            at_ms: deadline_ms,
+            interaction,
+            kind
+        }));
+        self.deadlines.insert(Deadline {
+            at_ms: new_deadline_ms,
+            interaction,
+            kind,
+        });
         Ok(())
     }
 
     /// The reserved agent takes the interaction: the submission ends, the load stays until
     /// [`Router::complete`].
-    pub fn accept(&mut self, interaction: u64, agent: &str, now_ms: u64) -> Result<(), RouterError> {
+    pub fn accept(
+        &mut self,
+        interaction: u64,
+        agent: &str,
+        now_ms: u64,
+    ) -> Result<(), RouterError> {
         let index = self.reserved_to(interaction, agent)?;
         if self.work.contains_key(&interaction) {
             return Err(RouterError::AlreadyAccepted);
@@ -327,14 +383,24 @@ impl Router {
         let media = pending.media;
         let aht_slot = key.and_then(|key| self.aht.slot(key, media));
         self.take_pending(interaction);
-        let work = Work { agent: index, media, accepted_ms: now_ms, aht_slot };
+        let work = Work {
+            agent: index,
+            media,
+            accepted_ms: now_ms,
+            aht_slot,
+        };
         self.work.insert(interaction, work);
         Ok(())
     }
 
     /// The reserved agent declines: the submission goes back to the head of its queue,
     /// never to be offered to this agent again, and matching runs at once.
-    pub fn reject(&mut self, interaction: u64, agent: &str, now_ms: u64) -> Result<(), RouterError> {
+    pub fn reject(
+        &mut self,
+        interaction: u64,
+        agent: &str,
+        now_ms: u64,
+    ) -> Result<(), RouterError> {
         self.reserved_to(interaction, agent)?;
         self.release(interaction, super::ReleaseReason::Rejected, now_ms);
         Ok(())
@@ -342,7 +408,10 @@ impl Router {
 
     fn reserved_to(&self, interaction: u64, agent: &str) -> Result<u32, RouterError> {
         let index = self.agents.find(agent).ok_or(RouterError::UnknownAgent)?;
-        let pending = self.pending.get(&interaction).ok_or(RouterError::UnknownInteraction)?;
+        let pending = self
+            .pending
+            .get(&interaction)
+            .ok_or(RouterError::UnknownInteraction)?;
         match pending.phase {
             Phase::Reserved { agent, .. } if agent == index => Ok(index),
             _ => Err(RouterError::NotReserved),
@@ -362,7 +431,12 @@ impl Router {
             self.aht.record(work.aht_slot, work.media, handle_ms);
             self.finish_work(work.agent, work.media, now_ms);
         }
-        if let Some(Pending { phase: Phase::Reserved { agent, .. }, media, .. }) = pending {
+        if let Some(Pending {
+            phase: Phase::Reserved { agent, .. },
+            media,
+            ..
+        }) = pending
+        {
             self.free_load(agent, media, now_ms);
         }
         Ok(())
@@ -388,7 +462,9 @@ impl Router {
                     assert!(deadline_ms == deadline.at_ms, "deadlines are kept exact");
                     self.release(interaction, super::ReleaseReason::Expired, now_ms);
                 }
-                (DeadlineKind::Reservation, _) => unreachable!("a reservation deadline outlived it"),
+                (DeadlineKind::Reservation, _) => {
+                    unreachable!("a reservation deadline outlived it")
+                }
             }
         }
     }

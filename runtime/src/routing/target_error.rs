@@ -143,10 +143,12 @@ impl fmt::Display for Expected {
             }
             Expected::Operand => f.write_str("a skill name, '(' or '!'"),
             Expected::Number { after } => write!(f, "a number after '{}'", after.symbol()),
-            Expected::Operator { inside_parens: true } => f.write_str("'&', '|' or ')'"),
-            Expected::Operator { inside_parens: false } => {
-                f.write_str("'&', '|', ',' or the end")
-            }
+            Expected::Operator {
+                inside_parens: true,
+            } => f.write_str("'&', '|' or ')'"),
+            Expected::Operator {
+                inside_parens: false,
+            } => f.write_str("'&', '|', ',' or the end"),
             Expected::CloseParen => f.write_str("')'"),
             Expected::AgentId => f.write_str("an agent id after 'agent:'"),
             Expected::GroupName => f.write_str("a group name after 'group:'"),

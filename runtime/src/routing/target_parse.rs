@@ -30,14 +30,18 @@ pub(crate) fn parse_targets(
         while !text.is_char_boundary(at) {
             at -= 1;
         }
-        let kind = TargetErrorKind::TooLong { bytes_max: TARGETS_BYTES_MAX };
+        let kind = TargetErrorKind::TooLong {
+            bytes_max: TARGETS_BYTES_MAX,
+        };
         return Err(cursor.error_at(at, kind));
     }
     let mut items = Vec::new();
     loop {
         cursor.skip_space();
         if items.len() == TARGET_ITEMS_MAX {
-            let kind = TargetErrorKind::TooManyItems { items_max: TARGET_ITEMS_MAX };
+            let kind = TargetErrorKind::TooManyItems {
+                items_max: TARGET_ITEMS_MAX,
+            };
             return Err(cursor.error_at(cursor.pos, kind));
         }
         items.push(parse_item(&mut cursor, skills, groups)?);
@@ -83,7 +87,10 @@ fn parse_item(
     if cursor.eat("group:") {
         let name = cursor.word(is_name_char, Expected::GroupName, NAME_BYTES_MAX)?;
         cursor.item_end()?;
-        let name = NameSlot { text: Box::from(name), id: groups.lookup(name) };
+        let name = NameSlot {
+            text: Box::from(name),
+            id: groups.lookup(name),
+        };
         return Ok(TargetItem::Group { name });
     }
     cursor.eat("skill:");
@@ -222,30 +229,48 @@ impl Builder {
         if let Some(at) = self.names.iter().position(|slot| &*slot.text == text) {
             return at as u16;
         }
-        self.names.push(NameSlot { text: Box::from(text), id: skills.lookup(text) });
+        self.names.push(NameSlot {
+            text: Box::from(text),
+            id: skills.lookup(text),
+        });
         (self.names.len() - 1) as u16
     }
 
     fn push_term(&mut self, node: Node) {
         self.nodes.push(node);
         self.values += 1;
-        assert!(self.values <= EVAL_STACK_MAX, "bounded by EXPRESSION_DEPTH_MAX");
+        assert!(
+            self.values <= EVAL_STACK_MAX,
+            "bounded by EXPRESSION_DEPTH_MAX"
+        );
     }
 }
 
 fn parse_expression(cursor: &mut Cursor<'_>, skills: &Interner) -> Result<Expression, TargetError> {
-    let mut builder =
-        Builder { names: Vec::new(), nodes: Vec::new(), ops: Vec::new(), depth: 0, terms: 0, values: 0 };
+    let mut builder = Builder {
+        names: Vec::new(),
+        nodes: Vec::new(),
+        ops: Vec::new(),
+        depth: 0,
+        terms: 0,
+        values: 0,
+    };
     loop {
         cursor.skip_space();
         match cursor.peek() {
             Some(c @ ('!' | '(')) => {
                 if builder.depth == EXPRESSION_DEPTH_MAX {
-                    let kind = TargetErrorKind::TooDeep { depth_max: EXPRESSION_DEPTH_MAX };
+                    let kind = TargetErrorKind::TooDeep {
+                        depth_max: EXPRESSION_DEPTH_MAX,
+                    };
                     return Err(cursor.error_at(cursor.pos, kind));
                 }
                 builder.depth += 1;
-                builder.ops.push(if c == '!' { Pending::Not } else { Pending::Open });
+                builder.ops.push(if c == '!' {
+                    Pending::Not
+                } else {
+                    Pending::Open
+                });
                 cursor.pos += 1;
                 continue;
             }
@@ -256,9 +281,15 @@ fn parse_expression(cursor: &mut Cursor<'_>, skills: &Interner) -> Result<Expres
             break;
         }
     }
-    assert!(builder.values == 1, "a complete expression leaves one value");
+    assert!(
+        builder.values == 1,
+        "a complete expression leaves one value"
+    );
     assert!(builder.ops.is_empty());
-    Ok(Expression { names: builder.names, nodes: builder.nodes })
+    Ok(Expression {
+        names: builder.names,
+        nodes: builder.nodes,
+    })
 }
 
 /// After an operand: closes parentheses, then reads `&` or `|` (returns false: an operand
@@ -311,11 +342,15 @@ fn parse_term(
     let start = cursor.pos;
     let text = cursor.take_while(is_name_char);
     if text.len() > NAME_BYTES_MAX {
-        let kind = TargetErrorKind::NameTooLong { bytes_max: NAME_BYTES_MAX };
+        let kind = TargetErrorKind::NameTooLong {
+            bytes_max: NAME_BYTES_MAX,
+        };
         return Err(cursor.error_at(start, kind));
     }
     if builder.terms == EXPRESSION_TERMS_MAX {
-        let kind = TargetErrorKind::TooManyTerms { terms_max: EXPRESSION_TERMS_MAX };
+        let kind = TargetErrorKind::TooManyTerms {
+            terms_max: EXPRESSION_TERMS_MAX,
+        };
         return Err(cursor.error_at(start, kind));
     }
     builder.terms += 1;
@@ -331,12 +366,21 @@ fn parse_term(
     if digits.is_empty() {
         return Err(cursor.expected(Expected::Number { after: comparison }));
     }
-    let level = digits.bytes().fold(0u32, |n, d| n.saturating_mul(10).saturating_add((d - b'0') as u32));
+    let level = digits.bytes().fold(0u32, |n, d| {
+        n.saturating_mul(10).saturating_add((d - b'0') as u32)
+    });
     if level > LEVEL_MAX as u32 {
-        let kind = TargetErrorKind::LevelAbove { level, level_max: LEVEL_MAX };
+        let kind = TargetErrorKind::LevelAbove {
+            level,
+            level_max: LEVEL_MAX,
+        };
         return Err(cursor.error_at(number_start, kind));
     }
-    builder.push_term(Node::Compare { name, comparison, level: level as u8 });
+    builder.push_term(Node::Compare {
+        name,
+        comparison,
+        level: level as u8,
+    });
     Ok(())
 }
 
@@ -350,5 +394,8 @@ fn parse_comparison(cursor: &mut Cursor<'_>) -> Option<Comparison> {
         ("<", Comparison::Below),
         ("=", Comparison::Equal),
     ];
-    OPERATORS.iter().find(|(symbol, _)| cursor.eat(symbol)).map(|(_, comparison)| *comparison)
+    OPERATORS
+        .iter()
+        .find(|(symbol, _)| cursor.eat(symbol))
+        .map(|(_, comparison)| *comparison)
 }

@@ -54,9 +54,15 @@ impl Comparison {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Node {
     /// The agent has the skill at any level.
-    Has { name: u16 },
+    Has {
+        name: u16,
+    },
     /// The agent has the skill and its level passes the comparison.
-    Compare { name: u16, comparison: Comparison, level: u8 },
+    Compare {
+        name: u16,
+        comparison: Comparison,
+        level: u8,
+    },
     Not,
     And,
     Or,
@@ -118,9 +124,10 @@ impl TargetList {
             match item {
                 TargetItem::Agent { .. } => {}
                 TargetItem::Group { name } => resolve_slot(name, groups),
-                TargetItem::Skills(expression) => {
-                    expression.names.iter_mut().for_each(|name| resolve_slot(name, skills))
-                }
+                TargetItem::Skills(expression) => expression
+                    .names
+                    .iter_mut()
+                    .for_each(|name| resolve_slot(name, skills)),
             }
         }
         self.resolved_skills = skills.len();
@@ -143,9 +150,9 @@ impl TargetItem {
     pub(crate) fn matches(&self, agent: &Agent) -> bool {
         match self {
             TargetItem::Agent { id } => agent.id == *id,
-            TargetItem::Group { name } => {
-                name.id.is_some_and(|group| agent.groups.binary_search(&group).is_ok())
-            }
+            TargetItem::Group { name } => name
+                .id
+                .is_some_and(|group| agent.groups.binary_search(&group).is_ok()),
             TargetItem::Skills(expression) => expression.matches(&agent.skills),
         }
     }
@@ -169,8 +176,14 @@ impl Expression {
                     stack[depth] = self.level(name, skills).is_some();
                     depth += 1;
                 }
-                Node::Compare { name, comparison, level } => {
-                    let passes = self.level(name, skills).is_some_and(|l| comparison.holds(l, level));
+                Node::Compare {
+                    name,
+                    comparison,
+                    level,
+                } => {
+                    let passes = self
+                        .level(name, skills)
+                        .is_some_and(|l| comparison.holds(l, level));
                     stack[depth] = passes;
                     depth += 1;
                 }
@@ -204,8 +217,14 @@ impl Expression {
         let mut stack: Vec<(String, u8)> = Vec::new();
         for node in &self.nodes {
             match *node {
-                Node::Has { name } => stack.push((self.names[name as usize].text.to_string(), ATOM)),
-                Node::Compare { name, comparison, level } => {
+                Node::Has { name } => {
+                    stack.push((self.names[name as usize].text.to_string(), ATOM))
+                }
+                Node::Compare {
+                    name,
+                    comparison,
+                    level,
+                } => {
                     let text = &self.names[name as usize].text;
                     stack.push((format!("{text}{}{level}", comparison.symbol()), ATOM));
                 }
@@ -214,7 +233,11 @@ impl Expression {
                     stack.push((format!("!{}", wrap(text, precedence < ATOM)), ATOM));
                 }
                 Node::And | Node::Or => {
-                    let (op, precedence) = if *node == Node::And { ('&', AND) } else { ('|', OR) };
+                    let (op, precedence) = if *node == Node::And {
+                        ('&', AND)
+                    } else {
+                        ('|', OR)
+                    };
                     let (right, right_precedence) = stack.pop().expect("a right operand");
                     let (left, left_precedence) = stack.pop().expect("a left operand");
                     let left = wrap(left, left_precedence < precedence);

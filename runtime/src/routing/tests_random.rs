@@ -12,8 +12,15 @@ const SKILLS: [&str; 6] = ["A", "B", "C", "D", "E", "F"];
 const AGENTS: usize = 12;
 const INTERACTIONS: u64 = 40;
 const TARGETS: [&str; 9] = [
-    "A", "A >= 50 & B", "C | D < 30", "!E", "group:G1", "agent:agent3, F > 10",
-    "group:G2, A & !B", "(A | B) & (C | D)", "Unknown >= 1",
+    "A",
+    "A >= 50 & B",
+    "C | D < 30",
+    "!E",
+    "group:G1",
+    "agent:agent3, F > 10",
+    "group:G2, A & !B",
+    "(A | B) & (C | D)",
+    "Unknown >= 1",
 ];
 
 /// splitmix64: small, seedable, good enough to pick operations.
@@ -62,7 +69,10 @@ fn random_operations_keep_the_invariants() {
             seen[kind] += 1;
         }
     }
-    assert!(seen.iter().all(|count| *count > 0), "every kind of event happened: {seen:?}");
+    assert!(
+        seen.iter().all(|count| *count > 0),
+        "every kind of event happened: {seen:?}"
+    );
 }
 
 fn random_profile(rng: &mut Rng, agent: usize) -> AgentProfile {
@@ -72,16 +82,30 @@ fn random_profile(rng: &mut Rng, agent: usize) -> AgentProfile {
             skills.push((name.to_string(), rng.below(101) as u8));
         }
     }
-    let groups = ["G1", "G2"].iter().filter(|_| rng.below(3) == 0).map(|g| g.to_string()).collect();
+    let groups = ["G1", "G2"]
+        .iter()
+        .filter(|_| rng.below(3) == 0)
+        .map(|g| g.to_string())
+        .collect();
     // Capacity is fixed per agent, so "never over capacity" is a plain invariant.
-    let capacity = vec![("voice".to_string(), (agent % 2) as u16 + 1), ("chat".to_string(), 2)];
-    AgentProfile { skills, groups, capacity, addresses: Vec::new() }
+    let capacity = vec![
+        ("voice".to_string(), (agent % 2) as u16 + 1),
+        ("chat".to_string(), 2),
+    ];
+    AgentProfile {
+        skills,
+        groups,
+        capacity,
+        addresses: Vec::new(),
+    }
 }
 
 fn random_state(rng: &mut Rng) -> AgentState {
     match rng.below(5) {
         0 => AgentState::LoggedOut,
-        1 => AgentState::NotReady { reason: "break".into() },
+        1 => AgentState::NotReady {
+            reason: "break".into(),
+        },
         2 => AgentState::AfterCallWork,
         _ => AgentState::Ready,
     }
@@ -89,7 +113,11 @@ fn random_state(rng: &mut Rng) -> AgentState {
 
 fn run(seed: u64, steps: usize) -> Vec<RouterEvent> {
     let mut rng = Rng(seed);
-    let config = RouterConfig { reservation_timeout_ms: 50, rejected_agents_per_submission_max: 2, ..RouterConfig::default() };
+    let config = RouterConfig {
+        reservation_timeout_ms: 50,
+        rejected_agents_per_submission_max: 2,
+        ..RouterConfig::default()
+    };
     let mut router = Router::new(config);
     let mut now_ms = 0;
     let mut events = Vec::new();
@@ -110,8 +138,11 @@ fn run(seed: u64, steps: usize) -> Vec<RouterEvent> {
                     targets: router.parse_targets(targets).unwrap(),
                     priority: rng.below(3) as i32,
                     timeout_ms: rng.below(3) * 100,
-                    ordering: [Ordering::LongestIdle, Ordering::MostSkilled, Ordering::LeastOccupied]
-                        [rng.below(3) as usize],
+                    ordering: [
+                        Ordering::LongestIdle,
+                        Ordering::MostSkilled,
+                        Ordering::LeastOccupied,
+                    ][rng.below(3) as usize],
                 };
                 drop(router.submit(submission, now_ms));
             }
@@ -126,7 +157,9 @@ fn run(seed: u64, steps: usize) -> Vec<RouterEvent> {
                 };
             }
             9 => drop(router.complete(interaction, now_ms)),
-            10 => drop(router.reserve_agent(interaction, &id, MEDIA[rng.below(2) as usize], now_ms)),
+            10 => {
+                drop(router.reserve_agent(interaction, &id, MEDIA[rng.below(2) as usize], now_ms))
+            }
             _ => router.expire(now_ms),
         }
         router.take_events(&mut events);
@@ -157,33 +190,44 @@ fn check(router: &Router) {
         for work in router.work.values() {
             load[work.media.index()] += (work.agent == index) as u16;
         }
-        assert_eq!(agent.load, load, "load == reserved + accepted for {}", agent.id);
+        assert_eq!(
+            agent.load, load,
+            "load == reserved + accepted for {}",
+            agent.id
+        );
         for media in router.media.ids() {
             let m = media.index();
-            assert!(agent.load[m] <= agent.capacity[m], "{} over capacity", agent.id);
+            assert!(
+                agent.load[m] <= agent.capacity[m],
+                "{} over capacity",
+                agent.id
+            );
             let available = agent.can_take(media);
             assert_eq!(agent.available & media.bit() != 0, available);
             let key = (agent.idle_since_ms, index);
             assert_eq!(router.index.available(media).contains(&key), available);
             for (skill, _) in &agent.skills {
-                assert_eq!(router.index.available_skill(*skill, media).contains(&key), available);
+                assert_eq!(
+                    router.index.available_skill(*skill, media).contains(&key),
+                    available
+                );
             }
         }
         if agent.state != AgentState::LoggedOut {
             assert!(router.index.logged_in().contains(&index));
         }
     }
-    for media in router.media.ids() {
-        let indexed: BTreeSet<u32> = router.index.available(media).iter().map(|k| k.1).collect();
-        let live: BTreeSet<u32> = router.agents.iter().filter(|(_, a)| a.can_take(media)).map(|(i, _)| i).collect();
-        assert_eq!(indexed, live, "no stale entries in the media set");
-    }
+    check_media_sets(router);
     for (interaction, pending) in &router.pending {
         match pending.phase {
             Phase::Reserved { deadline_ms, .. } => {
                 reserved += 1;
                 let kind = super::submissions::DeadlineKind::Reservation;
-                let deadline = super::submissions::Deadline { at_ms: deadline_ms, interaction: *interaction, kind };
+                let deadline = super::submissions::Deadline {
+                    at_ms: deadline_ms,
+                    interaction: *interaction,
+                    kind,
+                };
                 assert!(router.deadlines.contains(&deadline));
             }
             Phase::Waiting => {
@@ -194,13 +238,37 @@ fn check(router: &Router) {
     }
     let totals = router.totals();
     assert_eq!((totals.waiting, totals.reserved), (waiting, reserved));
-    let members: u32 = router.queues.iter().map(|(_, q)| q.waiting.len() as u32).sum();
+    let members: u32 = router
+        .queues
+        .iter()
+        .map(|(_, q)| q.waiting.len() as u32)
+        .sum();
     assert_eq!(members, waiting);
 }
 
+/// The media sets hold exactly the agents that can take the media.
+fn check_media_sets(router: &Router) {
+    for media in router.media.ids() {
+        let indexed: BTreeSet<u32> = router.index.available(media).iter().map(|k| k.1).collect();
+        let live: BTreeSet<u32> = router
+            .agents
+            .iter()
+            .filter(|(_, a)| a.can_take(media))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(indexed, live, "no stale entries in the media set");
+    }
+}
+
 /// A waiting submission has no available, matching agent it was not refused by.
-fn check_nobody_available(router: &Router, interaction: u64, pending: &super::submissions::Pending) {
-    let Home::Queued(queue) = pending.home else { panic!("a waiting submission is queued") };
+fn check_nobody_available(
+    router: &Router,
+    interaction: u64,
+    pending: &super::submissions::Pending,
+) {
+    let Home::Queued(queue) = pending.home else {
+        panic!("a waiting submission is queued")
+    };
     let queue = router.queues.get(queue);
     assert!(queue.waiting.contains(&pending.wait_key(interaction)));
     let mut targets = queue.targets.clone();
@@ -208,6 +276,11 @@ fn check_nobody_available(router: &Router, interaction: u64, pending: &super::su
     for (index, agent) in router.agents.iter() {
         let refused = pending.rejected.contains(&router.agents.key(index));
         let free = agent.can_take(pending.media) && targets.matches(agent) && !refused;
-        assert!(!free, "{interaction} waits while {} is available ({})", agent.id, targets.key());
+        assert!(
+            !free,
+            "{interaction} waits while {} is available ({})",
+            agent.id,
+            targets.key()
+        );
     }
 }
