@@ -129,7 +129,11 @@ impl AhtTable {
 impl Router {
     /// Statistics for a target list parsed by this router. Visits only the logged-in
     /// agents in the index sets that can match (see `selection` for the cover).
+    /// An unknown media id gives all zeros.
     pub fn stats(&self, targets: &TargetList, media: Option<MediaId>) -> Stats {
+        if media.is_some_and(|media| !self.media.contains(media)) {
+            return Stats::default();
+        }
         let resolved;
         let targets = if targets.is_stale(&self.skills, &self.groups) {
             let mut fresh = targets.clone();

@@ -593,6 +593,7 @@ fn stats_count_matching_agents_and_estimate_the_wait() {
         3,
         "amy still has chat capacity"
     );
+    assert_eq!(router.stats(&all, Some(MediaId(99))), Stats::default());
     let totals = router.totals();
     assert_eq!((totals.agents, totals.ready, totals.logged_out), (4, 3, 1));
     assert_eq!((totals.waiting, totals.accepted), (3, 1));
