@@ -22,11 +22,14 @@ use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use slab::Slab;
 
+use super::body_stream::{encode_stream_head, BodyStream, StreamFraming};
 use super::codec::{
     encode_response, has_body, Decoded, HttpError, HttpLimits, Method, Request, RequestDecoder,
-    Response, CHUNK_SIZE_LINE_BYTES_MAX, CONTINUE_RESPONSE,
+    Response, Version, CHUNK_SIZE_LINE_BYTES_MAX, CONTINUE_RESPONSE,
 };
 use crate::tls::{MaybeTls, SharedServerTls, TlsError};
+
+mod relay;
 
 /// Answers requests. Implemented by `runtime` (the session API, Basic HTTP, admin).
 ///
@@ -35,6 +38,8 @@ use crate::tls::{MaybeTls, SharedServerTls, TlsError};
 #[allow(async_fn_in_trait)] // No Send bound wanted: shards are single-threaded.
 pub trait Handler {
     /// Answers one complete request. Errors are responses too (4xx/5xx with a JSON reason).
+    /// A [`Response::stream`] answer is relayed piece by piece (see [`BodyStream`]), after
+    /// which the connection closes.
     async fn handle(&self, request: &Request) -> Response;
 }
 
@@ -205,6 +210,8 @@ struct Connection {
     buffer_bytes_max: usize,
     /// Encoded responses waiting to be written in one go.
     out: Vec<u8>,
+    /// A streamed body whose head is in `out`, to relay before the connection closes.
+    pending_stream: Option<(BodyStream, StreamFraming)>,
     phase: Phase,
     phase_since: Instant,
     report: ConnectionReport,
@@ -231,6 +238,7 @@ impl Connection {
             end: 0,
             buffer_bytes_max,
             out: Vec::with_capacity(READ_BUFFER_BYTES_MIN),
+            pending_stream: None,
             // The first request's head is timed from connect: a client that connects and
             // sends nothing is a slow loris too.
             phase: Phase::Head,
@@ -310,7 +318,20 @@ impl Connection {
                 }
                 Decoded::Complete => {
                     let request = self.decoder.request();
-                    let response = handler.handle(request).await;
+                    let mut response = handler.handle(request).await;
+                    if let Some(body) = response.body_stream.take() {
+                        let framing = match request.version() {
+                            Version::Http11 => StreamFraming::Chunked,
+                            Version::Http10 => StreamFraming::UntilClose,
+                        };
+                        encode_stream_head(&response, framing, &mut self.out);
+                        self.report.requests += 1;
+                        // A HEAD request gets the head only; its stream is dropped unread.
+                        if request.method() != Method::Head {
+                            self.pending_stream = Some((body, framing));
+                        }
+                        return Some(ConnectionEnd::Closed);
+                    }
                     let close = !request.keep_alive() || stop.is_stopped();
                     let before = self.out.len();
                     encode_response(&response, close, &mut self.out);
@@ -389,6 +410,9 @@ where
     let mut connection = Connection::new(limits);
     let end = loop {
         let closing = connection.answer_buffered(handler, stop).await;
+        if let Some((body, framing)) = connection.pending_stream.take() {
+            break relay::relay(&mut stream, &mut connection, body, framing, timeouts, stop).await;
+        }
         if let Err(end) = flush(&mut stream, &mut connection, timeouts).await {
             break end;
         }
@@ -429,7 +453,9 @@ where
     connection.report
 }
 
-/// Writes the pending answers in one go, within `request_timeout_ms`.
+/// Writes the pending answers in one go, within `request_timeout_ms`. The flush matters for
+/// TLS: rustls may keep records back when the socket is full, and a streamed piece must not
+/// wait for the next write (on plain TCP it costs nothing).
 async fn flush<S: AsyncWrite + Unpin>(
     stream: &mut S,
     connection: &mut Connection,
@@ -440,11 +466,10 @@ async fn flush<S: AsyncWrite + Unpin>(
     }
     let wait = Duration::from_millis(u64::from(timeouts.request_timeout_ms));
     let write = async {
-        stream
-            .write_all(&connection.out)
-            .await
-            .map_err(|e| ConnectionEnd::Io(e.kind()))
+        stream.write_all(&connection.out).await?;
+        stream.flush().await
     };
+    let write = async { write.await.map_err(|e| ConnectionEnd::Io(e.kind())) };
     let timer = async {
         glommio::timer::sleep(wait).await;
         Err(ConnectionEnd::RequestTimeout)
