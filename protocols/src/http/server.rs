@@ -50,10 +50,12 @@ pub struct ServerTimeouts {
     /// default 10 s. Expiry answers 408: this is the slow-loris defence.
     pub header_timeout_ms: u32,
     /// Time to receive a body once its head is complete, and to write a response, default
-    /// 30 s. Expiry answers 408 while receiving.
+    /// 30 s. Expiry answers 408 while receiving. A streamed response is bounded per write
+    /// only: a client that stops reading is cut, an idle stream is not.
     pub request_timeout_ms: u32,
     /// Time a kept-alive connection may wait for its next request, default 60 s. Expiry
-    /// closes silently. Cost: one open socket and buffers per idle connection.
+    /// closes silently. Cost: one open socket and buffers per idle connection. It does not
+    /// apply while a streamed response is open (an event stream idles for minutes).
     pub idle_timeout_ms: u32,
 }
 
@@ -76,9 +78,11 @@ impl Default for ServerTimeouts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConnectionEnd {
-    /// The peer closed between requests (or mid-request, without an answer).
+    /// The peer closed between requests (or mid-request, without an answer), or left a
+    /// streamed response.
     PeerClosed,
-    /// A request or response asked to close (`Connection: close`, HTTP/1.0).
+    /// A request or response asked to close (`Connection: close`, HTTP/1.0), or a streamed
+    /// response ended.
     Closed,
     /// No new request within `idle_timeout_ms`.
     IdleTimeout,
