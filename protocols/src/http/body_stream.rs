@@ -78,10 +78,9 @@ pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// Appends the head of a streamed `response` to `out`: its status and headers, the framing
 /// header for `framing`, and `Connection: close`. The body pieces follow with
-/// [`encode_piece`]. `response.body` must be empty: the stream is the body.
+/// [`encode_piece`] (the server sends `response.body`, if any, as the first).
 pub fn encode_stream_head(response: &Response, framing: StreamFraming, out: &mut Vec<u8>) {
     assert!(has_body(response.status), "status {}", response.status);
-    assert!(response.body.is_empty());
     let _ = write!(
         out,
         "HTTP/1.1 {} {}\r\n",

@@ -1092,7 +1092,8 @@ impl Response {
     /// A response whose body is `body`, written piece by piece as the pieces arrive
     /// (chunked for HTTP/1.1, close-delimited for HTTP/1.0), after which the connection
     /// closes. `status` must allow a body (not 1xx, 204 or 304). Add headers with
-    /// [`Response::with_header`]; see [`super::sse::response`] for an event stream.
+    /// [`Response::with_header`]; bytes put in `body` go out as the first piece (e.g. an
+    /// event stream's `retry:` line). See [`super::sse::response`] for an event stream.
     pub fn stream(status: u16, body: BodyStream) -> Self {
         assert!(has_body(status), "status {status} has no body");
         Self {

@@ -22,7 +22,7 @@ use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use slab::Slab;
 
-use super::body_stream::{encode_stream_head, BodyStream, StreamFraming};
+use super::body_stream::{encode_piece, encode_stream_head, BodyStream, StreamFraming};
 use super::codec::{
     encode_response, has_body, Decoded, HttpError, HttpLimits, Method, Request, RequestDecoder,
     Response, Version, CHUNK_SIZE_LINE_BYTES_MAX, CONTINUE_RESPONSE,
@@ -323,7 +323,10 @@ impl Connection {
                 Decoded::Complete => {
                     let request = self.decoder.request();
                     let mut response = handler.handle(request).await;
-                    if let Some(body) = response.body_stream.take() {
+                    // A stream on a status without a body (built by hand, not with
+                    // `Response::stream`) is dropped: the response goes out as it is.
+                    let streamed = response.body_stream.take();
+                    if let Some(body) = streamed.filter(|_| has_body(response.status)) {
                         let framing = match request.version() {
                             Version::Http11 => StreamFraming::Chunked,
                             Version::Http10 => StreamFraming::UntilClose,
@@ -332,6 +335,7 @@ impl Connection {
                         self.report.requests += 1;
                         // A HEAD request gets the head only; its stream is dropped unread.
                         if request.method() != Method::Head {
+                            encode_piece(&response.body, framing, &mut self.out);
                             self.pending_stream = Some((body, framing));
                         }
                         return Some(ConnectionEnd::Closed);

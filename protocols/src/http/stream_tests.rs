@@ -37,7 +37,9 @@ impl Handler for Streams {
         }
         let (producer, pieces) = flume::bounded(16);
         self.producers.send(producer).unwrap();
-        sse::response(BodyStream::new(pieces.into_stream()))
+        let mut response = sse::response(BodyStream::new(pieces.into_stream()));
+        response.body = b"retry: 1500\n\n".to_vec(); // Sent as the first piece.
+        response
     }
 }
 
@@ -186,6 +188,11 @@ async fn stream_round_trip<S: AsyncRead + AsyncWrite + Unpin>(server: &Server, s
         );
         glommio::timer::sleep(Duration::from_millis(if n == 0 { 700 } else { 10 })).await;
     }
+    assert_eq!(
+        events.decoder.retry_ms(),
+        Some(1500),
+        "the body's first piece"
+    );
     producer.send_async(sse::KEEP_ALIVE.to_vec()).await.unwrap();
     drop(producer);
     assert_eq!(
@@ -314,7 +321,7 @@ fn http_1_0_gets_a_close_delimited_body() {
             !head.to_ascii_lowercase().contains("content-length"),
             "{head}"
         );
-        let expected = [offer(1), offer(2)].concat();
+        let expected = [b"retry: 1500\n\n".to_vec(), offer(1), offer(2)].concat();
         assert_eq!(body.as_bytes(), expected);
         server.stop().await;
     });
