@@ -8,6 +8,10 @@
 //!
 //! Each connection owns one read buffer (grown up to the head limit, then reused), one
 //! write buffer and one decoder; the steady state allocates only what the handler does.
+//!
+//! A [`Response::stream`] answer is relayed piece by piece by the `relay` module (chunked, or
+//! close-delimited for HTTP/1.0), watching the client and the stop signal meanwhile; the
+//! connection closes after it.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
