@@ -1,5 +1,6 @@
 //! The HTTP/1.1 client: one request/response exchange over any stream (plain TCP or TLS),
-//! and TCP connects that bind a configured local address and port first.
+//! a response whose body is read piece by piece ([`open_stream`], for event streams), and TCP
+//! connects that bind a configured local address and port first.
 //!
 //! Local binding ("client-side port definition") lets firewalls admit exact
 //! (source, destination) tuples. glommio 0.9 cannot bind before `connect`, so the socket is
@@ -19,6 +20,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::codec::{
     encode_request, Decoded, HttpError, HttpLimits, OutboundRequest, Response, ResponseDecoder,
+    StreamedBodyDecoder,
 };
 
 /// Why an exchange failed. `runtime` maps these onto `error.communication` events.
@@ -248,5 +250,104 @@ async fn receive<S: AsyncRead + Unpin>(
             });
         }
         end += read;
+    }
+}
+
+/// Sends `request` and reads the response head within `timeout_ms`; the body is then read
+/// piece by piece with the returned [`BodyReader`] (an event stream), with no timeout of its
+/// own: the caller bounds each wait. The head's `body` holds nothing.
+pub async fn open_stream<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    request: &OutboundRequest<'_>,
+    limits: &HttpLimits,
+    timeout_ms: u32,
+) -> Result<(Response, BodyReader), ClientError> {
+    assert!(timeout_ms > 0);
+    let mut out = Vec::with_capacity(256 + request.body.len());
+    encode_request(request, &mut out);
+    let mut reader = BodyReader {
+        body: StreamedBodyDecoder::chunked(*limits),
+        buffer: vec![0u8; 8192],
+        start: 0,
+        end: 0,
+        piece: Vec::new(),
+    };
+    let exchange = async {
+        stream.write_all(&out).await?;
+        stream.flush().await?;
+        let mut decoder = ResponseDecoder::streamed(*limits);
+        loop {
+            let input = &reader.buffer[reader.start..reader.end];
+            let progress = decoder.decode(input).map_err(ClientError::Http)?;
+            reader.start += progress.consumed;
+            if progress.decoded == Decoded::Complete {
+                let (head, body) = decoder.take_streamed();
+                reader.body = body;
+                return Ok(head);
+            }
+            if reader.fill(stream).await? == 0 {
+                return Err(ClientError::Http(HttpError::UnexpectedEof));
+            }
+        }
+    };
+    let head = with_timeout(timeout_ms, exchange).await??;
+    Ok((head, reader))
+}
+
+/// Reads a response body piece by piece: what [`open_stream`] returns after the head. It owns
+/// one read buffer (grown only for a chunk-size line or head that does not fit) and one piece
+/// buffer, both reused.
+#[derive(Debug)]
+pub struct BodyReader {
+    body: StreamedBodyDecoder,
+    buffer: Vec<u8>,
+    start: usize,
+    end: usize,
+    piece: Vec<u8>,
+}
+
+impl BodyReader {
+    /// The body bytes that have arrived since the last call (framing removed; several chunks
+    /// may come together), waiting for at least one; `None` once the body is over.
+    pub async fn next<S: AsyncRead + Unpin>(
+        &mut self,
+        stream: &mut S,
+    ) -> Result<Option<&[u8]>, ClientError> {
+        self.piece.clear();
+        loop {
+            let input = &self.buffer[self.start..self.end];
+            let progress = self
+                .body
+                .decode(input, &mut self.piece)
+                .map_err(ClientError::Http)?;
+            self.start += progress.consumed;
+            if !self.piece.is_empty() {
+                return Ok(Some(&self.piece));
+            }
+            if progress.decoded == Decoded::Complete {
+                return Ok(None);
+            }
+            if self.fill(stream).await? == 0 {
+                self.body.finish().map_err(ClientError::Http)?;
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Reads more bytes after the unconsumed ones, making room first; 0 at EOF.
+    async fn fill<S: AsyncRead + Unpin>(&mut self, stream: &mut S) -> io::Result<usize> {
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        } else if self.end == self.buffer.len() {
+            self.buffer.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
+            if self.end == self.buffer.len() {
+                // The decoders bound heads and chunk-size lines, so growth is bounded too.
+                self.buffer.resize(self.buffer.len() * 2, 0);
+            }
+        }
+        let read = stream.read(&mut self.buffer[self.end..]).await?;
+        self.end += read;
+        Ok(read)
     }
 }

@@ -15,6 +15,8 @@ use std::fmt;
 use std::io::Write as _;
 use std::mem::MaybeUninit;
 
+use super::body_stream::BodyStream;
+
 /// Capacity of the stack array of header slots handed to `httparse`.
 /// [`HttpLimits::headers_max`] may not exceed it.
 pub const HEADERS_CAPACITY: usize = 128;
@@ -453,19 +455,24 @@ enum BodyState {
 #[derive(Debug, Clone, Copy)]
 struct BodyDecoder {
     state: BodyState,
+    /// Bytes counted against `body_bytes_max`: the whole body, or with `per_chunk` the
+    /// current chunk (an endless stream is bounded piece by piece, not in total).
     body_bytes: u64,
+    per_chunk: bool,
 }
 
 impl BodyDecoder {
     const DONE: Self = Self {
         state: BodyState::Done,
         body_bytes: 0,
+        per_chunk: false,
     };
 
     fn new(state: BodyState) -> Self {
         Self {
             state,
             body_bytes: 0,
+            per_chunk: false,
         }
     }
 
@@ -499,7 +506,10 @@ impl BodyDecoder {
                     take
                 }
                 BodyState::UntilClose => {
-                    self.add_body_bytes(rest.len() as u64, limits)?;
+                    // Streamed: the caller drains each call, so only collected bodies count.
+                    if !self.per_chunk {
+                        self.add_body_bytes(rest.len() as u64, limits)?;
+                    }
                     body.extend_from_slice(rest);
                     rest.len()
                 }
@@ -541,6 +551,9 @@ impl BodyDecoder {
                 Ok(used)
             }
             Ok(httparse::Status::Complete((used, size))) => {
+                if self.per_chunk {
+                    self.body_bytes = 0;
+                }
                 self.add_body_bytes(size, limits)?;
                 self.state = BodyState::ChunkData { remaining: size };
                 Ok(used)
@@ -598,6 +611,80 @@ impl BodyDecoder {
             line_bytes: seen as u32,
         };
         Ok(newline + 1)
+    }
+}
+
+/// Incremental decoder of a body read piece by piece, which may never end (a server's event
+/// stream): data goes to a caller-owned buffer that the caller drains, and each chunk is
+/// bounded by `body_bytes_max` while the body as a whole is not. Made by
+/// [`StreamedBodyDecoder::chunked`] or, after a head, by [`ResponseDecoder::take_streamed`].
+#[derive(Debug)]
+pub struct StreamedBodyDecoder {
+    limits: HttpLimits,
+    body: BodyDecoder,
+    failed: Option<HttpError>,
+}
+
+impl StreamedBodyDecoder {
+    /// A decoder positioned at the first chunk-size line of a chunked body. Panics on invalid
+    /// limits.
+    pub fn chunked(limits: HttpLimits) -> Self {
+        assert!(limits.validate().is_ok(), "invalid HTTP limits: {limits:?}");
+        Self::with(limits, BodyDecoder::new(BodyState::ChunkSize))
+    }
+
+    fn with(limits: HttpLimits, mut body: BodyDecoder) -> Self {
+        body.per_chunk = true;
+        Self {
+            limits,
+            body,
+            failed: None,
+        }
+    }
+
+    /// Decodes from `input`, appending body data to `data`. [`Decoded::Complete`] once the
+    /// body is over (last chunk and trailer read, or Content-Length reached); bytes after it
+    /// are not consumed. After an error every later call returns the same error.
+    pub fn decode(&mut self, input: &[u8], data: &mut Vec<u8>) -> Result<Progress, HttpError> {
+        if let Some(error) = self.failed {
+            return Err(error);
+        }
+        match self.body.decode(input, data, &self.limits) {
+            Ok(consumed) => {
+                assert!(consumed <= input.len());
+                let decoded = if self.body.is_done() {
+                    Decoded::Complete
+                } else {
+                    Decoded::Partial
+                };
+                Ok(Progress { consumed, decoded })
+            }
+            Err(error) => {
+                self.failed = Some(error);
+                Err(error)
+            }
+        }
+    }
+
+    /// Tells the decoder the peer closed the connection: the end of a close-delimited body,
+    /// an [`HttpError::UnexpectedEof`] for any other unfinished one.
+    pub fn finish(&mut self) -> Result<(), HttpError> {
+        if self.body.state == BodyState::UntilClose {
+            self.body.state = BodyState::Done;
+        }
+        if let Some(error) = self.failed {
+            return Err(error);
+        }
+        if !self.body.is_done() {
+            self.failed = Some(HttpError::UnexpectedEof);
+            return Err(HttpError::UnexpectedEof);
+        }
+        Ok(())
+    }
+
+    /// Whether the body is over.
+    pub fn is_done(&self) -> bool {
+        self.body.is_done()
     }
 }
 
@@ -949,7 +1036,7 @@ fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// A response to encode (server side) or a decoded response (client side).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Response {
     /// The status code.
     pub status: u16,
@@ -958,6 +1045,27 @@ pub struct Response {
     pub headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
     /// The body.
     pub body: Vec<u8>,
+    /// A body that arrives after the head, in pieces (server side only; see
+    /// [`Response::stream`]). `None` for every ordinary response: no allocation, one pointer
+    /// test in the server.
+    pub body_stream: Option<BodyStream>,
+}
+
+/// A response with a [`BodyStream`] cannot be cloned (a stream is consumed once); cloning one
+/// is a programmer error.
+impl Clone for Response {
+    fn clone(&self) -> Self {
+        assert!(
+            self.body_stream.is_none(),
+            "a streamed response is not cloneable"
+        );
+        Self {
+            status: self.status,
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            body_stream: None,
+        }
+    }
 }
 
 impl Response {
@@ -967,6 +1075,7 @@ impl Response {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            body_stream: None,
         }
     }
 
@@ -976,6 +1085,22 @@ impl Response {
             status,
             headers: vec![(Cow::Borrowed("Content-Type"), JSON_TYPE.into())],
             body,
+            body_stream: None,
+        }
+    }
+
+    /// A response whose body is `body`, written piece by piece as the pieces arrive
+    /// (chunked for HTTP/1.1, close-delimited for HTTP/1.0), after which the connection
+    /// closes. `status` must allow a body (not 1xx, 204 or 304). Add headers with
+    /// [`Response::with_header`]; bytes put in `body` go out as the first piece (e.g. an
+    /// event stream's `retry:` line). See [`super::sse::response`] for an event stream.
+    pub fn stream(status: u16, body: BodyStream) -> Self {
+        assert!(has_body(status), "status {status} has no body");
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+            body_stream: Some(body),
         }
     }
 
@@ -1007,7 +1132,7 @@ impl Response {
 const JSON_TYPE: &str = "application/json";
 
 /// Header fields the encoders own; a caller copy would contradict the framing.
-fn is_framing_header(name: &str) -> bool {
+pub(super) fn is_framing_header(name: &str) -> bool {
     ["content-length", "transfer-encoding", "connection"]
         .iter()
         .any(|f| name.eq_ignore_ascii_case(f))
@@ -1018,6 +1143,10 @@ fn is_framing_header(name: &str) -> bool {
 /// body length afterwards.
 pub fn encode_response(response: &Response, close: bool, out: &mut Vec<u8>) {
     assert!((100..=999).contains(&response.status));
+    debug_assert!(
+        response.body_stream.is_none(),
+        "streamed: use encode_stream_head"
+    );
     let bodiless = !has_body(response.status);
     debug_assert!(!bodiless || response.body.is_empty());
     // Writing into a Vec<u8> cannot fail; the results are ignored deliberately.
@@ -1049,7 +1178,7 @@ pub fn has_body(status: u16) -> bool {
     status >= 200 && status != 204 && status != 304
 }
 
-fn put_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+pub(super) fn put_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
@@ -1135,6 +1264,8 @@ pub struct ResponseDecoder {
     body: BodyDecoder,
     keep_alive: bool,
     response: Response,
+    /// Complete at the end of the head; the body is read with [`StreamedBodyDecoder`].
+    streamed: bool,
 }
 
 impl ResponseDecoder {
@@ -1150,7 +1281,28 @@ impl ResponseDecoder {
             body: BodyDecoder::DONE,
             keep_alive: false,
             response: Response::default(),
+            streamed: false,
         }
+    }
+
+    /// A decoder whose `decode` is [`Decoded::Complete`] at the end of the head, for a body
+    /// read piece by piece: take the head and the body's decoder with
+    /// [`ResponseDecoder::take_streamed`]. Panics on invalid limits.
+    pub fn streamed(limits: HttpLimits) -> Self {
+        Self {
+            streamed: true,
+            ..Self::new(limits, false)
+        }
+    }
+
+    /// Takes the head (with an empty body) of a [`ResponseDecoder::streamed`] decoder's
+    /// complete head, and the decoder for the body its framing declares.
+    pub fn take_streamed(&mut self) -> (Response, StreamedBodyDecoder) {
+        assert!(self.streamed);
+        assert!(!self.reading_head);
+        let body = StreamedBodyDecoder::with(self.limits, self.body);
+        self.body = BodyDecoder::DONE;
+        (std::mem::take(&mut self.response), body)
     }
 
     /// Decodes from `input`; interim (1xx) responses are consumed and skipped. Once
@@ -1178,6 +1330,12 @@ impl ResponseDecoder {
                 }
                 Some(head_bytes) => consumed += head_bytes,
             }
+        }
+        if self.streamed {
+            return Ok(Progress {
+                consumed,
+                decoded: Decoded::Complete,
+            });
         }
         let body = &mut self.response.body;
         consumed += self.body.decode(&input[consumed..], body, &self.limits)?;

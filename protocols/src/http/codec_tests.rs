@@ -388,3 +388,76 @@ fn fuzz_1_trailer_at_the_limit_split_before_its_end() {
     assert_eq!(decode_all(&input, limits).unwrap().len(), 2);
     assert_eq!(decode_bytewise(&input, limits).unwrap().len(), 2);
 }
+
+/// A streamed body is bounded chunk by chunk, never in total: an event stream runs forever.
+#[test]
+fn streamed_chunked_body_is_bounded_per_chunk() {
+    let limits = HttpLimits {
+        body_bytes_max: 8,
+        ..HttpLimits::DEFAULT
+    };
+    let mut decoder = StreamedBodyDecoder::chunked(limits);
+    let mut data = Vec::new();
+    for _ in 0..100 {
+        let progress = decoder.decode(b"8\r\n12345678\r\n", &mut data).unwrap();
+        assert_eq!(
+            (progress.consumed, progress.decoded),
+            (13, Decoded::Partial)
+        );
+        assert_eq!(data, b"12345678");
+        data.clear();
+    }
+    let progress = decoder.decode(b"0\r\n\r\nnext", &mut data).unwrap();
+    assert_eq!(
+        (progress.consumed, progress.decoded),
+        (5, Decoded::Complete)
+    );
+    assert!(decoder.is_done());
+    let mut oversized = StreamedBodyDecoder::chunked(limits);
+    let error = oversized.decode(b"9\r\n", &mut data).unwrap_err();
+    assert_eq!(error.status(), 413);
+    assert_eq!(oversized.decode(b"", &mut data), Err(error), "errors stick");
+    let mut cut = StreamedBodyDecoder::chunked(limits);
+    cut.decode(b"2\r\nab", &mut data).unwrap();
+    assert_eq!(cut.finish(), Err(HttpError::UnexpectedEof));
+}
+
+/// A streamed response decoder completes at the end of the head and hands the body over
+/// with its framing: chunked, close-delimited (never bounded in total) or by length.
+#[test]
+fn streamed_response_hands_over_the_body_after_the_head() {
+    let limits = HttpLimits {
+        body_bytes_max: 4,
+        ..HttpLimits::DEFAULT
+    };
+    let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX: y\r\n\r\n3\r\nabc\r\n";
+    let mut decoder = ResponseDecoder::streamed(limits);
+    let progress = decoder.decode(chunked).unwrap();
+    assert_eq!(progress.decoded, Decoded::Complete);
+    let (head, mut body) = decoder.take_streamed();
+    assert_eq!((head.status, head.header("x")), (200, Some("y")));
+    assert!(head.body.is_empty());
+    let mut data = Vec::new();
+    body.decode(&chunked[progress.consumed..], &mut data)
+        .unwrap();
+    assert_eq!(data, b"abc");
+
+    let close = b"HTTP/1.0 200 OK\r\n\r\n0123456789";
+    let mut decoder = ResponseDecoder::streamed(limits);
+    let progress = decoder.decode(close).unwrap();
+    let (_, mut body) = decoder.take_streamed();
+    data.clear();
+    body.decode(&close[progress.consumed..], &mut data).unwrap();
+    assert_eq!(data, b"0123456789");
+    assert_eq!(body.finish(), Ok(()));
+
+    let length = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+    let mut decoder = ResponseDecoder::streamed(limits);
+    let progress = decoder.decode(length).unwrap();
+    let (_, mut body) = decoder.take_streamed();
+    data.clear();
+    let rest = body
+        .decode(&length[progress.consumed..], &mut data)
+        .unwrap();
+    assert_eq!((&data[..], rest.decoded), (&b"hi"[..], Decoded::Complete));
+}

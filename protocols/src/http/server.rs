@@ -8,6 +8,10 @@
 //!
 //! Each connection owns one read buffer (grown up to the head limit, then reused), one
 //! write buffer and one decoder; the steady state allocates only what the handler does.
+//!
+//! A [`Response::stream`] answer is relayed piece by piece by the `relay` module (chunked, or
+//! close-delimited for HTTP/1.0), watching the client and the stop signal meanwhile; the
+//! connection closes after it.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -22,11 +26,14 @@ use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use slab::Slab;
 
+use super::body_stream::{encode_piece, encode_stream_head, BodyStream, StreamFraming};
 use super::codec::{
     encode_response, has_body, Decoded, HttpError, HttpLimits, Method, Request, RequestDecoder,
-    Response, CHUNK_SIZE_LINE_BYTES_MAX, CONTINUE_RESPONSE,
+    Response, Version, CHUNK_SIZE_LINE_BYTES_MAX, CONTINUE_RESPONSE,
 };
 use crate::tls::{MaybeTls, SharedServerTls, TlsError};
+
+mod relay;
 
 /// Answers requests. Implemented by `runtime` (the session API, Basic HTTP, admin).
 ///
@@ -35,6 +42,8 @@ use crate::tls::{MaybeTls, SharedServerTls, TlsError};
 #[allow(async_fn_in_trait)] // No Send bound wanted: shards are single-threaded.
 pub trait Handler {
     /// Answers one complete request. Errors are responses too (4xx/5xx with a JSON reason).
+    /// A [`Response::stream`] answer is relayed piece by piece (see [`BodyStream`]), after
+    /// which the connection closes.
     async fn handle(&self, request: &Request) -> Response;
 }
 
@@ -45,10 +54,12 @@ pub struct ServerTimeouts {
     /// default 10 s. Expiry answers 408: this is the slow-loris defence.
     pub header_timeout_ms: u32,
     /// Time to receive a body once its head is complete, and to write a response, default
-    /// 30 s. Expiry answers 408 while receiving.
+    /// 30 s. Expiry answers 408 while receiving. A streamed response is bounded per write
+    /// only: a client that stops reading is cut, an idle stream is not.
     pub request_timeout_ms: u32,
     /// Time a kept-alive connection may wait for its next request, default 60 s. Expiry
-    /// closes silently. Cost: one open socket and buffers per idle connection.
+    /// closes silently. Cost: one open socket and buffers per idle connection. It does not
+    /// apply while a streamed response is open (an event stream idles for minutes).
     pub idle_timeout_ms: u32,
 }
 
@@ -71,9 +82,11 @@ impl Default for ServerTimeouts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConnectionEnd {
-    /// The peer closed between requests (or mid-request, without an answer).
+    /// The peer closed between requests (or mid-request, without an answer), or left a
+    /// streamed response.
     PeerClosed,
-    /// A request or response asked to close (`Connection: close`, HTTP/1.0).
+    /// A request or response asked to close (`Connection: close`, HTTP/1.0), or a streamed
+    /// response ended.
     Closed,
     /// No new request within `idle_timeout_ms`.
     IdleTimeout,
@@ -205,6 +218,8 @@ struct Connection {
     buffer_bytes_max: usize,
     /// Encoded responses waiting to be written in one go.
     out: Vec<u8>,
+    /// A streamed body whose head is in `out`, to relay before the connection closes.
+    pending_stream: Option<(BodyStream, StreamFraming)>,
     phase: Phase,
     phase_since: Instant,
     report: ConnectionReport,
@@ -231,6 +246,7 @@ impl Connection {
             end: 0,
             buffer_bytes_max,
             out: Vec::with_capacity(READ_BUFFER_BYTES_MIN),
+            pending_stream: None,
             // The first request's head is timed from connect: a client that connects and
             // sends nothing is a slow loris too.
             phase: Phase::Head,
@@ -310,7 +326,24 @@ impl Connection {
                 }
                 Decoded::Complete => {
                     let request = self.decoder.request();
-                    let response = handler.handle(request).await;
+                    let mut response = handler.handle(request).await;
+                    // A stream on a status without a body (built by hand, not with
+                    // `Response::stream`) is dropped: the response goes out as it is.
+                    let streamed = response.body_stream.take();
+                    if let Some(body) = streamed.filter(|_| has_body(response.status)) {
+                        let framing = match request.version() {
+                            Version::Http11 => StreamFraming::Chunked,
+                            Version::Http10 => StreamFraming::UntilClose,
+                        };
+                        encode_stream_head(&response, framing, &mut self.out);
+                        self.report.requests += 1;
+                        // A HEAD request gets the head only; its stream is dropped unread.
+                        if request.method() != Method::Head {
+                            encode_piece(&response.body, framing, &mut self.out);
+                            self.pending_stream = Some((body, framing));
+                        }
+                        return Some(ConnectionEnd::Closed);
+                    }
                     let close = !request.keep_alive() || stop.is_stopped();
                     let before = self.out.len();
                     encode_response(&response, close, &mut self.out);
@@ -389,6 +422,9 @@ where
     let mut connection = Connection::new(limits);
     let end = loop {
         let closing = connection.answer_buffered(handler, stop).await;
+        if let Some((body, framing)) = connection.pending_stream.take() {
+            break relay::relay(&mut stream, &mut connection, body, framing, timeouts, stop).await;
+        }
         if let Err(end) = flush(&mut stream, &mut connection, timeouts).await {
             break end;
         }
@@ -429,7 +465,9 @@ where
     connection.report
 }
 
-/// Writes the pending answers in one go, within `request_timeout_ms`.
+/// Writes the pending answers in one go, within `request_timeout_ms`. The flush matters for
+/// TLS: rustls may keep records back when the socket is full, and a streamed piece must not
+/// wait for the next write (on plain TCP it costs nothing).
 async fn flush<S: AsyncWrite + Unpin>(
     stream: &mut S,
     connection: &mut Connection,
@@ -440,11 +478,10 @@ async fn flush<S: AsyncWrite + Unpin>(
     }
     let wait = Duration::from_millis(u64::from(timeouts.request_timeout_ms));
     let write = async {
-        stream
-            .write_all(&connection.out)
-            .await
-            .map_err(|e| ConnectionEnd::Io(e.kind()))
+        stream.write_all(&connection.out).await?;
+        stream.flush().await
     };
+    let write = async { write.await.map_err(|e| ConnectionEnd::Io(e.kind())) };
     let timer = async {
         glommio::timer::sleep(wait).await;
         Err(ConnectionEnd::RequestTimeout)

@@ -18,7 +18,7 @@ use super::server::{accept_loop, listen, AcceptReport, Handler, ServerConfig, St
 /// The machine locks at most 8 MiB per process; executors run one at a time with 512 KiB.
 static EXECUTOR: Mutex<()> = Mutex::new(());
 
-fn run<F: Future<Output = ()> + 'static>(test: impl FnOnce() -> F + Send + 'static) {
+pub(super) fn run<F: Future<Output = ()> + 'static>(test: impl FnOnce() -> F + Send + 'static) {
     let _one_at_a_time = EXECUTOR
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());

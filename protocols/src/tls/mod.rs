@@ -19,7 +19,7 @@ pub mod reload;
 pub mod stream;
 
 #[cfg(test)]
-mod test_pki;
+pub(crate) mod test_pki;
 #[cfg(test)]
 mod tests;
 
