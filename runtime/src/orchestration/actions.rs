@@ -354,15 +354,14 @@ fn integer(value: &Value, name: &str) -> Result<Option<i32>, String> {
     }
 }
 
-/// A duration: a number of ms, or a CSS2 time string such as `30s` or `500ms`.
+/// A duration: a number of ms, or a string like a `<send delay>` (`30s`, `500ms`).
 fn duration_ms(value: &Value) -> Result<Option<u64>, String> {
     match value {
         Value::Undefined | Value::Null => Ok(None),
-        Value::Number(n) if *n >= 0.0 && n.is_finite() => Ok(Some(*n as u64)),
-        Value::String(text) => engine::compile::parse_delay_ms(text)
-            .map(Some)
-            .ok_or_else(|| format!("'{text}' is not a duration (e.g. 30s, 500ms)")),
-        other => Err(format!("a timeout must be a duration, not {}", other.to_json())),
+        other => engine::extension::duration_ms(other).map(Some).ok_or_else(|| {
+            let found = other.to_json();
+            format!("timeout must be a duration such as 30s or 500ms, not {found}")
+        }),
     }
 }
 

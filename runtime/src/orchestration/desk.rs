@@ -14,8 +14,15 @@ use crate::routing::{AgentProfile, AgentState, RouterError};
 fn router_status(error: &RouterError) -> u16 {
     match error {
         RouterError::UnknownAgent { .. } | RouterError::UnknownInteraction { .. } => 404,
-        RouterError::AgentsFull { .. } | RouterError::SubmissionsFull { .. } => 503,
-        RouterError::AgentHasWork { .. } | RouterError::NotReserved { .. } => 409,
+        RouterError::AgentsFull { .. }
+        | RouterError::SubmissionsFull { .. }
+        | RouterError::SkillsFull { .. }
+        | RouterError::GroupsFull { .. } => 503,
+        RouterError::AgentHasWork { .. }
+        | RouterError::NotReserved
+        | RouterError::AlreadyAccepted
+        | RouterError::AlreadySubmitted
+        | RouterError::AgentNotAvailable => 409,
         _ => 400,
     }
 }
@@ -163,22 +170,12 @@ impl Orchestration {
     /// Agent `agent` rejects the offer of `id`: a queued interaction goes back to the head
     /// of its queue (not to be offered to `agent` again); the session hears
     /// `interaction.rejected`, and `queue.submit.done` when another agent is reserved.
+    /// A direct route (no queue) just frees the agent; either way the router reports the
+    /// release, which [`Orchestration::after_router`] turns into the session's event.
     pub fn reject(&mut self, id: InteractionId, agent: &str, now_ms: u64) -> Result<Json, Refusal> {
         self.offered_to(id, agent)?;
         self.offers.answered(agent, id);
-        let queued = self.submissions.contains_key(&id);
-        match queued {
-            true => self.router.reject(id.0, agent, now_ms).map_err(refused)?,
-            // A direct route has no queue to go back to: the agent is simply freed.
-            false => self.router.complete(id.0, now_ms).map_err(refused)?,
-        }
-        let state = match queued {
-            true => InteractionState::Queued,
-            false => InteractionState::Routing,
-        };
-        self.set_state(id, state, None);
-        let data = json!({"agent": agent, "reason": "rejected"});
-        self.notify(id, "interaction.rejected", None, data);
+        self.router.reject(id.0, agent, now_ms).map_err(refused)?;
         self.after_router(now_ms);
         Ok(self.interaction_json(id))
     }

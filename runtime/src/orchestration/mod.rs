@@ -26,7 +26,7 @@ use engine::value::Value;
 use serde_json::{json, Map, Value as Json};
 
 use crate::config::{Conversation, EntryPointConfig, GatewayConfig, RoutingConfig};
-use crate::routing::{Router, RouterConfig, RouterEvent, TargetList};
+use crate::routing::{ReleaseReason, Router, RouterConfig, RouterEvent, TargetList};
 pub use interaction::{
     Customer, Interaction, InteractionId, InteractionState, Interactions, InteractionsFull,
     NewInteraction,
@@ -317,18 +317,10 @@ impl Orchestration {
         let state = interaction.state;
         let agent = interaction.agent.clone();
         self.submissions.remove(&id);
-        match state {
-            InteractionState::Completed => {}
-            InteractionState::Accepted => {
-                let _ = self.router.complete(id.0, now_ms);
-            }
-            _ => {
-                // Waiting or reserved: cancel; a direct reservation has no submission and
-                // is freed by completing it.
-                if self.router.cancel(id.0, now_ms).is_err() && agent.is_some() {
-                    let _ = self.router.complete(id.0, now_ms);
-                }
-            }
+        if state != InteractionState::Completed {
+            // Frees accepted work and withdraws a waiting or reserved submission; an
+            // interaction the router never saw is refused, which changes nothing.
+            let _ = self.router.complete(id.0, now_ms);
         }
         if let Some(agent) = agent {
             if state == InteractionState::Offered {
@@ -392,7 +384,11 @@ impl Orchestration {
                     false => InteractionState::Routing,
                 };
                 self.set_state(id, state, None);
-                let data = json!({"agent": agent, "reason": reason.to_string()});
+                let reason = match reason {
+                    ReleaseReason::Rejected => "rejected",
+                    ReleaseReason::Expired => "expired",
+                };
+                let data = json!({"agent": agent, "reason": reason});
                 self.notify(id, "interaction.rejected", None, data);
             }
         }
