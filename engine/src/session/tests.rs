@@ -318,13 +318,13 @@ impl Effects for Extensions {
     fn extension(
         &mut self,
         action: crate::effects::ExtensionAction,
-    ) -> Result<(), crate::effects::ExtensionError> {
+    ) -> Result<crate::effects::ExtensionOutcome, crate::effects::ExtensionError> {
         if self.refuse {
             let reason = "no such request".into();
             return Err(crate::effects::ExtensionError { reason });
         }
         self.actions.push(action);
-        Ok(())
+        Ok(crate::effects::ExtensionOutcome::default())
     }
 }
 

@@ -7,8 +7,8 @@
 //! unknown target raises `error.communication` in the sender at the right moment.
 
 use engine::effects::{
-    Effects, ExtensionAction, ExtensionError, InvokeError, InvokeRequest, Outgoing, SendError,
-    Target, BASICHTTP_PROCESSOR, SCXML_INVOKE, SCXML_PROCESSOR,
+    Effects, ExtensionAction, ExtensionError, ExtensionOutcome, InvokeError, InvokeRequest,
+    Outgoing, SendError, Target, BASICHTTP_PROCESSOR, SCXML_INVOKE, SCXML_PROCESSOR,
 };
 use engine::event::Event;
 use engine::extension::ActionKind;
@@ -145,9 +145,12 @@ impl Effects for HostEffects<'_> {
         self.core.dir.mark_ready(child);
     }
 
-    fn extension(&mut self, action: ExtensionAction) -> Result<(), ExtensionError> {
+    fn extension(&mut self, action: ExtensionAction) -> Result<ExtensionOutcome, ExtensionError> {
         match action.kind {
-            ActionKind::SessionResponse => self.core.requests.respond(&action),
+            ActionKind::SessionResponse => {
+                let answered = self.core.requests.respond(&action);
+                answered.map(|()| ExtensionOutcome::default())
+            }
             other => {
                 let reason = format!("this host does not perform {other:?}");
                 Err(ExtensionError { reason })
