@@ -888,3 +888,7 @@ fn baton_action_attributes_are_checked() {
         conflict("session:response", "namelist", "<content>")
     );
 }
+
+/// The compile rules of the routing actions (queue:, ixn:, session:fetch/start).
+#[path = "extension_tests.rs"]
+mod extension_tests;

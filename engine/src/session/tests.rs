@@ -442,3 +442,7 @@ fn hosts_without_extensions_refuse_them() {
     let message = &run.fx.logs[0];
     assert!(message.contains("does not perform <response>"), "{message}");
 }
+
+/// Routing actions at run time: ids, `idlocation`, host values and host functions.
+#[path = "extension_tests.rs"]
+mod extension_tests;
