@@ -190,7 +190,11 @@ impl Orchestration {
     }
 
     /// Replaces the entry points and gateways (a reload). Live conversations stay.
-    pub fn reconfigure(&mut self, entry_points: Vec<EntryPointConfig>, gateways: Vec<GatewayConfig>) {
+    pub fn reconfigure(
+        &mut self,
+        entry_points: Vec<EntryPointConfig>,
+        gateways: Vec<GatewayConfig>,
+    ) {
         self.entry_points = entry_points;
         self.gateways = gateways;
     }
@@ -223,8 +227,7 @@ impl Orchestration {
         }
         if !entry.media.is_empty() && !entry.media.iter().any(|m| m == media) {
             let accepted = entry.media.join(", ");
-            let reason =
-                format!("entry point '{entry_point}' takes {accepted}, not '{media}'");
+            let reason = format!("entry point '{entry_point}' takes {accepted}, not '{media}'");
             return Err(Refusal::new(400, reason));
         }
         Ok(entry.application.clone())
@@ -297,7 +300,11 @@ impl Orchestration {
     /// and agents, and its interactions are removed.
     pub fn session_ended(&mut self, session: &str, now_ms: u64) {
         if let Some(key) = self.conversation_of.remove(session) {
-            if self.conversations.get(&key).is_some_and(|s| &**s == session) {
+            if self
+                .conversations
+                .get(&key)
+                .is_some_and(|s| &**s == session)
+            {
                 self.conversations.remove(&key);
             }
         }
@@ -472,7 +479,10 @@ impl Orchestration {
             None => None,
         };
         if !self.targets_cache.contains_key(targets) {
-            let parsed = self.router.parse_targets(targets).map_err(|e| e.to_string())?;
+            let parsed = self
+                .router
+                .parse_targets(targets)
+                .map_err(|e| e.to_string())?;
             if self.targets_cache.len() >= TARGETS_CACHE_MAX {
                 self.targets_cache.clear();
             }
