@@ -65,8 +65,9 @@ pub struct SystemVars<'a> {
 /// A function the host makes callable from every session's expressions (e.g.
 /// `_statistics(targets)`): it gets the call's arguments as plain values and returns the
 /// result, or a message that the call throws as an `Error` (an uncaught one becomes
-/// `error.execution` in the session). It runs while the datamodel is evaluating, so it must
-/// not call back into the datamodel; it may be called whenever a script runs.
+/// `error.execution` in the session). It runs while the datamodel is evaluating, in the
+/// middle of a step, so it must not call back into the datamodel nor borrow host state that
+/// is borrowed while a session steps; it may be called whenever a script runs.
 pub type HostFunction = Rc<dyn Fn(&[Value]) -> Result<Value, String>>;
 
 /// The system variables a host value or function must not replace.
