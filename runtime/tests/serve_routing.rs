@@ -443,4 +443,129 @@ fn bad_input_gets_clear_refusals_and_state_stays_consistent() {
     let (_, view) = request(port, "GET", "/agents/r1", "");
     assert_eq!(view["media"]["chat"]["load"], 0, "{view}");
     assert_eq!(view["offers"], json!([]), "{view}");
+    let (_, metrics) = support::request_text(port, "GET", "/metrics", "");
+    let metrics = metrics.as_str();
+    assert_eq!(
+        support::metric(metrics, "baton_agents{shard=\"0\",state=\"ready\"}"),
+        1.0
+    );
+    assert_eq!(
+        support::metric(metrics, "baton_queue_waiting{shard=\"0\"}"),
+        0.0
+    );
+    assert_eq!(
+        support::metric(metrics, "baton_queue_reserved{shard=\"0\"}"),
+        0.0
+    );
+}
+
+#[test]
+fn web_service_lookup_then_a_survey_session() {
+    let crm = Sink::start(json!({"tier": "gold"}));
+    let extra = format!(
+        "[[entry_point]]\nname = \"lookup\"\napplication = \"{}\"\n",
+        strategy("lookup")
+    );
+    let server = start("lookup", &extra);
+    let port = server.port;
+    agent(port, "s1", &["Support"], json!({}), 1);
+    let mut s1 = Desktop::open(port, "s1");
+    set_state(port, "s1", "ready");
+    let params = json!({"crm": crm.url(""), "survey": strategy("survey"),
+                        "survey_sink": crm.url("/survey")});
+    let (id, session) = create_interaction(
+        port,
+        json!({"media": "chat", "entry_point": "lookup", "customer": {"id": "cust-9"},
+               "params": params}),
+    );
+    let lookup = crm.await_request("/customers/cust-9", 1);
+    assert_eq!(lookup.method, "GET");
+    assert_eq!(s1.expect("offer")["interaction"]["id"], id.as_str());
+    let data = await_data(port, &session, |data| data["tier"] == "gold");
+    assert_eq!(data["tier"], "gold", "the CRM's answer, parsed");
+    assert_eq!(answer_offer(port, &id, "accept", "s1").0, 200);
+    assert_eq!(answer_offer(port, &id, "complete", "s1").0, 200);
+    let survey = crm.await_request("/survey", 1);
+    assert_eq!(survey.method, "POST");
+    assert_eq!(survey.json["customer"], "cust-9");
+    await_session_end(port, &session);
+}
+
+#[test]
+fn an_unanswered_offer_expires_and_goes_to_the_next_agent() {
+    let extra = format!(
+        "[routing]\nreservation_timeout_ms = 300\n\n[[entry_point]]\nname = \"skills\"\n\
+         application = \"{}\"\n",
+        strategy("skills")
+    );
+    let server = start("expiry", &extra);
+    let port = server.port;
+    agent(port, "b1", &[], json!({"Billing": 9, "English": 5}), 1);
+    agent(port, "b2", &[], json!({"Billing": 6, "English": 4}), 1);
+    let mut b1 = Desktop::open(port, "b1");
+    let mut b2 = Desktop::open(port, "b2");
+    set_state(port, "b1", "ready");
+    set_state(port, "b2", "ready");
+    let started = Instant::now();
+    let (id, _) = chat(port, "skills", json!({}));
+    assert_eq!(b1.expect("offer")["interaction"]["id"], id.as_str());
+    assert_eq!(
+        b1.expect("revoked")["interaction"],
+        id.as_str(),
+        "b1 never answered"
+    );
+    assert_eq!(b2.expect("offer")["interaction"]["id"], id.as_str());
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let (status, body) = answer_offer(port, &id, "accept", "b1");
+    assert_eq!(status, 409, "too late for b1: {body}");
+    assert_eq!(answer_offer(port, &id, "accept", "b2").0, 200);
+}
+
+#[test]
+fn entry_points_reload_without_a_restart() {
+    let port = free_port();
+    let base = format!(
+        "[runtime]\ncores = [0]\nio_memory_bytes = 1048576\n\n[[listener]]\nname = \"api\"\n\
+         address = \"127.0.0.1:{port}\"\nadmin = true\n"
+    );
+    let server = Server::start("routing-reload", &base, port);
+    let body = json!({"media": "chat", "entry_point": "group"}).to_string();
+    assert_eq!(request(port, "POST", "/interactions", &body).0, 404);
+    let extra = format!(
+        "\n[[entry_point]]\nname = \"group\"\napplication = \"{}\"\n",
+        strategy("group")
+    );
+    std::fs::write(server.config_path(), base + &extra).expect("rewrite the configuration");
+    let (status, answer) = request(port, "POST", "/admin/reload", "");
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["changes"]["entry_points_changed"], true, "{answer}");
+    assert_eq!(request(port, "POST", "/interactions", &body).0, 201);
+}
+
+#[test]
+fn any_shard_reaches_the_routing_shard() {
+    let port = free_port();
+    let text = format!(
+        "[runtime]\ncores = [0, 1]\nio_memory_bytes = 1048576\n\n[routing]\nshard = 1\n\n\
+         [[listener]]\nname = \"api\"\naddress = \"127.0.0.1:{port}\"\n\n\
+         [[entry_point]]\nname = \"group\"\napplication = \"{}\"\n",
+        strategy("group")
+    );
+    let server = Server::start("routing-shards", &text, port);
+    agent(port, "m1", &["Loans"], json!({}), 100);
+    // Connections land on either shard: each of these is forwarded when it lands on shard 0.
+    let mut desktops: Vec<Desktop> = (0..4).map(|_| Desktop::open(port, "m1")).collect();
+    set_state(port, "m1", "ready");
+    for _ in 0..8 {
+        let (id, session) = chat(port, "group", json!({}));
+        assert!(session.len() > 1);
+        for desktop in &mut desktops {
+            assert_eq!(desktop.expect("offer")["interaction"]["id"], id.as_str());
+        }
+        assert_eq!(answer_offer(port, &id, "accept", "m1").0, 200);
+        assert_eq!(answer_offer(port, &id, "complete", "m1").0, 200);
+    }
+    let (_, view) = request(port, "GET", "/agents/m1", "");
+    assert_eq!(view["streams"], 4, "{view}");
+    drop(server);
 }

@@ -141,7 +141,6 @@ pub struct GatewayConfig {
     pub from: Option<String>,
 }
 
-
 /// The rules parsing cannot check. `shards` is how many shards will run.
 pub(super) fn validate(
     routing: &RoutingConfig,

@@ -134,6 +134,24 @@ pub enum Admitted {
     },
 }
 
+/// The routing shard's state, for `/metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RoutingGauges {
+    /// Interactions per state, in `InteractionState` order (routing, queued, offered,
+    /// accepted, completed).
+    pub interactions: [u64; 5],
+    /// Agents per state: logged out, ready, not ready, after-call work.
+    pub agents: [u64; 4],
+    /// Submissions waiting in queues.
+    pub waiting: u64,
+    /// Submissions reserved to an agent and not yet accepted.
+    pub reserved: u64,
+    /// Open queues (distinct target list and media).
+    pub queues: u64,
+    /// Offer-stream events a full stream missed.
+    pub offers_dropped: u64,
+}
+
 /// The routing shard's orchestration state.
 pub struct Orchestration {
     router: Router,
@@ -207,6 +225,24 @@ impl Orchestration {
     /// The interactions.
     pub fn interactions(&self) -> &Interactions {
         &self.interactions
+    }
+
+    /// Gauges for `/metrics`.
+    pub fn gauges(&self) -> RoutingGauges {
+        let totals = self.router.totals();
+        RoutingGauges {
+            interactions: self.interactions.counts(),
+            agents: [
+                totals.logged_out.into(),
+                totals.ready.into(),
+                totals.not_ready.into(),
+                totals.after_call_work.into(),
+            ],
+            waiting: totals.waiting.into(),
+            reserved: totals.reserved.into(),
+            queues: totals.queues.into(),
+            offers_dropped: self.offers.dropped(),
+        }
     }
 
     /// The agents' offer streams.

@@ -125,6 +125,7 @@ fn plan_json(plan: &ReloadPlan) -> Value {
         "admin_changed": plan.admin_changed,
         "limits_changed": plan.limits_changed,
         "application_changed": plan.application_changed,
+        "entry_points_changed": plan.entry_points_changed,
     })
 }
 

@@ -348,7 +348,9 @@ impl SessionApi {
         let replies = self.shard.replies.counts(pending, dropped);
         drop(host);
         let snapshot = self.shard.metrics.snapshot(self.live_sessions());
-        snapshot.with_replies(replies)
+        let routing = self.shard.orchestration.as_ref();
+        let routing = routing.map(|orchestration| orchestration.borrow().gauges());
+        snapshot.with_replies(replies).with_routing(routing)
     }
 
     /// `GET /health`: every shard's live sessions; 503 (`degraded`) when a shard does not

@@ -24,6 +24,7 @@ use hdrhistogram::Histogram;
 
 use super::reply::ReplyCounts;
 use super::route::RouteKind;
+use crate::orchestration::RoutingGauges;
 
 /// The smallest latency the histograms tell apart, in microseconds.
 pub const LATENCY_US_MIN: u64 = 1;
@@ -222,6 +223,7 @@ impl Metrics {
             request_latency: self.request_latency.snapshot(),
             event_latency: self.event_latency.snapshot(),
             replies: ReplyCounts::default(),
+            routing: None,
         }
     }
 }
@@ -255,9 +257,16 @@ pub struct ShardSnapshot {
     request_latency: LatencySnapshot,
     event_latency: LatencySnapshot,
     replies: ReplyCounts,
+    routing: Option<RoutingGauges>,
 }
 
 impl ShardSnapshot {
+    /// The snapshot with the routing shard's gauges.
+    pub fn with_routing(mut self, routing: Option<RoutingGauges>) -> ShardSnapshot {
+        self.routing = routing;
+        self
+    }
+
     /// The snapshot with the shard's request/reply counts (kept by [`super::reply`]).
     pub fn with_replies(mut self, replies: ReplyCounts) -> ShardSnapshot {
         self.replies = replies;
@@ -370,7 +379,71 @@ fn render_into(answered: &[ShardSnapshot], missing: &[u16], out: &mut String) ->
     let help = "Event accepted to the end of the run_ready batch that processed it, in seconds \
                 (an upper bound: each event is charged its batch's oldest age)";
     let name = "baton_event_macrostep_latency_seconds";
-    summary(out, name, help, answered, |s| &s.event_latency)
+    summary(out, name, help, answered, |s| &s.event_latency)?;
+    render_routing(answered, out)
+}
+
+/// The routing shard's gauges (no sample from the other shards).
+fn render_routing(answered: &[ShardSnapshot], out: &mut String) -> Result {
+    let routing: Vec<(u16, &RoutingGauges)> = answered
+        .iter()
+        .filter_map(|s| s.routing.as_ref().map(|r| (s.shard, r)))
+        .collect();
+    let name = "baton_interactions";
+    family(out, name, "gauge", "Interactions alive, by state")?;
+    let states = ["routing", "queued", "offered", "accepted", "completed"];
+    for (shard, gauges) in &routing {
+        for (state, count) in states.iter().zip(gauges.interactions) {
+            writeln!(out, "{name}{{shard=\"{shard}\",state=\"{state}\"}} {count}")?;
+        }
+    }
+    let name = "baton_agents";
+    family(out, name, "gauge", "Agents with a profile, by state")?;
+    let states = ["logged-out", "ready", "not-ready", "after-call-work"];
+    for (shard, gauges) in &routing {
+        for (state, count) in states.iter().zip(gauges.agents) {
+            writeln!(out, "{name}{{shard=\"{shard}\",state=\"{state}\"}} {count}")?;
+        }
+    }
+    type Gauge = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&RoutingGauges) -> u64,
+    );
+    let gauges: [Gauge; 4] = [
+        (
+            "baton_queue_waiting",
+            "gauge",
+            "Queue submissions waiting for an agent",
+            |g| g.waiting,
+        ),
+        (
+            "baton_queue_reserved",
+            "gauge",
+            "Queue submissions reserved to an agent",
+            |g| g.reserved,
+        ),
+        (
+            "baton_queues",
+            "gauge",
+            "Open queues (distinct target list and media)",
+            |g| g.queues,
+        ),
+        (
+            "baton_offer_events_dropped_total",
+            "counter",
+            "Offer-stream events a full stream missed (routing.offer_stream_buffer)",
+            |g| g.offers_dropped,
+        ),
+    ];
+    for (name, kind, help, value) in gauges {
+        family(out, name, kind, help)?;
+        for (shard, routing) in &routing {
+            writeln!(out, "{name}{{shard=\"{shard}\"}} {}", value(routing))?;
+        }
+    }
+    Ok(())
 }
 
 fn render_requests(answered: &[ShardSnapshot], out: &mut String) -> Result {

@@ -59,10 +59,20 @@ impl Drop for TempDir {
     }
 }
 
-/// A port nothing listens on right now (the probe is closed before returning).
+/// A port nothing listens on right now (the probe is closed before returning), and never
+/// handed out before in this process: the kernel may give a closed probe's port again, and
+/// two listeners of one test must not be configured on the same port.
 pub fn free_port() -> u16 {
-    let probe = TcpListener::bind("127.0.0.1:0").expect("bind a probe port");
-    probe.local_addr().expect("probe address").port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let probe = TcpListener::bind("127.0.0.1:0").expect("bind a probe port");
+        let port = probe.local_addr().expect("probe address").port();
+        let mut given = GIVEN.lock().expect("not poisoned");
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// `baton serve --config` running in its own temp dir: the configuration is `baton.toml`
