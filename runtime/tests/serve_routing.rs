@@ -569,3 +569,69 @@ fn any_shard_reaches_the_routing_shard() {
     assert_eq!(view["streams"], 4, "{view}");
     drop(server);
 }
+
+/// Routes to the agent named in the attached data; the `transfer` event (data: `agent`)
+/// redirects the interaction, accepted or not, to another agent.
+const TRANSFER: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
+    datamodel="ecmascript" xmlns:ixn="http://baton.dev/scxml/ixn" initial="open">
+  <datamodel><data id="outcomes" expr="[]"/></datamodel>
+  <state id="open">
+    <transition event="interaction.added">
+      <ixn:route targetexpr="_event.data.interaction.data.agent" timeout="5s"/>
+    </transition>
+    <transition event="transfer">
+      <ixn:redirect targetexpr="'agent:' + _event.data.agent"/>
+    </transition>
+    <transition event="ixn.route.done ixn.redirect.done">
+      <script>outcomes.push(_event.name + ':' + _event.data.agent)</script>
+    </transition>
+    <transition event="error.*">
+      <script>outcomes.push(_event.name + ':' + _event.data.reason)</script>
+    </transition>
+  </state>
+</scxml>"#;
+
+#[test]
+fn a_redirect_transfers_an_accepted_interaction() {
+    let dir = support::TempDir::new("transfer-doc");
+    let doc = dir.write("transfer.scxml", TRANSFER);
+    let extra = format!(
+        "[[entry_point]]\nname = \"direct\"\napplication = \"{}\"\n",
+        doc.display()
+    );
+    let server = start("transfer", &extra);
+    let port = server.port;
+    agent(port, "x1", &[], json!({}), 1);
+    agent(port, "x2", &[], json!({}), 1);
+    let mut x1 = Desktop::open(port, "x1");
+    let mut x2 = Desktop::open(port, "x2");
+    set_state(port, "x1", "ready");
+    let (id, session) = chat(port, "direct", json!({"agent": "x1"}));
+    assert_eq!(x1.expect("offer")["interaction"]["id"], id.as_str());
+    assert_eq!(answer_offer(port, &id, "accept", "x1").0, 200);
+    // x2 is not ready: the redirect fails and x1 keeps it.
+    let path = format!("/scxml/session/{session}/event/transfer");
+    let (status, _) = request(port, "POST", &path, &json!({"agent": "x2"}).to_string());
+    assert_eq!(status, 200);
+    let data = await_data(port, &session, |data| {
+        data["outcomes"].as_array().unwrap().len() == 2
+    });
+    assert!(
+        data["outcomes"][1]
+            .as_str()
+            .unwrap()
+            .starts_with("error.ixn.redirect:"),
+        "{data}"
+    );
+    set_state(port, "x2", "ready");
+    request(port, "POST", &path, &json!({"agent": "x2"}).to_string());
+    assert_eq!(x2.expect("offer")["interaction"]["id"], id.as_str());
+    assert_eq!(answer_offer(port, &id, "accept", "x2").0, 200);
+    let (_, x1_view) = request(port, "GET", "/agents/x1", "");
+    assert_eq!(
+        x1_view["media"]["chat"]["load"], 0,
+        "x1 was freed: {x1_view}"
+    );
+    let (_, x2_view) = request(port, "GET", "/agents/x2", "");
+    assert_eq!(x2_view["media"]["chat"]["load"], 1, "{x2_view}");
+}

@@ -14,7 +14,7 @@ use engine::value::Value;
 use serde_json::{json, Value as Json};
 
 use super::{InteractionId, InteractionState, Job, Orchestration, INTERACTIONS_VARIABLE};
-use crate::routing::{Ordering, Submission, Submitted};
+use crate::routing::{MediaId, Ordering, Submission, Submitted};
 
 /// The event names of an action: what it is called in `.done` / `error.` events.
 fn action_name(kind: ActionKind) -> Option<&'static str> {
@@ -225,24 +225,58 @@ impl Orchestration {
             .router
             .media(&media_name)
             .ok_or("the interaction's media is unknown")?;
-        if reserved.as_deref() != Some(agent.as_str()) {
-            if reserved.is_some() || self.submissions.contains_key(&id) {
-                self.submissions.remove(&id);
-                let _ = self.router.cancel(id.0, now_ms);
-            }
-            self.router
-                .reserve_agent(id.0, &agent, media, now_ms)
-                .map_err(|e| e.to_string())?;
+        let timeout_ms = duration_ms(action.arg("timeout"))?.filter(|&ms| ms > 0);
+        let accepted = interaction.state == InteractionState::Accepted;
+        if accepted || reserved.as_deref() != Some(agent.as_str()) {
+            self.move_to(id, reserved.as_deref(), &agent, media, now_ms)?;
         }
-        self.router
-            .offered(id.0, now_ms)
-            .map_err(|e| e.to_string())?;
+        let offered = match timeout_ms {
+            Some(timeout_ms) => self.router.offered_within(id.0, now_ms, timeout_ms),
+            None => self.router.offered(id.0, now_ms),
+        };
+        offered.map_err(|e| e.to_string())?;
         self.set_state(id, InteractionState::Offered, Some(agent.clone()));
         let interaction = self.interactions.get(id).map(|i| i.to_json());
         let offer = json!({"interaction": interaction, "data": action.data.to_json()});
         self.offers.offer(&agent, id, &offer);
         let address = self.router.agent_address(&agent, media).map(str::to_owned);
         Ok(json!({"agent": agent, "address": address}))
+    }
+
+    /// Reserves `agent` for `id` in place of whoever had it: a queued submission is
+    /// withdrawn, a reservation released, an accepted interaction's agent freed (a transfer).
+    fn move_to(
+        &mut self,
+        id: InteractionId,
+        previous: Option<&str>,
+        agent: &str,
+        media: MediaId,
+        now_ms: u64,
+    ) -> Result<(), String> {
+        // Checked first, so that a refused move leaves the interaction where it was.
+        let view = self
+            .router
+            .agent(agent)
+            .ok_or_else(|| format!("no agent '{agent}'"))?;
+        let media_name = self.router.media_name(media);
+        let room = view
+            .media
+            .iter()
+            .any(|m| m.media == media_name && m.load < m.capacity);
+        if view.state != "ready" || !room {
+            let reason = format!("agent '{agent}' is not ready or has no room for {media_name}");
+            return Err(reason);
+        }
+        if let Some(previous) = previous {
+            self.offers.revoke(previous, id);
+        }
+        self.submissions.remove(&id);
+        // Refused only when the router holds nothing for it, which is what is wanted.
+        let _ = self.router.complete(id.0, now_ms);
+        self.set_state(id, InteractionState::Routing, None);
+        self.router
+            .reserve_agent(id.0, agent, media, now_ms)
+            .map_err(|e| e.to_string())
     }
 
     fn attach(&mut self, session: &str, action: &ExtensionAction) -> Outcome {

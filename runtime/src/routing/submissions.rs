@@ -333,9 +333,21 @@ impl Router {
         Ok(())
     }
 
-    /// The offer reached the agent: its reservation deadline starts again from now.
+    /// The offer reached the agent: its reservation deadline starts again from now, for
+    /// `reservation_timeout_ms`.
     pub fn offered(&mut self, interaction: u64, now_ms: u64) -> Result<(), RouterError> {
         let timeout_ms = self.config.reservation_timeout_ms;
+        self.offered_within(interaction, now_ms, timeout_ms)
+    }
+
+    /// [`Router::offered`] with this offer's own answer time (`<ixn:route timeout>`).
+    pub fn offered_within(
+        &mut self,
+        interaction: u64,
+        now_ms: u64,
+        timeout_ms: u64,
+    ) -> Result<(), RouterError> {
+        assert!(timeout_ms > 0);
         let pending = self
             .pending
             .get_mut(&interaction)
