@@ -97,21 +97,18 @@ pub fn profile_from_json(body: &Map<String, Json>) -> Result<AgentProfile, Refus
 /// Reads a state change: `{"state": "ready" | "not-ready" | "after-call-work" |
 /// "logged-out", "reason": "..."}` (a reason only with `not-ready`).
 pub fn state_from_json(body: &Map<String, Json>) -> Result<AgentState, Refusal> {
-    let state = body.get("state").and_then(Json::as_str);
-    let reason = body.get("reason").and_then(Json::as_str);
-    match (state, reason) {
-        (Some("ready"), None) => Ok(AgentState::Ready),
-        (Some("not-ready"), reason) => Ok(AgentState::NotReady {
-            reason: reason.unwrap_or_default().to_owned(),
-        }),
-        (Some("after-call-work"), None) => Ok(AgentState::AfterCallWork),
-        (Some("logged-out"), None) => Ok(AgentState::LoggedOut),
-        (Some(_), Some(_)) => Err(Refusal::new(400, "a reason goes with \"not-ready\" only")),
-        _ => Err(Refusal::new(
-            400,
-            "state must be \"ready\", \"not-ready\", \"after-call-work\" or \"logged-out\"",
-        )),
+    let name = body.get("state").and_then(Json::as_str).unwrap_or_default();
+    let reason = body.get("reason").and_then(Json::as_str).map(str::to_owned);
+    let with_reason = reason.is_some();
+    let Some(state) = AgentState::from_name(name, reason) else {
+        let reason =
+            "state must be \"ready\", \"not-ready\", \"after-call-work\" or \"logged-out\"";
+        return Err(Refusal::new(400, reason));
+    };
+    if with_reason && !matches!(state, AgentState::NotReady { .. }) {
+        return Err(Refusal::new(400, "a reason goes with \"not-ready\" only"));
     }
+    Ok(state)
 }
 
 impl Orchestration {
