@@ -86,6 +86,11 @@ pub struct InvokeError {
 pub struct ExtensionAction {
     /// Which action.
     pub kind: ActionKind,
+    /// The id the session generated for this execution (stored at the element's
+    /// `idlocation`, if any); empty for actions without one (`<session:response>`). The
+    /// host echoes it as `_event.sendid` and `_event.data.requestid` of the events that
+    /// report the action's outcome, so a strategy can correlate them.
+    pub id: Box<str>,
     /// Every attribute of the action's spec, in spec order: a literal as a string, an
     /// expression's value, or the spec's default when the element has neither.
     pub args: Vec<(&'static str, Value)>,
@@ -100,6 +105,15 @@ impl ExtensionAction {
         let found = self.args.iter().find(|(n, _)| *n == name);
         found.map_or(UNDEFINED, |(_, value)| value)
     }
+}
+
+/// What performing an extension action changes in the session right away.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExtensionOutcome {
+    /// Host values (e.g. `_interactions`) the session binds in its scope right after the
+    /// action, before the next executable content runs, through
+    /// [`crate::datamodel::Datamodel::set_host_value`].
+    pub host_values: Vec<(Box<str>, Value)>,
 }
 
 /// Why the host could not perform an extension action: the session gets `error.execution`.
@@ -122,9 +136,11 @@ pub trait Effects {
     fn cancel_invoke(&mut self, invokeid: &str);
     /// Forwards an external event to an autoforwarding child.
     fn forward(&mut self, invokeid: &str, event: &Event);
-    /// Performs a Baton extension action (e.g. `<session:response>`). An error raises
-    /// `error.execution`. Default: refused, for hosts that perform none.
-    fn extension(&mut self, action: ExtensionAction) -> Result<(), ExtensionError> {
+    /// Performs a Baton extension action (e.g. `<session:response>`), or starts it: an
+    /// action whose result comes later answers with an event carrying the action's id. An
+    /// error raises `error.execution` (with the action's id as `_event.sendid`). Default:
+    /// refused, for hosts that perform none.
+    fn extension(&mut self, action: ExtensionAction) -> Result<ExtensionOutcome, ExtensionError> {
         let spec = action.kind.spec();
         let reason = format!(
             "this host does not perform <{}> ({})",

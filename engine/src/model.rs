@@ -349,8 +349,10 @@ pub struct Extension {
     /// One entry per attribute of the action's spec, in spec order: the literal or the
     /// expression the element gives, `None` when it gives neither.
     pub args: Vec<Option<Dyn>>,
-    /// `namelist`, `<param>`, `<content>`.
+    /// `namelist`, `<param>`, `<content>` (empty for actions that take none).
     pub payload: Payload,
+    /// `idlocation`: a [`ExprKind::Location`] that receives the action's generated id.
+    pub id_location: Option<ExprIdx>,
     /// Where the element is.
     pub position: Position,
 }

@@ -15,7 +15,10 @@ use support::{free_port, request, Server};
 
 /// The bundled strategy catalogue.
 fn strategy(name: &str) -> String {
-    format!("{}/samples/strategies/{name}.scxml", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/samples/strategies/{name}.scxml",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 /// A server on one core with one listener, `extra` appended to its configuration.
@@ -79,7 +82,7 @@ fn mortgage_call_fax_sms_timer_email() {
     assert_eq!(status, 200, "{accepted}");
     assert_eq!(accepted["state"], "accepted");
     let (_, agent) = request(port, "GET", "/agents/alice", "");
-    assert_eq!(agent["load"]["voice"], 1, "{agent}");
+    assert_eq!(agent["media"]["voice"]["load"], 1, "{agent}");
 
     // The documents arrive by fax: same customer, same session.
     let (status, fax) = request(
@@ -91,12 +94,20 @@ fn mortgage_call_fax_sms_timer_email() {
         .to_string(),
     );
     assert_eq!(status, 201, "{fax}");
-    assert_eq!(fax["session"], session.as_str(), "the fax joins the conversation");
+    assert_eq!(
+        fax["session"],
+        session.as_str(),
+        "the fax joins the conversation"
+    );
     assert_eq!(fax["joined"], true);
     let sms = sink.await_request("/sms", 1);
     assert_eq!(sms.json["to"], "+15551230000");
     assert_eq!(sms.json["from"], "BANK");
-    assert!(sms.json["body"].as_str().unwrap().contains("48 hours"), "{:?}", sms.json);
+    assert!(
+        sms.json["body"].as_str().unwrap().contains("48 hours"),
+        "{:?}",
+        sms.json
+    );
     let fax_id = fax["interaction"].as_str().unwrap();
     let filed = await_interaction(port, fax_id, "completed");
     assert_eq!(filed["data"]["filed_with"], call.as_str());
@@ -152,7 +163,11 @@ fn agent(port: u16, id: &str, groups: &[&str], skills: serde_json::Value, chats:
 }
 
 /// The session's data model, once `check` holds.
-fn await_data(port: u16, session: &str, check: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+fn await_data(
+    port: u16,
+    session: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (status, body) = request(port, "GET", &format!("/scxml/session/{session}/query"), "");
@@ -219,15 +234,26 @@ fn by_skill_expression_then_rejected_and_rerouted() {
         set_state(port, id, "ready");
     }
     let (id, session) = chat(port, "skills", json!({}));
-    assert_eq!(b1.expect("offer")["interaction"]["id"], id.as_str(), "the most skilled");
+    assert_eq!(
+        b1.expect("offer")["interaction"]["id"],
+        id.as_str(),
+        "the most skilled"
+    );
     let (status, rejected) = answer_offer(port, &id, "reject", "b1");
     assert_eq!(status, 200, "{rejected}");
-    assert_eq!(b2.expect("offer")["interaction"]["id"], id.as_str(), "the next one, not b1");
+    assert_eq!(
+        b2.expect("offer")["interaction"]["id"],
+        id.as_str(),
+        "the next one, not b1"
+    );
     assert_eq!(answer_offer(port, &id, "accept", "b2").0, 200);
     let data = await_data(port, &session, |data| data["rejections"] == json!(["b1"]));
     assert_eq!(data["rejections"], json!(["b1"]));
     let (_, b1_view) = request(port, "GET", "/agents/b1", "");
-    assert_eq!(b1_view["load"]["chat"], 0, "the rejection freed b1: {b1_view}");
+    assert_eq!(
+        b1_view["media"]["chat"]["load"], 0,
+        "the rejection freed b1: {b1_view}"
+    );
 }
 
 #[test]
@@ -268,7 +294,11 @@ fn priority_raised_while_waiting_goes_first() {
     await_interaction(port, &early, "queued");
     std::thread::sleep(Duration::from_millis(400));
     set_state(port, "s1", "ready");
-    assert_eq!(s1.expect("offer")["interaction"]["id"], vip.as_str(), "the VIP jumps ahead");
+    assert_eq!(
+        s1.expect("offer")["interaction"]["id"],
+        vip.as_str(),
+        "the VIP jumps ahead"
+    );
     assert_eq!(answer_offer(port, &vip, "accept", "s1").0, 200);
     assert_eq!(answer_offer(port, &vip, "complete", "s1").0, 200);
     assert_eq!(s1.expect("offer")["interaction"]["id"], early.as_str());
@@ -287,7 +317,10 @@ fn default_destination_after_the_queue_times_out() {
         json!({"media": "chat", "entry_point": "default", "params": {"wait_ms": 200}}),
     );
     assert_eq!(voicemail.expect("offer")["interaction"]["id"], id.as_str());
-    assert!(started.elapsed() >= Duration::from_millis(200), "only after the timeout");
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "only after the timeout"
+    );
 }
 
 #[test]
@@ -298,16 +331,21 @@ fn a_customers_chats_join_one_session_within_capacity() {
     let mut c1 = Desktop::open(port, "c1");
     set_state(port, "c1", "ready");
     let customer = json!({"id": "cust-7"});
-    let new = |media: &str| {
-        json!({"media": media, "entry_point": "chat", "customer": customer.clone()})
-    };
+    let new =
+        |media: &str| json!({"media": media, "entry_point": "chat", "customer": customer.clone()});
     let (first, session) = create_interaction(port, new("chat"));
     let (second, joined) = create_interaction(port, new("chat"));
     let (third, also) = create_interaction(port, new("chat"));
     assert_eq!(joined, session);
     assert_eq!(also, session);
-    let offered: Vec<_> = (0..2).map(|_| c1.expect("offer")["interaction"]["id"].clone()).collect();
-    assert_eq!(offered, [json!(first), json!(second)], "two chats at once, in order");
+    let offered: Vec<_> = (0..2)
+        .map(|_| c1.expect("offer")["interaction"]["id"].clone())
+        .collect();
+    assert_eq!(
+        offered,
+        [json!(first), json!(second)],
+        "two chats at once, in order"
+    );
     await_interaction(port, &third, "queued");
     // E-mail has a capacity of its own.
     let (mail, mail_session) = create_interaction(port, new("email"));
@@ -317,8 +355,14 @@ fn a_customers_chats_join_one_session_within_capacity() {
         assert_eq!(answer_offer(port, id, "accept", "c1").0, 200);
     }
     assert_eq!(answer_offer(port, &first, "complete", "c1").0, 200);
-    assert_eq!(c1.expect("offer")["interaction"]["id"], third.as_str(), "a freed slot");
-    let data = await_data(port, &session, |data| data["seen"].as_array().unwrap().len() == 4);
+    assert_eq!(
+        c1.expect("offer")["interaction"]["id"],
+        third.as_str(),
+        "a freed slot"
+    );
+    let data = await_data(port, &session, |data| {
+        data["seen"].as_array().unwrap().len() == 4
+    });
     assert_eq!(data["seen"], json!(["chat", "chat", "chat", "email"]));
 }
 
@@ -329,24 +373,45 @@ fn bad_input_gets_clear_refusals_and_state_stays_consistent() {
     let post = |path: &str, body: serde_json::Value| request(port, "POST", path, &body.to_string());
     // Unknown agent, media, entry point.
     assert_eq!(request(port, "GET", "/agents/nobody", "").0, 404);
-    assert_eq!(post("/agents/nobody/state", json!({"state": "ready"})).0, 404);
+    assert_eq!(
+        post("/agents/nobody/state", json!({"state": "ready"})).0,
+        404
+    );
     let (status, _, _) = Desktop::try_open(port, "nobody");
     assert_eq!(status, 404);
-    let (status, body) = post("/interactions", json!({"media": "pigeon", "entry_point": "chat"}));
+    let (status, body) = post(
+        "/interactions",
+        json!({"media": "pigeon", "entry_point": "chat"}),
+    );
     assert_eq!(status, 400);
     assert!(body["error"].as_str().unwrap().contains("pigeon"), "{body}");
-    let (status, body) = post("/interactions", json!({"media": "chat", "entry_point": "nope"}));
+    let (status, body) = post(
+        "/interactions",
+        json!({"media": "chat", "entry_point": "nope"}),
+    );
     assert_eq!(status, 404, "{body}");
     let (status, body) = post("/interactions", json!({"media": "chat"}));
     assert_eq!(status, 400, "{body}");
     let (status, body) = request(port, "PUT", "/agents/x", r#"{"skills": {"A": "high"}}"#);
     assert_eq!(status, 400, "{body}");
     let (status, body) = post("/agents/x/state", json!({"state": "asleep"}));
-    assert_eq!(status, 404, "unknown agent first: {body}");
-    // A malformed skill expression names its column.
-    let (status, body) = request(port, "GET", "/routing/statistics?targets=Mortgage%20%3E%3D%20x", "");
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("column 13"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("not-ready"),
+        "{body}"
+    );
+    // A malformed skill expression names its column.
+    let (status, body) = request(
+        port,
+        "GET",
+        "/routing/statistics?targets=Mortgage%20%3E%3D%20x",
+        "",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("column 13"),
+        "{body}"
+    );
     // Agent races: ready while reserved, logged out while holding work.
     agent(port, "r1", &["Loans"], json!({}), 1);
     set_state(port, "r1", "ready");
@@ -354,7 +419,10 @@ fn bad_input_gets_clear_refusals_and_state_stays_consistent() {
     await_interaction(port, &id, "offered");
     set_state(port, "r1", "ready");
     let (_, view) = request(port, "GET", "/agents/r1", "");
-    assert_eq!(view["load"]["chat"], 1, "still one reservation: {view}");
+    assert_eq!(
+        view["media"]["chat"]["load"], 1,
+        "still one reservation: {view}"
+    );
     let (status, body) = post("/agents/r1/state", json!({"state": "logged-out"}));
     assert_eq!(status, 409, "{body}");
     let (status, body) = answer_offer(port, &id, "accept", "someone-else");
@@ -367,9 +435,12 @@ fn bad_input_gets_clear_refusals_and_state_stays_consistent() {
     await_interaction(port, &queued, "queued");
     assert_eq!(answer_offer(port, &queued, "complete", "r1").0, 200);
     let (status, body) = answer_offer(port, &queued, "complete", "r1");
-    assert!(status == 409 || status == 404, "completed twice: {status} {body}");
+    assert!(
+        status == 409 || status == 404,
+        "completed twice: {status} {body}"
+    );
     assert_eq!(answer_offer(port, &id, "complete", "r1").0, 200);
     let (_, view) = request(port, "GET", "/agents/r1", "");
-    assert_eq!(view["load"]["chat"], 0, "{view}");
+    assert_eq!(view["media"]["chat"]["load"], 0, "{view}");
     assert_eq!(view["offers"], json!([]), "{view}");
 }

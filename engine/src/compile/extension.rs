@@ -3,8 +3,8 @@
 //! content.
 
 use crate::error::{CompileError, CompileErrorKind};
-use crate::extension::{self, ActionSpec};
-use crate::model::{Dyn, Extension, ExtensionIdx, Instr};
+use crate::extension::{self, ActionSpec, AttributeSpec};
+use crate::model::{Dyn, ExprKind, Extension, ExtensionIdx, Instr};
 use crate::parse::ElemIdx;
 
 use super::payload::PayloadOf;
@@ -60,7 +60,7 @@ impl<'a> Compiler<'a> {
     }
 
     /// An action in executable content: its attributes (literal or expression, never
-    /// both) and its payload.
+    /// both; required ones present; literals checked), its `idlocation` and its payload.
     pub(super) fn extension(&mut self, e: ElemIdx) -> Result<Instr, CompileError> {
         let tree = self.tree;
         let spec = extension::action(tree.namespace(e), tree.local_name(e));
@@ -70,19 +70,14 @@ impl<'a> Compiler<'a> {
         self.no_unknown_attributes(e, spec)?;
         let mut args = Vec::with_capacity(spec.attributes.len());
         for attribute in spec.attributes {
-            let arg = match self.exclusive(e, attribute.name, attribute.expr)? {
-                (Some(a), _) => {
-                    if let Some(check) = attribute.literal {
-                        if !(check.valid)(self.value(a)) {
-                            return Err(self.bad_value(e, a, check.expected));
-                        }
-                    }
-                    Some(Dyn::Literal(self.value(a).into()))
-                }
-                (_, Some(a)) => Some(Dyn::Expr(self.expr(a, crate::model::ExprKind::Value))),
-                (None, None) => None,
-            };
-            args.push(arg);
+            args.push(self.extension_arg(e, attribute)?);
+        }
+        let id_location = match spec.id_location {
+            true => self.opt_expr(e, "idlocation", ExprKind::Location),
+            false => None,
+        };
+        if !spec.payload {
+            self.no_payload_children(e)?;
         }
         let payload = self.payload(e, PayloadOf::Send)?;
         let idx = ExtensionIdx(index(self.doc.extensions.len()));
@@ -90,14 +85,51 @@ impl<'a> Compiler<'a> {
             kind: spec.kind,
             args,
             payload,
+            id_location,
             position: tree.element(e).position,
         });
         self.lowered_extensions.push(e);
         Ok(Instr::Extension(idx))
     }
 
+    /// One attribute: its literal (checked) or its expression; `None` when the element
+    /// gives neither, an error if the attribute is required.
+    fn extension_arg(
+        &mut self,
+        e: ElemIdx,
+        attribute: &AttributeSpec,
+    ) -> Result<Option<Dyn>, CompileError> {
+        Ok(match self.exclusive(e, attribute.name, attribute.expr)? {
+            (Some(a), _) => {
+                if let Some(check) = attribute.literal {
+                    if !(check.valid)(self.value(a)) {
+                        return Err(self.bad_value(e, a, check.expected));
+                    }
+                }
+                Some(Dyn::Literal(self.value(a).into()))
+            }
+            (_, Some(a)) => Some(Dyn::Expr(self.expr(a, ExprKind::Value))),
+            (None, None) if attribute.required => return Err(self.missing(e, attribute.name)),
+            (None, None) => None,
+        })
+    }
+
+    /// Rejects `<param>` and `<content>` in an action that takes no payload, at the child,
+    /// rather than dropping data the author meant to send.
+    fn no_payload_children(&self, e: ElemIdx) -> Result<(), CompileError> {
+        let payload_child = self
+            .tree
+            .child_elements(e)
+            .find(|&c| matches!(self.scxml_local(c), Some("param" | "content")));
+        match payload_child {
+            Some(child) => Err(self.unexpected(child, e)),
+            None => Ok(()),
+        }
+    }
+
     /// Rejects an unprefixed attribute the action does not take (a misspelt `status` must
-    /// not silently become the default). Prefixed attributes belong to other namespaces.
+    /// not silently become the default; a `namelist` on an action without payload must not
+    /// be dropped). Prefixed attributes belong to other namespaces.
     fn no_unknown_attributes(&self, e: ElemIdx, spec: &ActionSpec) -> Result<(), CompileError> {
         let tree = self.tree;
         for a in tree.attributes(e) {
@@ -105,7 +137,8 @@ impl<'a> Compiler<'a> {
                 continue;
             }
             let name = tree.str(a.local);
-            let known = name == "namelist"
+            let known = (name == "namelist" && spec.payload)
+                || (name == "idlocation" && spec.id_location)
                 || name == "xmlns"
                 || spec
                     .attributes

@@ -62,6 +62,30 @@ pub struct SystemVars<'a> {
     pub ioprocessors: &'a [(&'a str, &'a str)],
 }
 
+/// A function the host makes callable from every session's expressions (e.g.
+/// `_statistics(targets)`): it gets the call's arguments as plain values and returns the
+/// result, or a message that the call throws as an `Error` (an uncaught one becomes
+/// `error.execution` in the session). It runs while the datamodel is evaluating, in the
+/// middle of a step, so it must not call back into the datamodel nor borrow host state that
+/// is borrowed while a session steps; it may be called whenever a script runs.
+pub type HostFunction = Rc<dyn Fn(&[Value]) -> Result<Value, String>>;
+
+/// The system variables a host value or function must not replace.
+const SYSTEM_VARIABLES: [&str; 5] = ["_sessionid", "_name", "_ioprocessors", "_x", "_event"];
+
+/// True for a name the host may bind ([`Datamodel::set_host_value`],
+/// [`Datamodel::set_host_function`]): an identifier that starts with `_` (the prefix SCXML
+/// reserves for the platform) and is not one of SCXML's system variables.
+pub fn is_host_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    name.len() > 1
+        && bytes[0] == b'_'
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
+        && !SYSTEM_VARIABLES.contains(&name)
+}
+
 /// A datamodel serving the sessions of one shard.
 pub trait Datamodel {
     /// Creates a session scope for `doc` with its system variables bound (read-only) and
@@ -144,4 +168,23 @@ pub trait Datamodel {
 
     /// The session's top-level variables as a JSON-able value (for queries and debugging).
     fn snapshot(&mut self, scope: ScopeId) -> Value;
+
+    /// Binds, or replaces, the top-level variable `name` of `scope` to a value the host
+    /// keeps (e.g. `_interactions`). The session reads it like a system variable: assigning
+    /// to it is an error (`error.execution`); its fields are plain data, and changing them
+    /// changes only this session's copy until the host binds it again. A name that was
+    /// never bound is not declared (reading it is a `ReferenceError`). An error if `name`
+    /// is not a host name ([`is_host_name`]) or the value cannot be converted (heap full).
+    fn set_host_value(
+        &mut self,
+        scope: ScopeId,
+        name: &str,
+        value: &Value,
+    ) -> Result<(), ScriptError>;
+
+    /// Installs (or replaces) `name` as a function callable from the expressions of every
+    /// scope, existing and future, unless a session's own variable of that name hides it.
+    /// Arguments and result convert like `<send>` data. An error if `name` is not a host
+    /// name ([`is_host_name`]) or the function cannot be created (heap full).
+    fn set_host_function(&mut self, name: &str, f: HostFunction) -> Result<(), ScriptError>;
 }

@@ -3,12 +3,13 @@
 //!
 //! Every other evaluation or assignment is an error ("the null datamodel has no
 //! expressions"), which the interpreter turns into `error.execution`. A scope is just the
-//! session's document and its active configuration.
+//! session's document and its active configuration. Host values and host functions are
+//! accepted and dropped, since nothing could read them.
 
 use std::rc::Rc;
 
 use super::ecmascript::slots::Slots;
-use super::{Datamodel, ScopeError, ScopeId, ScriptError, SystemVars};
+use super::{Datamodel, HostFunction, ScopeError, ScopeId, ScriptError, SystemVars};
 use crate::event::Event;
 use crate::model::{DataIdx, DataInit, Document, ExprIdx};
 use crate::value::Value;
@@ -177,6 +178,21 @@ impl Datamodel for NullDatamodel {
             Some(_) => Value::Object(Vec::new()),
             None => Value::Undefined,
         }
+    }
+
+    /// No variables: the value is not stored (no expression could read it).
+    fn set_host_value(
+        &mut self,
+        _scope: ScopeId,
+        _name: &str,
+        _value: &Value,
+    ) -> Result<(), ScriptError> {
+        Ok(())
+    }
+
+    /// No expressions: the function could never be called.
+    fn set_host_function(&mut self, _name: &str, _f: HostFunction) -> Result<(), ScriptError> {
+        Ok(())
     }
 }
 

@@ -23,7 +23,7 @@ use std::rc::Rc;
 
 pub use bits::Bits;
 
-use crate::datamodel::{Datamodel, ScopeError, ScopeId, SystemVars};
+use crate::datamodel::{Datamodel, ScopeError, ScopeId, ScriptError, SystemVars};
 use crate::effects::{Effects, SCXML_PROCESSOR};
 use crate::event::{Event, EventKind};
 use crate::limits::Limits;
@@ -270,6 +270,18 @@ impl Session {
     /// The session's datamodel scope.
     pub fn scope(&self) -> ScopeId {
         self.scope
+    }
+
+    /// Binds, or replaces, a host value (e.g. `_interactions`) in this session's scope
+    /// between steps, for the expressions that run from the next step on. The session reads
+    /// it but cannot assign it ([`Datamodel::set_host_value`]).
+    pub fn set_host_value(
+        &self,
+        dm: &mut dyn Datamodel,
+        name: &str,
+        value: &Value,
+    ) -> Result<(), ScriptError> {
+        dm.set_host_value(self.scope, name, value)
     }
 
     /// Ends the session from outside (terminate, or the parent's state exited): as the

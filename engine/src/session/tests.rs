@@ -318,13 +318,13 @@ impl Effects for Extensions {
     fn extension(
         &mut self,
         action: crate::effects::ExtensionAction,
-    ) -> Result<(), crate::effects::ExtensionError> {
+    ) -> Result<crate::effects::ExtensionOutcome, crate::effects::ExtensionError> {
         if self.refuse {
             let reason = "no such request".into();
             return Err(crate::effects::ExtensionError { reason });
         }
         self.actions.push(action);
-        Ok(())
+        Ok(crate::effects::ExtensionOutcome::default())
     }
 }
 
@@ -442,3 +442,7 @@ fn hosts_without_extensions_refuse_them() {
     let message = &run.fx.logs[0];
     assert!(message.contains("does not perform <response>"), "{message}");
 }
+
+/// Routing actions at run time: ids, `idlocation`, host values and host functions.
+#[path = "extension_tests.rs"]
+mod extension_tests;

@@ -128,7 +128,7 @@ impl EntryPointConfig {
 
 /// One `[[gateway]]`: where `<ixn:createmessage>` sends messages of a media, as an HTTP
 /// POST of a JSON body (`{"media","to","from","subject","body","interaction","session"}`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewayConfig {
     /// Unique name (what `<ixn:createmessage gateway="...">` names).
@@ -141,16 +141,6 @@ pub struct GatewayConfig {
     pub from: Option<String>,
 }
 
-impl Default for GatewayConfig {
-    fn default() -> Self {
-        GatewayConfig {
-            name: String::new(),
-            media: String::new(),
-            url: String::new(),
-            from: None,
-        }
-    }
-}
 
 /// The rules parsing cannot check. `shards` is how many shards will run.
 pub(super) fn validate(
@@ -200,7 +190,10 @@ pub(super) fn validate(
         }
         let url = gateway.url.to_ascii_lowercase();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            let fault = format!("url \"{}\" must start with http:// or https://", gateway.url);
+            let fault = format!(
+                "url \"{}\" must start with http:// or https://",
+                gateway.url
+            );
             return Err(Problem::Routing { key: key(), fault });
         }
     }
@@ -219,7 +212,10 @@ fn validate_limits(routing: &RoutingConfig) -> Result<(), Problem> {
         ("routing.agents_max", routing.agents_max),
         ("routing.interactions_max", routing.interactions_max),
         ("routing.submissions_max", routing.submissions_max),
-        ("routing.reservation_timeout_ms", routing.reservation_timeout_ms),
+        (
+            "routing.reservation_timeout_ms",
+            routing.reservation_timeout_ms,
+        ),
         ("routing.offer_streams_max", routing.offer_streams_max),
         ("routing.offer_stream_buffer", routing.offer_stream_buffer),
         ("routing.stream_keepalive_ms", routing.stream_keepalive_ms),
@@ -246,9 +242,8 @@ fn validate_media(routing: &RoutingConfig) -> Result<(), Problem> {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !well_formed || !seen.insert(media.as_str()) {
-            let fault = format!(
-                "\"{media}\" must be new, 1 to 32 lowercase letters, digits or '-'"
-            );
+            let fault =
+                format!("\"{media}\" must be new, 1 to 32 lowercase letters, digits or '-'");
             return Err(Problem::Routing {
                 key: "routing.media".into(),
                 fault,

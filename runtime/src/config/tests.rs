@@ -535,7 +535,10 @@ fn routing_entry_points_and_gateways() {
     let cases = [
         ("[routing]\nshard = 1\n", "routing.shard = 1 names no shard"),
         ("[routing]\nmedia = [\"chat\"]\n", "routing.media"),
-        ("[routing]\nagents_max = 0\n", "routing.agents_max must be at least 1"),
+        (
+            "[routing]\nagents_max = 0\n",
+            "routing.agents_max must be at least 1",
+        ),
         (
             "[[entry_point]]\nname = \"a\"\napplication = \"x\"\nmedia = [\"pigeon\"]\n",
             "entry_point[0]: unknown media \"pigeon\"",
@@ -545,7 +548,10 @@ fn routing_entry_points_and_gateways() {
              [[entry_point]]\nname = \"a\"\napplication = \"y\"\n",
             "entry_point[1]: the name \"a\" is used twice",
         ),
-        ("[[entry_point]]\nname = \"a\"\n", "entry_point[0]: needs a name and an application"),
+        (
+            "[[entry_point]]\nname = \"a\"\n",
+            "entry_point[0]: needs a name and an application",
+        ),
         (
             "[[gateway]]\nname = \"g\"\nmedia = \"sms\"\nurl = \"ftp://x\"\n",
             "gateway[0]: url \"ftp://x\" must start with http:// or https://",

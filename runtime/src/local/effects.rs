@@ -7,8 +7,8 @@
 //! unknown target raises `error.communication` in the sender at the right moment.
 
 use engine::effects::{
-    Effects, ExtensionAction, ExtensionError, ExtensionOutcome, InvokeError, InvokeRequest, Outgoing, SendError,
-    Target, BASICHTTP_PROCESSOR, SCXML_INVOKE, SCXML_PROCESSOR,
+    Effects, ExtensionAction, ExtensionError, ExtensionOutcome, InvokeError, InvokeRequest,
+    Outgoing, SendError, Target, BASICHTTP_PROCESSOR, SCXML_INVOKE, SCXML_PROCESSOR,
 };
 use engine::event::Event;
 use engine::extension::ActionKind;

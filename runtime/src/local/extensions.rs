@@ -35,9 +35,11 @@ impl Host {
         self.core.extensions = Some(handler);
     }
 
-    /// Installs a function every ECMAScript scope of this host can call.
-    pub fn set_host_function(&mut self, name: &str, function: HostFunction) {
-        self.ecmascript.set_host_function(name, function);
+    /// Installs a function every ECMAScript scope of this host can call. Fails only for a
+    /// name that is not a host name (a programmer error) or a full JS heap.
+    pub fn set_host_function(&mut self, name: &str, function: HostFunction) -> Result<(), String> {
+        let installed = self.ecmascript.set_host_function(name, function);
+        installed.map_err(|e| e.message)
     }
 
     /// Binds the read-only variable `name` to `value` in the scope of session `id`. False

@@ -50,9 +50,9 @@ use engine::session::{EndReason, Session, SessionConfig, Status};
 use engine::value::Value;
 
 pub use basichttp::{BasicHttpProcessor, HttpSend};
-pub use extensions::ExtensionHandler;
 pub use clock::{epoch_ms_now, Clock, RealClock, VirtualClock};
 pub use directory::{SeededIds, SessionIds, SessionKey, SessionsFull, ID_ATTEMPTS_MAX};
+pub use extensions::ExtensionHandler;
 pub use loader::{resolve, FileLoader, LoadError, INLINE_DOCUMENTS_MAX};
 pub use remote::{NoRemote, Remote};
 pub use requests::{Answer, Reply, RESPONSE_STATUS_DEFAULT, SESSION_ENDED_STATUS};

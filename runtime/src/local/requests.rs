@@ -291,6 +291,7 @@ mod tests {
     fn response(requestid: Value, status: Value) -> ExtensionAction {
         ExtensionAction {
             kind: ActionKind::SessionResponse,
+            id: "".into(),
             args: vec![("requestid", requestid), ("status", status)],
             data: Value::Undefined,
         }

@@ -97,7 +97,11 @@ impl Orchestration {
 
     /// The interaction an action names (`interaction` / `interactionexpr`), or by default the
     /// session's newest interaction still in progress. It must be the session's own.
-    fn interaction_of(&self, session: &str, action: &ExtensionAction) -> Result<InteractionId, String> {
+    fn interaction_of(
+        &self,
+        session: &str,
+        action: &ExtensionAction,
+    ) -> Result<InteractionId, String> {
         let id = match action.arg("interaction") {
             Value::Undefined | Value::Null => self
                 .interactions
@@ -113,7 +117,12 @@ impl Orchestration {
                 .ok_or("the session has no interaction in progress")?,
             Value::String(text) => InteractionId::parse(text)
                 .ok_or_else(|| format!("'{text}' is not an interaction id"))?,
-            other => return Err(format!("interaction must be an id, not {}", other.to_json())),
+            other => {
+                return Err(format!(
+                    "interaction must be an id, not {}",
+                    other.to_json()
+                ))
+            }
         };
         let interaction = self
             .interactions
@@ -144,8 +153,15 @@ impl Orchestration {
             .router
             .parse_targets(&targets)
             .map_err(|e| format!("targets '{targets}': {e}"))?;
-        let media = self.interactions.get(id).map(|i| i.media.clone()).unwrap_or_default();
-        let media = self.router.media(&media).ok_or("the interaction's media is unknown")?;
+        let media = self
+            .interactions
+            .get(id)
+            .map(|i| i.media.clone())
+            .unwrap_or_default();
+        let media = self
+            .router
+            .media(&media)
+            .ok_or("the interaction's media is unknown")?;
         let submission = Submission {
             interaction: id.0,
             media,
@@ -172,7 +188,9 @@ impl Orchestration {
             return Err(format!("interaction {id} is not in a queue"));
         }
         let agent = self.interactions.get(id).and_then(|i| i.agent.clone());
-        self.router.cancel(id.0, now_ms).map_err(|e| e.to_string())?;
+        self.router
+            .cancel(id.0, now_ms)
+            .map_err(|e| e.to_string())?;
         if let Some(agent) = agent {
             self.offers.revoke(&agent, id);
         }
@@ -198,12 +216,15 @@ impl Orchestration {
         let media_name = interaction.media.clone();
         let agent = match action.arg("target") {
             Value::String(target) => target.strip_prefix("agent:").unwrap_or(target).to_owned(),
-            Value::Undefined | Value::Null => {
-                reserved.clone().ok_or("no agent is reserved for it: name a target")?
-            }
+            Value::Undefined | Value::Null => reserved
+                .clone()
+                .ok_or("no agent is reserved for it: name a target")?,
             other => return Err(format!("target must be a string, not {}", other.to_json())),
         };
-        let media = self.router.media(&media_name).ok_or("the interaction's media is unknown")?;
+        let media = self
+            .router
+            .media(&media_name)
+            .ok_or("the interaction's media is unknown")?;
         if reserved.as_deref() != Some(agent.as_str()) {
             if reserved.is_some() || self.submissions.contains_key(&id) {
                 self.submissions.remove(&id);
@@ -213,7 +234,9 @@ impl Orchestration {
                 .reserve_agent(id.0, &agent, media, now_ms)
                 .map_err(|e| e.to_string())?;
         }
-        self.router.offered(id.0, now_ms).map_err(|e| e.to_string())?;
+        self.router
+            .offered(id.0, now_ms)
+            .map_err(|e| e.to_string())?;
         self.set_state(id, InteractionState::Offered, Some(agent.clone()));
         let interaction = self.interactions.get(id).map(|i| i.to_json());
         let offer = json!({"interaction": interaction, "data": action.data.to_json()});
@@ -227,7 +250,10 @@ impl Orchestration {
         let Json::Object(pairs) = action.data.to_json() else {
             return Err("attach takes key-value pairs (namelist or <param>)".into());
         };
-        let interaction = self.interactions.get_mut(id).ok_or("the interaction ended")?;
+        let interaction = self
+            .interactions
+            .get_mut(id)
+            .ok_or("the interaction ended")?;
         let keys: Vec<String> = pairs.keys().cloned().collect();
         interaction.data.extend(pairs);
         Ok(json!({"keys": keys}))
@@ -243,7 +269,12 @@ impl Orchestration {
         Ok(json!({"interaction": id.to_string(), "reason": reason}))
     }
 
-    fn create_message(&mut self, session: &str, action: &ExtensionAction, requestid: &str) -> Outcome {
+    fn create_message(
+        &mut self,
+        session: &str,
+        action: &ExtensionAction,
+        requestid: &str,
+    ) -> Outcome {
         let media = text_arg(action.arg("media"), "media")?.ok_or("media is missing")?;
         let to = text_arg(action.arg("to"), "to")?.ok_or("to is missing")?;
         let gateway_name = text_arg(action.arg("gateway"), "gateway")?;
@@ -330,7 +361,10 @@ fn targets_text(value: &Value) -> Result<String, String> {
             .iter()
             .map(|item| match item {
                 Value::String(text) => Ok(text.to_string()),
-                other => Err(format!("a target must be a string, not {}", other.to_json())),
+                other => Err(format!(
+                    "a target must be a string, not {}",
+                    other.to_json()
+                )),
             })
             .collect::<Result<Vec<_>, _>>()
             .map(|items| items.join(", ")),
@@ -350,19 +384,23 @@ fn integer(value: &Value, name: &str) -> Result<Option<i32>, String> {
     let whole = number.fract() == 0.0 && number.abs() <= f64::from(i32::MAX);
     match whole {
         true => Ok(Some(number as i32)),
-        false => Err(format!("{name} must be a whole number, not {}", value.to_json())),
+        false => Err(format!(
+            "{name} must be a whole number, not {}",
+            value.to_json()
+        )),
     }
 }
 
-/// A duration: a number of ms, or a CSS2 time string such as `30s` or `500ms`.
+/// A duration: a number of ms, or a string like a `<send delay>` (`30s`, `500ms`).
 fn duration_ms(value: &Value) -> Result<Option<u64>, String> {
     match value {
         Value::Undefined | Value::Null => Ok(None),
-        Value::Number(n) if *n >= 0.0 && n.is_finite() => Ok(Some(*n as u64)),
-        Value::String(text) => engine::compile::parse_delay_ms(text)
+        other => engine::extension::duration_ms(other)
             .map(Some)
-            .ok_or_else(|| format!("'{text}' is not a duration (e.g. 30s, 500ms)")),
-        other => Err(format!("a timeout must be a duration, not {}", other.to_json())),
+            .ok_or_else(|| {
+                let found = other.to_json();
+                format!("timeout must be a duration such as 30s or 500ms, not {found}")
+            }),
     }
 }
 
@@ -372,6 +410,9 @@ fn ordering(value: &Value) -> Result<Ordering, String> {
         Value::String(text) => text.parse().map_err(|_| {
             format!("ordering '{text}' is not longest-idle, most-skilled or least-occupied")
         }),
-        other => Err(format!("ordering must be a string, not {}", other.to_json())),
+        other => Err(format!(
+            "ordering must be a string, not {}",
+            other.to_json()
+        )),
     }
 }

@@ -13,9 +13,16 @@ use crate::routing::{AgentProfile, AgentState, RouterError};
 /// The status a router refusal answers with.
 fn router_status(error: &RouterError) -> u16 {
     match error {
-        RouterError::UnknownAgent { .. } | RouterError::UnknownInteraction { .. } => 404,
-        RouterError::AgentsFull { .. } | RouterError::SubmissionsFull { .. } => 503,
-        RouterError::AgentHasWork { .. } | RouterError::NotReserved { .. } => 409,
+        RouterError::UnknownAgent | RouterError::UnknownInteraction => 404,
+        RouterError::AgentsFull { .. }
+        | RouterError::SubmissionsFull { .. }
+        | RouterError::SkillsFull { .. }
+        | RouterError::GroupsFull { .. } => 503,
+        RouterError::AgentHasWork { .. }
+        | RouterError::NotReserved
+        | RouterError::AlreadyAccepted
+        | RouterError::AlreadySubmitted
+        | RouterError::AgentNotAvailable => 409,
         _ => 400,
     }
 }
@@ -32,7 +39,9 @@ pub fn profile_from_json(body: &Map<String, Json>) -> Result<AgentProfile, Refus
     for (name, value) in body {
         match name.as_str() {
             "skills" => {
-                let skills = value.as_object().ok_or_else(|| bad("skills must be an object"))?;
+                let skills = value
+                    .as_object()
+                    .ok_or_else(|| bad("skills must be an object"))?;
                 for (skill, level) in skills {
                     let level = level
                         .as_u64()
@@ -42,14 +51,20 @@ pub fn profile_from_json(body: &Map<String, Json>) -> Result<AgentProfile, Refus
                 }
             }
             "groups" => {
-                let groups = value.as_array().ok_or_else(|| bad("groups must be an array"))?;
+                let groups = value
+                    .as_array()
+                    .ok_or_else(|| bad("groups must be an array"))?;
                 for group in groups {
-                    let group = group.as_str().ok_or_else(|| bad("a group must be a string"))?;
+                    let group = group
+                        .as_str()
+                        .ok_or_else(|| bad("a group must be a string"))?;
                     profile.groups.push(group.to_owned());
                 }
             }
             "capacity" => {
-                let capacity = value.as_object().ok_or_else(|| bad("capacity must be an object"))?;
+                let capacity = value
+                    .as_object()
+                    .ok_or_else(|| bad("capacity must be an object"))?;
                 for (media, count) in capacity {
                     let count = count
                         .as_u64()
@@ -59,7 +74,9 @@ pub fn profile_from_json(body: &Map<String, Json>) -> Result<AgentProfile, Refus
                 }
             }
             "addresses" => {
-                let addresses = value.as_object().ok_or_else(|| bad("addresses must be an object"))?;
+                let addresses = value
+                    .as_object()
+                    .ok_or_else(|| bad("addresses must be an object"))?;
                 for (media, address) in addresses {
                     let address = address
                         .as_str()
@@ -67,9 +84,11 @@ pub fn profile_from_json(body: &Map<String, Json>) -> Result<AgentProfile, Refus
                     profile.addresses.push((media.clone(), address.to_owned()));
                 }
             }
-            other => return Err(bad(&format!(
-                "unknown field '{other}' (skills, groups, capacity, addresses)"
-            ))),
+            other => {
+                return Err(bad(&format!(
+                    "unknown field '{other}' (skills, groups, capacity, addresses)"
+                )))
+            }
         }
     }
     Ok(profile)
@@ -97,8 +116,16 @@ pub fn state_from_json(body: &Map<String, Json>) -> Result<AgentState, Refusal> 
 
 impl Orchestration {
     /// Creates or replaces agent `id`'s profile; true if created.
-    pub fn put_agent(&mut self, id: &str, profile: AgentProfile, now_ms: u64) -> Result<bool, Refusal> {
-        let created = self.router.put_agent(id, profile, now_ms).map_err(refused)?;
+    pub fn put_agent(
+        &mut self,
+        id: &str,
+        profile: AgentProfile,
+        now_ms: u64,
+    ) -> Result<bool, Refusal> {
+        let created = self
+            .router
+            .put_agent(id, profile, now_ms)
+            .map_err(refused)?;
         self.after_router(now_ms);
         Ok(created)
     }
@@ -111,8 +138,15 @@ impl Orchestration {
     }
 
     /// Sets agent `id`'s state; a ready agent is matched with waiting interactions at once.
-    pub fn set_agent_state(&mut self, id: &str, state: AgentState, now_ms: u64) -> Result<(), Refusal> {
-        self.router.set_agent_state(id, state, now_ms).map_err(refused)?;
+    pub fn set_agent_state(
+        &mut self,
+        id: &str,
+        state: AgentState,
+        now_ms: u64,
+    ) -> Result<(), Refusal> {
+        self.router
+            .set_agent_state(id, state, now_ms)
+            .map_err(refused)?;
         self.after_router(now_ms);
         Ok(())
     }
@@ -121,7 +155,12 @@ impl Orchestration {
     pub fn agent_json(&self, id: &str) -> Option<Json> {
         let view = self.router.agent(id)?;
         let mut json = view.to_json();
-        let offers: Vec<String> = self.offers.pending(id).iter().map(ToString::to_string).collect();
+        let offers: Vec<String> = self
+            .offers
+            .pending(id)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         if let Json::Object(map) = &mut json {
             map.insert("offers".into(), json!(offers));
             map.insert("streams".into(), json!(self.offers.streams(id)));
@@ -163,22 +202,12 @@ impl Orchestration {
     /// Agent `agent` rejects the offer of `id`: a queued interaction goes back to the head
     /// of its queue (not to be offered to `agent` again); the session hears
     /// `interaction.rejected`, and `queue.submit.done` when another agent is reserved.
+    /// A direct route (no queue) just frees the agent; either way the router reports the
+    /// release, which [`Orchestration::after_router`] turns into the session's event.
     pub fn reject(&mut self, id: InteractionId, agent: &str, now_ms: u64) -> Result<Json, Refusal> {
         self.offered_to(id, agent)?;
         self.offers.answered(agent, id);
-        let queued = self.submissions.contains_key(&id);
-        match queued {
-            true => self.router.reject(id.0, agent, now_ms).map_err(refused)?,
-            // A direct route has no queue to go back to: the agent is simply freed.
-            false => self.router.complete(id.0, now_ms).map_err(refused)?,
-        }
-        let state = match queued {
-            true => InteractionState::Queued,
-            false => InteractionState::Routing,
-        };
-        self.set_state(id, state, None);
-        let data = json!({"agent": agent, "reason": "rejected"});
-        self.notify(id, "interaction.rejected", None, data);
+        self.router.reject(id.0, agent, now_ms).map_err(refused)?;
         self.after_router(now_ms);
         Ok(self.interaction_json(id))
     }
@@ -191,14 +220,21 @@ impl Orchestration {
             .get(id)
             .ok_or_else(|| Refusal::new(404, format!("no interaction {id}")))?;
         if interaction.state == InteractionState::Completed {
-            return Err(Refusal::new(409, format!("interaction {id} is already completed")));
+            return Err(Refusal::new(
+                409,
+                format!("interaction {id} is already completed"),
+            ));
         }
         let was = interaction.state;
         self.release(id, now_ms);
         let data = json!({"reason": "completed", "was": was.name()});
         self.notify(id, "interaction.deleted", None, data);
         let json = self.interaction_json(id);
-        if self.interactions.get(id).is_some_and(|i| i.session.is_none()) {
+        if self
+            .interactions
+            .get(id)
+            .is_some_and(|i| i.session.is_none())
+        {
             self.interactions.remove(id);
         }
         self.after_router(now_ms);
@@ -207,6 +243,8 @@ impl Orchestration {
 
     /// The interaction as the APIs show it (`null` if gone).
     pub fn interaction_json(&self, id: InteractionId) -> Json {
-        self.interactions.get(id).map_or(Json::Null, |i| i.to_json())
+        self.interactions
+            .get(id)
+            .map_or(Json::Null, |i| i.to_json())
     }
 }

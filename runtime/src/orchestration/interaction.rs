@@ -272,7 +272,10 @@ impl Interactions {
         let Some(interaction) = self.get_mut(id) else {
             return;
         };
-        assert!(interaction.session.is_none(), "an interaction changes owner");
+        assert!(
+            interaction.session.is_none(),
+            "an interaction changes owner"
+        );
         interaction.session = Some(session.into());
         self.by_session.entry(session.into()).or_default().push(id);
     }

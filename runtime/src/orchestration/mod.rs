@@ -26,7 +26,7 @@ use engine::value::Value;
 use serde_json::{json, Map, Value as Json};
 
 use crate::config::{Conversation, EntryPointConfig, GatewayConfig, RoutingConfig};
-use crate::routing::{Router, RouterConfig, RouterEvent, TargetList};
+use crate::routing::{ReleaseReason, Router, RouterConfig, RouterEvent, TargetList};
 pub use interaction::{
     Customer, Interaction, InteractionId, InteractionState, Interactions, InteractionsFull,
     NewInteraction,
@@ -190,7 +190,11 @@ impl Orchestration {
     }
 
     /// Replaces the entry points and gateways (a reload). Live conversations stay.
-    pub fn reconfigure(&mut self, entry_points: Vec<EntryPointConfig>, gateways: Vec<GatewayConfig>) {
+    pub fn reconfigure(
+        &mut self,
+        entry_points: Vec<EntryPointConfig>,
+        gateways: Vec<GatewayConfig>,
+    ) {
         self.entry_points = entry_points;
         self.gateways = gateways;
     }
@@ -223,8 +227,7 @@ impl Orchestration {
         }
         if !entry.media.is_empty() && !entry.media.iter().any(|m| m == media) {
             let accepted = entry.media.join(", ");
-            let reason =
-                format!("entry point '{entry_point}' takes {accepted}, not '{media}'");
+            let reason = format!("entry point '{entry_point}' takes {accepted}, not '{media}'");
             return Err(Refusal::new(400, reason));
         }
         Ok(entry.application.clone())
@@ -297,7 +300,11 @@ impl Orchestration {
     /// and agents, and its interactions are removed.
     pub fn session_ended(&mut self, session: &str, now_ms: u64) {
         if let Some(key) = self.conversation_of.remove(session) {
-            if self.conversations.get(&key).is_some_and(|s| &**s == session) {
+            if self
+                .conversations
+                .get(&key)
+                .is_some_and(|s| &**s == session)
+            {
                 self.conversations.remove(&key);
             }
         }
@@ -317,18 +324,10 @@ impl Orchestration {
         let state = interaction.state;
         let agent = interaction.agent.clone();
         self.submissions.remove(&id);
-        match state {
-            InteractionState::Completed => {}
-            InteractionState::Accepted => {
-                let _ = self.router.complete(id.0, now_ms);
-            }
-            _ => {
-                // Waiting or reserved: cancel; a direct reservation has no submission and
-                // is freed by completing it.
-                if self.router.cancel(id.0, now_ms).is_err() && agent.is_some() {
-                    let _ = self.router.complete(id.0, now_ms);
-                }
-            }
+        if state != InteractionState::Completed {
+            // Frees accepted work and withdraws a waiting or reserved submission; an
+            // interaction the router never saw is refused, which changes nothing.
+            let _ = self.router.complete(id.0, now_ms);
         }
         if let Some(agent) = agent {
             if state == InteractionState::Offered {
@@ -392,7 +391,11 @@ impl Orchestration {
                     false => InteractionState::Routing,
                 };
                 self.set_state(id, state, None);
-                let data = json!({"agent": agent, "reason": reason.to_string()});
+                let reason = match reason {
+                    ReleaseReason::Rejected => "rejected",
+                    ReleaseReason::Expired => "expired",
+                };
+                let data = json!({"agent": agent, "reason": reason});
                 self.notify(id, "interaction.rejected", None, data);
             }
         }
@@ -476,7 +479,10 @@ impl Orchestration {
             None => None,
         };
         if !self.targets_cache.contains_key(targets) {
-            let parsed = self.router.parse_targets(targets).map_err(|e| e.to_string())?;
+            let parsed = self
+                .router
+                .parse_targets(targets)
+                .map_err(|e| e.to_string())?;
             if self.targets_cache.len() >= TARGETS_CACHE_MAX {
                 self.targets_cache.clear();
             }

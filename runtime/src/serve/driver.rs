@@ -120,7 +120,10 @@ fn routing_turn(shard: &Rc<Shard>, finished: &[Finished], now_ms: u64) -> Option
         for done in finished {
             orchestration.session_ended(&done.id, now_ms);
         }
-        if orchestration.next_deadline_ms().is_some_and(|at_ms| at_ms <= now_ms) {
+        if orchestration
+            .next_deadline_ms()
+            .is_some_and(|at_ms| at_ms <= now_ms)
+        {
             orchestration.expire(now_ms);
         }
         let keepalive_ms = orchestration.keep_alive(now_ms);

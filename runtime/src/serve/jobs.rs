@@ -37,7 +37,13 @@ pub fn spawn(shard: &Rc<Shard>, job: Job) {
     if in_flight.get() >= JOBS_IN_FLIGHT_MAX {
         let reason = format!("{JOBS_IN_FLIGHT_MAX} jobs are in flight on the routing shard");
         let data = json!({"reason": reason});
-        answer(shard, &session, &format!("error.{action}"), &requestid, data);
+        answer(
+            shard,
+            &session,
+            &format!("error.{action}"),
+            &requestid,
+            data,
+        );
         return;
     }
     in_flight.set(in_flight.get() + 1);

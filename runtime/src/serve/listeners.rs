@@ -259,7 +259,9 @@ impl ShardListeners {
         if let Some(orchestration) = &self.api.orchestration {
             let config = &change.config;
             let (entry_points, gateways) = (config.entry_points.clone(), config.gateways.clone());
-            orchestration.borrow_mut().reconfigure(entry_points, gateways);
+            orchestration
+                .borrow_mut()
+                .reconfigure(entry_points, gateways);
         }
     }
 

@@ -34,8 +34,8 @@ pub mod api;
 pub mod basichttp;
 pub mod driver;
 pub mod idealtime;
-pub mod jobs;
 pub mod ids;
+pub mod jobs;
 pub mod listeners;
 pub mod metrics;
 pub mod peer;
@@ -310,7 +310,8 @@ fn new_shard(
         let actions = RoutingActions(Rc::clone(&orchestration));
         host.set_extension_handler(Rc::new(actions));
         let statistics = statistics_function(Rc::clone(&orchestration));
-        host.set_host_function(STATISTICS_FUNCTION, statistics);
+        let installed = host.set_host_function(STATISTICS_FUNCTION, statistics);
+        installed.expect("_statistics is a host name and a fresh heap has room");
         orchestration
     });
     Shard {

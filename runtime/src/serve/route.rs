@@ -260,10 +260,16 @@ pub fn route(method: Method, path: &str) -> Result<Route, RouteError> {
         // The W3C processor takes any method (`HTTP.<METHOD>` names an unnamed event).
         ["basichttp", id] => return Ok(Route::BasicHttp { id: id.to_string() }),
         ["interactions"] => (Route::Routing(RoutingRoute::Create), "POST"),
-        ["interactions", id] => (routing(RoutingRoute::Interaction { id: id.to_string() }), "GET"),
+        ["interactions", id] => (
+            routing(RoutingRoute::Interaction { id: id.to_string() }),
+            "GET",
+        ),
         ["interactions", id, answer] => (offer_answer(id, answer)?, "POST"),
         ["agents", id] => return agent_route(method, id),
-        ["agents", id, "state"] => (routing(RoutingRoute::AgentState { id: id.to_string() }), "POST"),
+        ["agents", id, "state"] => (
+            routing(RoutingRoute::AgentState { id: id.to_string() }),
+            "POST",
+        ),
         ["agents", id, "offers"] => (routing(RoutingRoute::Offers { id: id.to_string() }), "GET"),
         ["routing", "statistics"] => (routing(RoutingRoute::Statistics), "GET"),
         _ => return Err(RouteError::NotFound),
@@ -388,7 +394,9 @@ mod tests {
         );
         assert_eq!(
             route(Method::Put, "/agents/alice"),
-            Ok(Route::Routing(RoutingRoute::PutAgent { id: "alice".into() }))
+            Ok(Route::Routing(RoutingRoute::PutAgent {
+                id: "alice".into()
+            }))
         );
         assert_eq!(
             route(Method::Post, "/agents/alice"),

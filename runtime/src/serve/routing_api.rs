@@ -72,7 +72,9 @@ pub async fn answer_here(shard: &Rc<Shard>, route: RoutingRoute, params: Params)
         }
         RoutingRoute::AgentState { id } => match state_from_json(&body) {
             Ok(state) => {
-                let set = orchestration.borrow_mut().set_agent_state(&id, state, now_ms);
+                let set = orchestration
+                    .borrow_mut()
+                    .set_agent_state(&id, state, now_ms);
                 match set {
                     Ok(()) => agent_answer(shard, &id, 200),
                     Err(e) => refusal(e),

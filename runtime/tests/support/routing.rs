@@ -59,7 +59,11 @@ impl Sink {
     /// The requests to `path` so far.
     pub fn received(&self, path: &str) -> Vec<Received> {
         let received = self.received.lock().expect("received");
-        received.iter().filter(|r| r.path == path).cloned().collect()
+        received
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
     }
 
     /// Waits for the `n`-th request (from 1) to `path`.
@@ -69,7 +73,10 @@ impl Sink {
             if let Some(found) = self.received(path).get(n - 1) {
                 return found.clone();
             }
-            assert!(Instant::now() < deadline, "the sink never saw request {n} to {path}");
+            assert!(
+                Instant::now() < deadline,
+                "the sink never saw request {n} to {path}"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -99,7 +106,10 @@ fn serve(stream: TcpStream, received: &Mutex<Vec<Received>>, answer: &Value) -> 
     let path = parts.next().unwrap_or_default().to_owned();
     let status = if path.ends_with("/fail") { 500 } else { 200 };
     let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    received.lock().expect("received").push(Received { method, path, json });
+    received
+        .lock()
+        .expect("received")
+        .push(Received { method, path, json });
     let body = answer.to_string();
     let head = format!(
         "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
@@ -253,7 +263,10 @@ pub fn await_interaction(port: u16, id: &str, state: &str) -> Value {
         if status == 200 && body["state"] == state {
             return body;
         }
-        assert!(Instant::now() < deadline, "interaction {id} never {state}: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "interaction {id} never {state}: {body}"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }

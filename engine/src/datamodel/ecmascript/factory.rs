@@ -7,11 +7,14 @@
 //! compiles to one factory
 //!
 //! ```js
-//! (function (__baton_S) { with (__baton_S) { return (__baton_i, __baton_v) => {
-//!     "use strict"; if (__baton_i < 2) { ... case 0 ... } else { ... } }; } })
+//! (function (__baton_S, __baton_H) { with (__baton_H) { with (__baton_S) {
+//!     return (__baton_i, __baton_v) => {
+//!     "use strict"; if (__baton_i < 2) { ... case 0 ... } else { ... } }; } } })
 //! ```
 //!
-//! which a session calls once, with its scope object, to get a dispatcher closure; its
+//! which a session calls once, with its scope object and the realm's host-function object
+//! (`__baton_H`, whose functions the session's own variables hide), to get a dispatcher
+//! closure; its
 //! argument `__baton_v` is the value to assign for writes and the scope object for reads
 //! (scripts and initialisations store into it). The
 //! `with` makes the scope's properties the datamodel variables; strict mode inside makes an
@@ -27,7 +30,7 @@ use std::fmt::Write as _;
 use std::rc::Rc;
 
 use rquickjs::context::EvalOptions;
-use rquickjs::{Array, Ctx, Error as JsError, Function, Persistent};
+use rquickjs::{Array, Ctx, Error as JsError, Function, Object, Persistent};
 
 use super::realm::describe;
 use super::script_rewrite::{is_balanced, rewrite, SCOPE};
@@ -81,8 +84,10 @@ pub(crate) struct Prepared {
     /// Scope objects of every prefix of the maker's steps, kept so their shapes stay shared.
     #[allow(dead_code)] // Held, never read: holding it is the point.
     pub shapes: Persistent<Array<'static>>,
-    /// Per chunk, `(scope) => dispatcher`.
+    /// Per chunk, `(scope, host) => dispatcher`.
     pub factories: Vec<Persistent<Function<'static>>>,
+    /// The realm's host-function object, the factories' second argument.
+    pub host: Persistent<Object<'static>>,
     /// Per expression, the case that evaluates it.
     pub read: Vec<CaseRef>,
     /// Per expression, the case that assigns to it (locations only).
@@ -117,7 +122,11 @@ struct Cases {
 }
 
 /// Compiles `doc`'s cases and its scope maker.
-pub(crate) fn prepare(ctx: &Ctx<'_>, doc: &Rc<Document>) -> Result<Prepared, ScopeError> {
+pub(crate) fn prepare<'js>(
+    ctx: &Ctx<'js>,
+    doc: &Rc<Document>,
+    host: Persistent<Object<'static>>,
+) -> Result<Prepared, ScopeError> {
     let cases = collect_cases(doc);
     let uses = system_use(doc);
     let (factories, refs) = compile_chunks(ctx, doc, cases.sources)?;
@@ -138,6 +147,7 @@ pub(crate) fn prepare(ctx: &Ctx<'_>, doc: &Rc<Document>) -> Result<Prepared, Sco
         maker: Persistent::save(ctx, maker),
         shapes: Persistent::save(ctx, shapes),
         factories,
+        host,
         read: cases.read.iter().map(|&c| at(c)).collect(),
         write: cases.write.iter().map(|c| c.map(at)).collect(),
         pairs: pairs.collect(),
@@ -348,10 +358,10 @@ fn compile<'js>(ctx: &Ctx<'js>, doc: &Document, source: String) -> Result<Functi
 fn chunk_source(cases: &[String]) -> String {
     let body: usize = cases.iter().map(|c| c.len() + 40).sum();
     let mut src = String::with_capacity(body + 200);
-    src.push_str("(function (__baton_S) { with (__baton_S) { ");
+    src.push_str("(function (__baton_S, __baton_H) { with (__baton_H) { with (__baton_S) { ");
     src.push_str("return (__baton_i, __baton_v) => { \"use strict\";\n");
     dispatch_tree(&mut src, cases, 0);
-    src.push_str("\n}; } })");
+    src.push_str("\n}; } } })");
     src
 }
 

@@ -7,7 +7,9 @@
 //! after setup (`realm.rs`): no session can change what another one sees.
 //!
 //! SCXML semantics kept here: assigning to an undeclared variable or to a system variable
-//! (`_sessionid`, `_name`, `_ioprocessors`, `_event`) is an error; a syntax error in one
+//! (`_sessionid`, `_name`, `_ioprocessors`, `_event`, and the host's values such as
+//! `_interactions`) is an error; host functions (`_statistics`) live on one realm-wide
+//! object that every expression's names resolve through, after the session's scope; a syntax error in one
 //! expression fails that expression only, when it is evaluated; top-level `var`, `let`,
 //! `const`, `function` and `class` in `<script>` create datamodel variables
 //! (`script_rewrite.rs`); XML values are DOM objects (`dom.rs`); `Date` and `Math.random` read
@@ -41,7 +43,9 @@ use self::factory::{prepare, CaseRef, Prepared};
 use self::realm::{Configuration, Realm};
 use self::scope::Scope;
 use self::slots::Slots;
-use crate::datamodel::{Datamodel, ScopeError, ScopeId, ScriptError, SystemVars};
+use crate::datamodel::{
+    is_host_name, Datamodel, HostFunction, ScopeError, ScopeId, ScriptError, SystemVars,
+};
 use crate::event::Event;
 use crate::limits::Limits;
 use crate::model::{DataIdx, DataInit, Document, ExprIdx};
@@ -109,7 +113,8 @@ impl EcmascriptDatamodel {
             return Ok(i);
         }
         self.evict_unused_documents();
-        let prepared = self.realm.with(|ctx| prepare(&ctx, doc))?;
+        let host = &self.realm.helpers.host;
+        let prepared = self.realm.with(|ctx| prepare(&ctx, doc, host.clone()))?;
         let free = self.docs.iter().position(Option::is_none);
         let i = free.unwrap_or(self.docs.len());
         let index = u32::try_from(i).map_err(|_| ScopeError {
@@ -491,6 +496,32 @@ impl Datamodel for EcmascriptDatamodel {
         if let Some(scope) = self.scopes.get_mut(scope) {
             scope.loops.pop();
         }
+    }
+
+    fn set_host_value(
+        &mut self,
+        scope: ScopeId,
+        name: &str,
+        value: &Value,
+    ) -> Result<(), ScriptError> {
+        if !is_host_name(name) {
+            let message = format!("'{name}' is not a host value name");
+            return Err(ScriptError::new(message));
+        }
+        self.run(scope, |ctx, realm, scope, _| {
+            let js = convert::to_js(ctx, &realm.helpers, value)?;
+            // Read-only, like `_event`; configurable, so the next binding can replace it.
+            let flags = rquickjs::object::Property::from(js).configurable();
+            scope.object(ctx)?.prop(name, flags)
+        })
+    }
+
+    fn set_host_function(&mut self, name: &str, f: HostFunction) -> Result<(), ScriptError> {
+        if !is_host_name(name) {
+            let message = format!("'{name}' is not a host function name");
+            return Err(ScriptError::new(message));
+        }
+        self.realm.install_host_function(name, f)
     }
 
     fn snapshot(&mut self, scope: ScopeId) -> Value {

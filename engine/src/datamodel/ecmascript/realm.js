@@ -3,7 +3,8 @@
 // It installs the deterministic clock and random source, `In`, a small read-only DOM for XML
 // values, and then freezes every intrinsic reachable from the global object (and the hidden
 // ones, such as the generator prototypes), so that the sessions sharing this realm cannot
-// change anything another session can see. It returns the helpers the Rust side calls.
+// change anything another session can see. It returns the helpers the Rust side calls and
+// the (unfrozen, unreachable) object that holds host functions.
 (function (nowMs, random, inState) {
   "use strict";
   const G = globalThis;
@@ -331,5 +332,10 @@
   const roots = hiddenRoots();
   roots.push(G, helpers, Node);
   harden(roots);
-  return { helpers, shapes };
+  // Host functions (`_statistics`) are installed after setup, so they cannot live on the
+  // frozen global object: every expression resolves names through this object, just
+  // outside the session's scope. Scripts never get a reference to it, so they cannot add
+  // to it, and the Rust side defines its properties read-only and freezes each function.
+  const host = create(null);
+  return { helpers, shapes, host };
 })

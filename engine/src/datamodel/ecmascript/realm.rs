@@ -6,14 +6,17 @@
 //! global object, so no script can leave anything behind that another session would see.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use rquickjs::context::EvalOptions;
 use rquickjs::convert::Coerced;
-use rquickjs::function::Opt;
-use rquickjs::{Context, Ctx, Error as JsError, FromJs, Function, Persistent, Runtime, Value};
+use rquickjs::function::{Opt, Rest};
+use rquickjs::{
+    Context, Ctx, Error as JsError, Exception, FromJs, Function, Persistent, Runtime, Value,
+};
 
-use crate::datamodel::{ScopeError, ScriptError};
+use super::convert;
+use crate::datamodel::{HostFunction, ScopeError, ScriptError};
 use crate::limits::Limits;
 use crate::model::Document;
 
@@ -99,12 +102,16 @@ pub(crate) struct Helpers {
     pub call_to_json: Persistent<Function<'static>>,
     /// `wellFormed(string)`: lone surrogates replaced by U+FFFD.
     pub well_formed: Persistent<Function<'static>>,
+    /// The object holding host functions, which every expression's names resolve through
+    /// after the session's scope (see `factory.rs`).
+    pub host: Persistent<rquickjs::Object<'static>>,
 }
 
 /// One shard's JavaScript engine. Field order matters: everything holding JS values drops
 /// before the context, and the context before the runtime.
 pub(crate) struct Realm {
-    pub helpers: Helpers,
+    /// Shared (weakly) with the host functions, which convert their arguments with it.
+    pub helpers: Rc<Helpers>,
     pub shared: Rc<Shared>,
     pub context: Context,
     pub runtime: Runtime,
@@ -138,7 +145,7 @@ impl Realm {
             .with(|ctx| setup(&ctx, &shared))
             .map_err(|message| ScopeError { message })?;
         Ok(Realm {
-            helpers,
+            helpers: Rc::new(helpers),
             shared,
             context,
             runtime,
@@ -187,6 +194,27 @@ impl Realm {
         }
     }
 
+    /// Installs `f` as the host function `name` (see [`Helpers::host`]): read-only, and
+    /// frozen, so that no session can change what another one calls.
+    pub fn install_host_function(&self, name: &str, f: HostFunction) -> Result<(), ScriptError> {
+        let helpers = Rc::downgrade(&self.helpers);
+        self.with(|ctx| {
+            let installed = host_function(&ctx, name, f, helpers).and_then(|native| {
+                let object: rquickjs::Object = ctx.globals().get("Object")?;
+                let freeze: Function = object.get("freeze")?;
+                freeze.call::<_, Value>((native.clone(),))?;
+                let host = self.helpers.host.clone().restore(&ctx)?;
+                // Configurable, so the host can replace it; scripts cannot delete it, as
+                // they run in strict mode and never see the object.
+                host.prop(
+                    name,
+                    rquickjs::object::Property::from(native).configurable(),
+                )
+            });
+            installed.map_err(|e| self.script_error(&ctx, e))
+        })
+    }
+
     /// Bytes the JS heap holds (QuickJS's own accounting).
     pub fn heap_bytes(&self) -> u64 {
         self.runtime.memory_usage().malloc_size.max(0) as u64
@@ -225,6 +253,32 @@ pub(crate) fn describe<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> String {
     }
 }
 
+/// A native function that converts its arguments to plain values, calls `f`, and converts
+/// the result back; `f`'s error is thrown as an `Error` with its message. It holds the
+/// helpers weakly: a strong reference from inside the runtime would keep JS values alive
+/// past the runtime's end.
+fn host_function<'js>(
+    ctx: &Ctx<'js>,
+    name: &str,
+    f: HostFunction,
+    helpers: Weak<Helpers>,
+) -> Result<Function<'js>, JsError> {
+    let call = move |ctx: Ctx<'js>, args: Rest<Value<'js>>| -> Result<Value<'js>, JsError> {
+        let Some(helpers) = helpers.upgrade() else {
+            return Err(Exception::throw_internal(&ctx, "the datamodel is gone"));
+        };
+        let mut values = Vec::with_capacity(args.0.len());
+        for arg in args.0 {
+            values.push(convert::to_value(&ctx, &helpers, arg)?);
+        }
+        match f(&values) {
+            Ok(result) => convert::to_js(&ctx, &helpers, &result),
+            Err(message) => Err(Exception::throw_message(&ctx, &message)),
+        }
+    };
+    Function::new(ctx.clone(), call)?.with_name(name)
+}
+
 /// Installs the natives and runs `realm.js`; returns its helpers.
 fn setup(ctx: &Ctx<'_>, shared: &Rc<Shared>) -> Result<Helpers, String> {
     let err = |e: JsError| match e {
@@ -252,6 +306,7 @@ fn setup(ctx: &Ctx<'_>, shared: &Rc<Shared>) -> Result<Helpers, String> {
     let realm: rquickjs::Object = init.call((now_fn, random_fn, in_fn)).map_err(err)?;
     let helpers: rquickjs::Object = realm.get("helpers").map_err(err)?;
     let shapes: rquickjs::Object = realm.get("shapes").map_err(err)?;
+    let host: rquickjs::Object = realm.get("host").map_err(err)?;
     let get = |name: &str| -> Result<Persistent<Function<'static>>, String> {
         let f: Function = helpers.get(name).map_err(err)?;
         Ok(Persistent::save(ctx, f))
@@ -265,5 +320,6 @@ fn setup(ctx: &Ctx<'_>, shared: &Rc<Shared>) -> Result<Helpers, String> {
         kind_of: get("kindOf")?,
         call_to_json: get("callToJSON")?,
         well_formed: get("wellFormed")?,
+        host: Persistent::save(ctx, host),
     })
 }

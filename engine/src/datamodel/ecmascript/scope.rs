@@ -62,7 +62,8 @@ impl Scope {
     }
 
     /// The dispatcher for `chunk`, created on first use by calling the chunk's factory with
-    /// `S` (as the argument and as `this`, which scripts see as the global object).
+    /// `S` (as the argument and as `this`, which scripts see as the global object) and the
+    /// host-function object.
     fn dispatcher<'js>(
         &mut self,
         ctx: &Ctx<'js>,
@@ -83,7 +84,8 @@ impl Scope {
             .ok_or(rquickjs::Error::Unknown)?;
         let factory = factory.clone().restore(ctx)?;
         let object = self.object.clone().restore(ctx)?;
-        let f: Function = factory.call((This(object.clone()), object))?;
+        let host = prepared.host.clone().restore(ctx)?;
+        let f: Function = factory.call((This(object.clone()), object, host))?;
         *slot = Some(Persistent::save(ctx, f.clone()));
         Ok(f)
     }
