@@ -14,6 +14,9 @@
 #    open loop at RATE interactions/s: latency percentiles with the backlog waiting.
 # 3. routing-max-backlog: the closed loop again, the backlog still waiting.
 #
+# Each line also reports send_late_us, how late the generator itself sent against its
+# schedule, which tells generator stalls from the server's.
+#
 # Every process started here is stopped on exit. Bounded: three runs of WARMUP_S +
 # DURATION_S seconds (defaults 2 + 10) plus the backlog (a few seconds) after the build.
 set -euo pipefail
@@ -84,6 +87,10 @@ measure() {
 rss_kib() {
     ps -o rss= -p "${pids[0]}" | tr -d ' '
 }
+
+# Other work on the two cores shows up as latency: say how busy the host was.
+read -r load_1m _ </proc/loadavg
+echo "{\"run\":\"host\",\"load_1m_at_start\":$load_1m,\"cores\":$(nproc)}"
 
 sed "s|PORT|$BATON_PORT|; s|ROOT|$PWD|g" bench/routing/baton.toml >"$work/baton.toml"
 taskset -c "$SERVER_CORE" "$BATON" serve --config "$work/baton.toml" 2>"$work/baton.log" &

@@ -159,7 +159,7 @@ async fn worker(ctx: Rc<Context>) {
         body.push_str(&body_head);
         body.push_str(&stamp_ns.to_string());
         body.push_str("}}");
-        ctx.ledger.borrow_mut().sent(stamp_ns);
+        ctx.ledger.borrow_mut().sent(stamp_ns, ctx.now_ns());
         let result = conn
             .exchange("POST", "/interactions", body.as_bytes())
             .await;

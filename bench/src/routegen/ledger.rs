@@ -22,6 +22,8 @@ pub struct Ledger {
     outstanding: HashSet<u64>,
     offer_us: Histogram<u64>,
     post_us: Histogram<u64>,
+    /// How late each POST left against its stamp: the generator's own delay.
+    send_late_us: Histogram<u64>,
     posts: u64,
     offers: u64,
     offers_unexpected: u64,
@@ -58,6 +60,7 @@ impl Ledger {
             outstanding: HashSet::new(),
             offer_us: latency_histogram(),
             post_us: latency_histogram(),
+            send_late_us: latency_histogram(),
             posts: 0,
             offers: 0,
             offers_unexpected: 0,
@@ -70,11 +73,16 @@ impl Ledger {
         self.window_ns.contains(&stamp_ns)
     }
 
-    /// Interaction `stamp_ns` is about to be sent (before the POST: its offer may arrive
-    /// before the POST's answer is read). Stamps are unique.
-    pub fn sent(&mut self, stamp_ns: u64) {
+    /// Interaction `stamp_ns` is about to be sent, at `sent_ns` (before the POST: its offer
+    /// may arrive before the POST's answer is read). Stamps are unique. How late it leaves
+    /// tells generator stalls (every connection busy, or the generator's core taken) from
+    /// the server's: both show in the latencies, only the generator's here.
+    pub fn sent(&mut self, stamp_ns: u64, sent_ns: u64) {
         let new = self.outstanding.insert(stamp_ns);
         assert!(new, "stamp {stamp_ns} sent twice");
+        if self.measured(stamp_ns) {
+            record(&mut self.send_late_us, sent_ns.saturating_sub(stamp_ns));
+        }
     }
 
     /// The POST of `stamp_ns` was answered at `answered_ns` (`Ok`: 201) or failed.
@@ -154,6 +162,7 @@ impl Ledger {
             "routed_per_s": round1(self.offers as f64 / window_s),
             "latency_us": latency_json(&self.offer_us),
             "post_latency_us": latency_json(&self.post_us),
+            "send_late_us": latency_json(&self.send_late_us),
         })
     }
 }
@@ -189,22 +198,22 @@ mod tests {
         let ms = 1_000_000;
         let mut ledger = Ledger::new(1000 * ms..2000 * ms);
         // Warm-up: answered and offered, but not counted.
-        ledger.sent(500 * ms);
+        ledger.sent(500 * ms, 500 * ms);
         ledger.answered(500 * ms, 501 * ms, Ok(()));
         ledger.offered(Some(500 * ms), 502 * ms);
         // Measured: the offer may come before the POST's answer.
         for i in 0..100u64 {
             let stamp = 1000 * ms + i * ms;
-            ledger.sent(stamp);
+            ledger.sent(stamp, stamp + 2000);
             ledger.offered(Some(stamp), stamp + (i + 1) * 10_000);
             ledger.answered(stamp, stamp + 50_000, Ok(()));
         }
         // Refused: no offer expected, an error.
-        ledger.sent(1500 * ms);
+        ledger.sent(1500 * ms, 1500 * ms);
         ledger.status_refused(503);
         ledger.answered(1500 * ms, 1501 * ms, Err(ErrorKind::Status));
         // Never offered: missing.
-        ledger.sent(1600 * ms);
+        ledger.sent(1600 * ms, 1600 * ms);
         ledger.answered(1600 * ms, 1601 * ms, Ok(()));
         // Not ours, or offered twice.
         ledger.offered(None, 1700 * ms);
@@ -223,5 +232,6 @@ mod tests {
         assert_eq!(report["latency_us"]["p50"], 500, "{report}");
         assert_eq!(report["latency_us"]["max"], 1000, "{report}");
         assert_eq!(report["post_latency_us"]["p50"], 50, "{report}");
+        assert_eq!(report["send_late_us"]["p50"], 2, "{report}");
     }
 }

@@ -32,7 +32,7 @@ Measures Baton's routing: interactions created with POST /interactions through a
 that queues them and offers them to a ready agent, latency from each POST's scheduled time
 to the offer's arrival on the agent's offer stream (GET /agents/{id}/offers, SSE). Prints
 one JSON line: interactions routed per second, POST and offer latency percentiles (us),
-errors, and offers that never came.
+how late the generator itself sent (us), errors, and offers that never came.
 
 Setup: PUT /agents/a0..a{N-1} (skill Bench 5, group Bench), one offer stream each, state
 ready; then --backlog interactions through --park-entry for a skill no agent has (they wait
