@@ -2,6 +2,7 @@
 //! helpers that compile and start sessions the way the runtime does.
 
 pub mod loadgen;
+pub mod routegen;
 
 use std::rc::Rc;
 

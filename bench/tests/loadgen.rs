@@ -1,14 +1,9 @@
 //! `loadgen` end to end: one second of closed loop against a real `baton serve`, and the
 //! JSON it prints must count requests and no errors.
-//!
-//! The `baton` binary belongs to another package, so Cargo gives no `CARGO_BIN_EXE_baton`
-//! here; it is found next to this test's own profile directory (`target/<profile>/baton`),
-//! where `cargo test --workspace` builds it for the runtime's own integration tests.
 
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
+
+use std::process::Command;
 
 const LOADGEN: &str = env!("CARGO_BIN_EXE_loadgen");
 const SAMPLE: &str = concat!(
@@ -17,74 +12,13 @@ const SAMPLE: &str = concat!(
 );
 const LOOP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/http/loop.scxml");
 
-/// `baton serve` and its temporary configuration, both gone when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-    config: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.config);
-    }
-}
-
-/// `target/<profile>/baton`: this test runs from `target/<profile>/deps/`.
-fn baton_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let profile = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let baton = profile.join("baton");
-    assert!(
-        baton.exists(),
-        "{} is missing: build it with `cargo build -p baton-runtime --bin baton` (same profile)",
-        baton.display()
-    );
-    baton
-}
-
-fn start_server() -> Server {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|probe| probe.local_addr())
-        .expect("a free port")
-        .port();
-    let config = std::env::temp_dir().join(format!("loadgen-test-{}.toml", std::process::id()));
-    let text = format!(
-        "[runtime]\ncores = [0]\nio_memory_bytes = 1048576\n\n[limits]\n\
-         sessions_per_shard_max = 10000\n\n[[listener]]\nname = \"api\"\n\
-         address = \"127.0.0.1:{port}\"\n"
-    );
-    std::fs::write(&config, text).expect("write the configuration");
-    let child = Command::new(baton_binary())
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn baton serve");
-    let server = Server {
-        child,
-        port,
-        config,
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "baton serve did not listen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    server
+fn start_server() -> support::Server {
+    support::start("loadgen", "[limits]\nsessions_per_shard_max = 10000\n")
 }
 
 /// Runs loadgen for one second with `extra` arguments and returns its JSON line.
 fn loadgen(port: u16, extra: &[&str]) -> serde_json::Value {
-    // The generator gets its own core when there is one; baton's shard is on core 0.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let core = if cores > 1 { "1" } else { "0" };
+    let core = support::generator_core();
     let url = format!("http://127.0.0.1:{port}");
     let output = Command::new(LOADGEN)
         .args([

@@ -14,13 +14,13 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use glommio::{LocalExecutorBuilder, Placement};
-use protocols::http::client::{self, ClientError, LocalBind};
+use protocols::http::client::{self, LocalBind};
 use protocols::http::{HttpLimits, OutboundRequest, Response};
 use protocols::tls::{ClientTls, MaybeTls};
 
 use super::options::{server_name, Options, Scenario};
 use super::report::{ErrorKind, Stats};
-use super::wait::{ClientStream, WaitMode};
+use super::wait::{sleep_until, ClientStream, WaitMode};
 
 /// Locked io memory of the generator's executor (the host allows 8 MiB per process).
 const IO_MEMORY_BYTES: usize = 1 << 20;
@@ -292,25 +292,6 @@ fn session_id(response: &Response) -> Option<String> {
     Some(body.get("sessionid")?.as_str()?.to_string())
 }
 
-/// Waits until `due`. Under `--wait busy` every connection's task stays runnable, so
-/// glommio would look at its timers only when its 100 ms preemption slice ends and a timer
-/// would fire that late: the wait spins too, yielding to the other connections.
-async fn sleep_until(due: Instant, wait: WaitMode) {
-    match wait {
-        WaitMode::Busy => {
-            while Instant::now() < due {
-                futures_lite::future::yield_now().await;
-            }
-        }
-        WaitMode::Uring => {
-            let now = Instant::now();
-            if due > now {
-                glommio::timer::sleep(due - now).await;
-            }
-        }
-    }
-}
-
 /// One keep-alive connection, opened on first use and again after any failure.
 struct Conn {
     stream: Option<MaybeTls<ClientStream>>,
@@ -351,7 +332,7 @@ impl Conn {
             Ok(reply) => reply,
             Err(error) => {
                 self.stream = None;
-                return Err(error_kind(&error));
+                return Err(ErrorKind::of_client_error(&error));
             }
         };
         if !reply.keep_alive {
@@ -385,14 +366,5 @@ async fn open(ctx: &Context) -> Result<MaybeTls<ClientStream>, ErrorKind> {
                 .map_err(|_| ErrorKind::Tls)?;
             Ok(MaybeTls::from(session))
         }
-    }
-}
-
-fn error_kind(error: &ClientError) -> ErrorKind {
-    match error {
-        ClientError::Io(_) => ErrorKind::Io,
-        ClientError::Timeout { .. } => ErrorKind::Timeout,
-        ClientError::Http(_) => ErrorKind::Http,
-        _ => ErrorKind::Connect,
     }
 }

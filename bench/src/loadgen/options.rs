@@ -249,7 +249,8 @@ fn scenario(name: &str) -> Result<Scenario, String> {
     }
 }
 
-fn number(flag: &str, text: &str, min: u32, max: u32) -> Result<u32, String> {
+/// `text` as a number in `min..=max`, or an error naming `flag`.
+pub fn number(flag: &str, text: &str, min: u32, max: u32) -> Result<u32, String> {
     let value: u32 = text
         .parse()
         .map_err(|_| format!("{flag}: '{text}' is not a number"))?;
@@ -260,7 +261,7 @@ fn number(flag: &str, text: &str, min: u32, max: u32) -> Result<u32, String> {
 }
 
 /// The scheme's TLS flag, the `host[:port]` text and the resolved loopback address.
-fn target(url: &str) -> Result<(bool, String, SocketAddr), String> {
+pub fn target(url: &str) -> Result<(bool, String, SocketAddr), String> {
     let (tls, rest) = if let Some(rest) = url.strip_prefix("http://") {
         (false, rest)
     } else if let Some(rest) = url.strip_prefix("https://") {

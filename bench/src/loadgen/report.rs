@@ -2,6 +2,7 @@
 //! they are printed as.
 
 use hdrhistogram::Histogram;
+use protocols::http::client::ClientError;
 use serde_json::json;
 
 use super::options::{Options, Scenario};
@@ -42,6 +43,16 @@ impl ErrorKind {
         ErrorKind::Body,
     ];
 
+    /// The kind of a failed client exchange.
+    pub fn of_client_error(error: &ClientError) -> ErrorKind {
+        match error {
+            ClientError::Io(_) => ErrorKind::Io,
+            ClientError::Timeout { .. } => ErrorKind::Timeout,
+            ClientError::Http(_) => ErrorKind::Http,
+            _ => ErrorKind::Connect,
+        }
+    }
+
     /// The name in the report's `errors` object.
     pub fn name(self) -> &'static str {
         match self {
@@ -78,8 +89,7 @@ impl Default for Stats {
 impl Stats {
     /// Empty statistics.
     pub fn new() -> Stats {
-        let latency_us = Histogram::new_with_bounds(1, LATENCY_US_MAX, LATENCY_DIGITS)
-            .expect("constant histogram bounds are valid");
+        let latency_us = latency_histogram();
         Stats {
             latency_us,
             requests: 0,
@@ -117,14 +127,6 @@ impl Stats {
             .zip(self.errors)
             .map(|(kind, count)| (kind.name().to_string(), json!(count)))
             .collect();
-        let h = &self.latency_us;
-        let quantile = |q: f64| {
-            if h.is_empty() {
-                0
-            } else {
-                h.value_at_quantile(q)
-            }
-        };
         json!({
             "scenario": options.scenario.name(),
             "mode": if options.rate_rps.is_some() { "open" } else { "closed" },
@@ -145,19 +147,38 @@ impl Stats {
             "status_last_error": self.status_last,
             "rate_rps": round1(self.requests as f64 / window_s),
             "iterations_per_s": round1(self.iterations as f64 / window_s),
-            "latency_us": {
-                "p50": quantile(0.50),
-                "p90": quantile(0.90),
-                "p99": quantile(0.99),
-                "p99_9": quantile(0.999),
-                "max": h.max(),
-                "mean": round1(if h.is_empty() { 0.0 } else { h.mean() }),
-            },
+            "latency_us": latency_json(&self.latency_us),
         })
     }
 }
 
-fn round1(value: f64) -> f64 {
+/// An empty latency histogram, microseconds from 1 to [`LATENCY_US_MAX`].
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_US_MAX, LATENCY_DIGITS)
+        .expect("constant histogram bounds are valid")
+}
+
+/// The report's percentiles of `h` (zeros when empty): p50, p90, p99, p99.9, max, mean.
+pub fn latency_json(h: &Histogram<u64>) -> serde_json::Value {
+    let quantile = |q: f64| {
+        if h.is_empty() {
+            0
+        } else {
+            h.value_at_quantile(q)
+        }
+    };
+    json!({
+        "p50": quantile(0.50),
+        "p90": quantile(0.90),
+        "p99": quantile(0.99),
+        "p99_9": quantile(0.999),
+        "max": h.max(),
+        "mean": round1(if h.is_empty() { 0.0 } else { h.mean() }),
+    })
+}
+
+/// `value` rounded to one decimal.
+pub fn round1(value: f64) -> f64 {
     (value * 10.0).round() / 10.0
 }
 

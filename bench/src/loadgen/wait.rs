@@ -17,6 +17,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream as StdTcpStream};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream as GlommioTcpStream;
@@ -119,5 +120,24 @@ fn not_connected(e: io::Error) -> io::Result<()> {
     match e.kind() {
         io::ErrorKind::NotConnected => Ok(()),
         _ => Err(e),
+    }
+}
+
+/// Waits until `due`. Under `--wait busy` every connection's task stays runnable, so
+/// glommio would look at its timers only when its 100 ms preemption slice ends and a timer
+/// would fire that late: the wait spins too, yielding to the other connections.
+pub async fn sleep_until(due: Instant, wait: WaitMode) {
+    match wait {
+        WaitMode::Busy => {
+            while Instant::now() < due {
+                futures_lite::future::yield_now().await;
+            }
+        }
+        WaitMode::Uring => {
+            let now = Instant::now();
+            if due > now {
+                glommio::timer::sleep(due - now).await;
+            }
+        }
     }
 }
