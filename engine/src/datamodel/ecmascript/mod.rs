@@ -59,6 +59,8 @@ pub struct EcmascriptDatamodel {
     docs: Vec<Option<Prepared>>,
     doc_index: HashMap<usize, u32>,
     realm: Realm,
+    /// `limits.js_heap_bytes_max`, to say so when a scope does not fit.
+    heap_bytes_max: u32,
 }
 
 impl std::fmt::Debug for EcmascriptDatamodel {
@@ -66,6 +68,21 @@ impl std::fmt::Debug for EcmascriptDatamodel {
         f.debug_struct("EcmascriptDatamodel")
             .field("scopes", &self.scopes.len())
             .finish()
+    }
+}
+
+/// Why a scope could not be made: QuickJS reports an exhausted heap as a bare `null`
+/// thrown, so a heap (`used` bytes) near its bound (`max`) is named as the reason.
+fn scope_refusal(message: String, used: u64, max: u32) -> ScopeError {
+    let max = u64::from(max);
+    // Within 1/16 of the bound: a fresh scope needs a few KiB, the bound is MiBs.
+    if used + max / 16 < max {
+        return ScopeError { message };
+    }
+    ScopeError {
+        message: format!(
+            "the shard's JS heap is full ({used} of {max} bytes, limits.js_heap_bytes_max)"
+        ),
     }
 }
 
@@ -93,6 +110,7 @@ impl EcmascriptDatamodel {
             docs: Vec::new(),
             doc_index: HashMap::new(),
             realm: Realm::new(limits, seed)?,
+            heap_bytes_max: limits.js_heap_bytes_max,
         })
     }
 
@@ -239,7 +257,8 @@ impl Datamodel for EcmascriptDatamodel {
             });
         };
         let object = self.realm.with(|ctx| make_scope(&ctx, prepared, sys));
-        let object = object.map_err(|message| ScopeError { message })?;
+        let (used, max) = (self.realm.heap_bytes(), self.heap_bytes_max);
+        let object = object.map_err(|message| scope_refusal(message, used, max))?;
         let scope = Scope::new(index, object, prepared.factories.len());
         let id = self.scopes.insert(scope).map_err(|_| ScopeError {
             message: "too many scopes".into(),

@@ -506,6 +506,28 @@ fn heap_bomb_is_an_error_not_an_abort() {
 }
 
 #[test]
+fn a_full_heap_refuses_scopes_naming_the_bound() {
+    let limits = Limits {
+        js_heap_bytes_max: 4 << 20,
+        ..Limits::default()
+    };
+    let mut dm = EcmascriptDatamodel::new(&limits, 1);
+    let d = doc(&[], &["1"]);
+    let mut scopes = Vec::new();
+    let refusal = loop {
+        match dm.create_scope(&d, &sys("s")) {
+            Ok(scope) => scopes.push(scope),
+            Err(refusal) => break refusal,
+        }
+        assert!(scopes.len() < 1_000_000, "a 4 MiB heap never filled");
+    };
+    assert!(refusal.message.contains("limits.js_heap_bytes_max"), "{}", refusal.message);
+    dm.drop_scope(scopes.pop().expect("some scopes fit"));
+    dm.realm.runtime.run_gc();
+    assert!(dm.create_scope(&d, &sys("s")).is_ok(), "room again after a scope is freed");
+}
+
+#[test]
 fn clock_and_random_are_injected() {
     let d = doc(
         &[],
