@@ -41,6 +41,10 @@ pub const IXN_NS: &str = "http://baton.dev/scxml/ixn";
 /// `<session:start>`).
 pub const SESSION_NS: &str = "http://baton.dev/scxml/session";
 
+/// The namespace of treatments played to a voice call by a media server (`<dialog:play>`,
+/// `<dialog:collect>`).
+pub const DIALOG_NS: &str = "http://baton.dev/scxml/dialog";
+
 /// The `_event.origintype` of a request event (an external event awaiting a
 /// `<session:response>`); its `_event.sendid` is the request id.
 pub const REQUEST_ORIGINTYPE: &str = "http://baton.dev/scxml/session#request";
@@ -76,6 +80,11 @@ pub const MODULES: &[Module] = &[
         ],
     },
     Module {
+        name: "dialog",
+        namespace: DIALOG_NS,
+        aliases: &[],
+    },
+    Module {
         name: "session",
         namespace: SESSION_NS,
         aliases: &[
@@ -99,12 +108,18 @@ pub enum ActionKind {
     IxnRoute,
     /// `<ixn:redirect>`: moves an offered or accepted interaction to another agent.
     IxnRedirect,
+    /// `<ixn:reject>`: refuses an interaction (a call gets a SIP status such as 486).
+    IxnReject,
     /// `<ixn:attach>`: merges key/values into an interaction's attached data.
     IxnAttach,
     /// `<ixn:terminate>`: ends an interaction.
     IxnTerminate,
     /// `<ixn:createmessage>`: sends an outbound message (SMS, e-mail, ...).
     IxnCreateMessage,
+    /// `<dialog:play>`: hands a call to the media server for an announcement or music.
+    DialogPlay,
+    /// `<dialog:collect>`: hands a call to the media server's dialog to collect digits.
+    DialogCollect,
     /// `<session:fetch>`: an HTTP request whose answer comes back as an event.
     SessionFetch,
     /// `<session:start>`: starts another session.
@@ -217,6 +232,17 @@ pub fn is_response_status(text: &str) -> bool {
     text.parse::<u16>().is_ok_and(|s| (200..=599).contains(&s))
 }
 
+/// True for a status a refused call may get: a SIP failure, 400 to 699.
+pub fn is_reject_status(text: &str) -> bool {
+    text.parse::<u16>().is_ok_and(|s| (400..=699).contains(&s))
+}
+
+/// True for an announcement's repeat count (RFC 4240): a positive whole number or
+/// `forever`.
+pub fn is_repeat(text: &str) -> bool {
+    text == "forever" || text.parse::<u32>().is_ok_and(|n| n > 0)
+}
+
 /// True for a whole number (a priority), e.g. `5` or `-1`.
 pub fn is_integer(text: &str) -> bool {
     text.trim().parse::<i64>().is_ok()
@@ -281,6 +307,16 @@ const ORDERING: LiteralCheck = LiteralCheck {
 const METHOD: LiteralCheck = LiteralCheck {
     valid: is_fetch_method,
     expected: "\"GET\" or \"POST\"",
+};
+
+const REJECT_STATUS: LiteralCheck = LiteralCheck {
+    valid: is_reject_status,
+    expected: "a SIP failure status from 400 to 699",
+};
+
+const REPEAT: LiteralCheck = LiteralCheck {
+    valid: is_repeat,
+    expected: "a whole number of plays or \"forever\"",
 };
 
 const STATUS: LiteralCheck = LiteralCheck {
@@ -366,6 +402,17 @@ pub const ACTIONS: &[ActionSpec] = &[
         false,
     ),
     tracked(
+        ActionKind::IxnReject,
+        IXN_NS,
+        "reject",
+        &[
+            INTERACTION,
+            AttributeSpec::new("status", "statusexpr").checked(REJECT_STATUS),
+            AttributeSpec::new("reason", "reasonexpr"),
+        ],
+        false,
+    ),
+    tracked(
         ActionKind::IxnCreateMessage,
         IXN_NS,
         "createmessage",
@@ -377,6 +424,26 @@ pub const ACTIONS: &[ActionSpec] = &[
             INTERACTION,
         ],
         true,
+    ),
+    tracked(
+        ActionKind::DialogPlay,
+        DIALOG_NS,
+        "play",
+        &[
+            INTERACTION,
+            SRC,
+            AttributeSpec::new("repeat", "repeatexpr").checked(REPEAT),
+            AttributeSpec::new("duration", "durationexpr").checked(DURATION),
+            AttributeSpec::new("locale", "localeexpr"),
+        ],
+        false,
+    ),
+    tracked(
+        ActionKind::DialogCollect,
+        DIALOG_NS,
+        "collect",
+        &[INTERACTION, SRC],
+        false,
     ),
     tracked(
         ActionKind::SessionFetch,
@@ -509,6 +576,10 @@ mod tests {
         assert!(!is_duration("30") && !is_duration("soon"));
         assert!(is_ordering("most-skilled") && !is_ordering("random"));
         assert!(is_fetch_method("POST") && !is_fetch_method("get"));
+        assert!(is_reject_status("486") && is_reject_status("603"));
+        assert!(!is_reject_status("302") && !is_reject_status("700"));
+        assert!(is_repeat("forever") && is_repeat("3"));
+        assert!(!is_repeat("0") && !is_repeat("always"));
     }
 
     #[test]

@@ -10,5 +10,7 @@ pub mod tls;
 
 pub mod http;
 
+pub mod sip;
+
 #[doc(hidden)]
 pub mod fuzzing;

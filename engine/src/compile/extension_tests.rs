@@ -204,3 +204,25 @@ fn ors_namespaces_are_aliases_with_baton_attributes() {
     };
     assert_eq!(e.kind, kind);
 }
+
+#[test]
+fn voice_actions_compile_and_check_their_literals() {
+    let dialog = crate::extension::DIALOG_NS;
+    let body = format!(
+        "<ixn:reject status=\"486\" reason=\"busy\"/>\
+         <dialog:play xmlns:dialog=\"{dialog}\" src=\"http://m/a.wav\" repeat=\"forever\" \
+         duration=\"30s\" locale=\"en_US\"/>\
+         <dialog:collect xmlns:dialog=\"{dialog}\" srcexpr=\"vxml\"/>"
+    );
+    let d = routing_doc(&body);
+    let kinds: Vec<ActionKind> = d.extensions.iter().map(|x| x.kind).collect();
+    use ActionKind::*;
+    assert_eq!(kinds, [IxnReject, DialogPlay, DialogCollect]);
+    let e = routing_error("<ixn:reject status=\"302\"/>");
+    assert!(e.to_string().contains("a SIP failure status"), "{e}");
+    let play = format!("<dialog:play xmlns:dialog=\"{dialog}\" src=\"a\" repeat=\"0\"/>");
+    let e = routing_error(&play);
+    assert!(e.to_string().contains("\"forever\""), "{e}");
+    let play = format!("<dialog:play xmlns:dialog=\"{dialog}\"/>");
+    assert_eq!(routing_error(&play).kind, missing("dialog:play", "src"));
+}

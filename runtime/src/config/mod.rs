@@ -19,6 +19,7 @@ mod machine;
 mod outbound;
 mod reload;
 mod routing;
+mod sip;
 mod validate;
 
 #[cfg(test)]
@@ -38,6 +39,7 @@ pub use reload::{ListenerChange, ReloadPlan};
 pub use routing::{
     Conversation, EntryPointConfig, GatewayConfig, RoutingConfig, MEDIA_BUILT_IN, MEDIA_EXTRA_MAX,
 };
+pub use sip::{is_redirect_uri, RoutingPointConfig, SipConfig, SIP_TRANSACTIONS_MAX};
 
 /// Most sessions one shard may be configured to hold; bounded by the slot bits of a
 /// session id (see `shard::SessionId`), which checks the relation at compile time.
@@ -82,6 +84,12 @@ pub struct Config {
     /// Outbound message gateways (`[[gateway]]`), reloadable.
     #[serde(rename = "gateway")]
     pub gateways: Vec<GatewayConfig>,
+    /// The SIP routing point: queued status, decision time, default destination, media
+    /// server, transaction bounds and timers.
+    pub sip: SipConfig,
+    /// Numbers calls are sent to (`[[routing_point]]`), reloadable.
+    #[serde(rename = "routing_point")]
+    pub routing_points: Vec<RoutingPointConfig>,
 }
 
 impl Default for Config {
@@ -100,6 +108,8 @@ impl Default for Config {
             routing: RoutingConfig::default(),
             entry_points: vec![EntryPointConfig::sample()],
             gateways: Vec::new(),
+            sip: SipConfig::default(),
+            routing_points: Vec::new(),
         }
     }
 }
@@ -266,7 +276,8 @@ pub enum Protocol {
     /// HTTP/1.1: the session API, `/metrics`, `/health`.
     #[default]
     Http,
-    /// SIP routing point (accepted by the parser, refused by validation until supported).
+    /// SIP routing point: UDP and TCP on the address (TLS over TCP with `tls`), served on
+    /// the routing shard, where calls' sessions live.
     Sip,
 }
 
@@ -290,7 +301,7 @@ pub enum Tls {
 pub struct ListenerConfig {
     /// Unique name, used in messages, metrics and reload plans (default `"http"`).
     pub name: String,
-    /// `"http"` (default) or `"sip"` (not yet supported).
+    /// `"http"` (default) or `"sip"` (see `[sip]`).
     pub protocol: Protocol,
     /// Socket address to bind, `IP:port` (default `127.0.0.1:8080`).
     pub address: SocketAddr,
@@ -406,6 +417,12 @@ impl Config {
         basichttp::validate(&self.basichttp)?;
         let shards = self.cores(machine).len();
         routing::validate(&self.routing, &self.entry_points, &self.gateways, shards)?;
+        sip::validate(
+            &self.sip,
+            &self.routing_points,
+            &self.entry_points,
+            &self.listeners,
+        )?;
         outbound::validate(&self.outbound, &self.documents)
     }
 

@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use super::{Config, ListenerConfig};
+use super::{Config, ListenerConfig, Protocol};
 
 /// The differences between the configuration in force and a validated new one.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -66,13 +66,15 @@ impl ReloadPlan {
 
 pub(super) fn plan(old: &Config, new: &Config) -> ReloadPlan {
     let mut plan = ReloadPlan::default();
-    for listener in &new.listeners {
+    // SIP listeners are fixed at start (see `fixed_at_start`); the rest reload live.
+    let http = |l: &&ListenerConfig| l.protocol != Protocol::Sip;
+    for listener in new.listeners.iter().filter(http) {
         match find(&old.listeners, &listener.name) {
             None => plan.listeners_added.push(listener.name.clone()),
             Some(before) => compare(&mut plan, before, listener),
         }
     }
-    for listener in &old.listeners {
+    for listener in old.listeners.iter().filter(http) {
         if find(&new.listeners, &listener.name).is_none() {
             plan.listeners_removed.push(listener.name.clone());
         }
@@ -81,8 +83,9 @@ pub(super) fn plan(old: &Config, new: &Config) -> ReloadPlan {
     // Apart from the keys fixed at start, any other limit change applies live.
     plan.limits_changed = in_force(old, new).limits != old.limits;
     plan.application_changed = old.application != new.application;
-    plan.entry_points_changed =
-        old.entry_points != new.entry_points || old.gateways != new.gateways;
+    plan.entry_points_changed = old.entry_points != new.entry_points
+        || old.gateways != new.gateways
+        || old.routing_points != new.routing_points;
     plan
 }
 
@@ -93,6 +96,11 @@ pub(super) fn in_force(old: &Config, new: &Config) -> Config {
     config.runtime = old.runtime.clone();
     config.basichttp = old.basichttp.clone();
     config.routing = old.routing.clone();
+    config.sip = old.sip.clone();
+    // SIP sockets are opened once, on the routing shard: the listeners stay as they were.
+    config.listeners.retain(|l| l.protocol != Protocol::Sip);
+    let sip_listeners = old.listeners.iter().filter(|l| l.protocol == Protocol::Sip);
+    config.listeners.extend(sip_listeners.cloned());
     let (limits, old_limits) = (&mut config.limits, &old.limits);
     limits.sessions_per_shard_max = old_limits.sessions_per_shard_max;
     limits.connections_per_shard_max = old_limits.connections_per_shard_max;
@@ -120,6 +128,8 @@ fn fixed_at_start(old: &Config, new: &Config) -> Vec<&'static str> {
         ),
         // The router (its owner, media table and sizes) is built when shards start.
         ("routing", old.routing != new.routing),
+        ("sip", old.sip != new.sip),
+        ("SIP listeners", sip_listeners(old) != sip_listeners(new)),
         (
             "runtime.io_memory_bytes",
             old_runtime.io_memory_bytes != new_runtime.io_memory_bytes,
@@ -176,6 +186,11 @@ fn fixed_at_start(old: &Config, new: &Config) -> Vec<&'static str> {
         .filter(|(_, changed)| *changed)
         .map(|(key, _)| key)
         .collect()
+}
+
+fn sip_listeners(config: &Config) -> Vec<&ListenerConfig> {
+    let listeners = config.listeners.iter();
+    listeners.filter(|l| l.protocol == Protocol::Sip).collect()
 }
 
 fn find<'a>(listeners: &'a [ListenerConfig], name: &str) -> Option<&'a ListenerConfig> {

@@ -190,8 +190,8 @@ fn listener_names_and_addresses() {
     let other_port = format!("{API_PLAIN}[[listener]]\nname = \"b\"\naddress = \"0.0.0.0:81\"\n");
     assert!(Config::from_toml_str_on(&other_port, "t", &two_cores()).is_ok());
     assert_eq!(
-        refusal("[[listener]]\nname = \"voice\"\nprotocol = \"sip\"\n"),
-        "test.toml: listener \"voice\": protocol = \"sip\" is not supported yet"
+        refusal("[[listener]]\nname = \"voice\"\nprotocol = \"sip\"\nadmin = true\n"),
+        "test.toml: listener \"voice\": admin = true is for HTTP listeners, not SIP"
     );
     let error = refusal("[[listener]]\naddress = \"localhost\"\n");
     assert!(
@@ -576,4 +576,64 @@ fn entry_points_reload_and_routing_needs_a_restart() {
     let in_force = Config::in_force_after_reload(&old, &new);
     assert_eq!(in_force.routing, old.routing);
     assert_eq!(in_force.entry_points, new.entry_points);
+}
+
+const SIP_BASE: &str = "[[listener]]\nname = \"http\"\n\
+    [[listener]]\nname = \"sip\"\nprotocol = \"sip\"\naddress = \"127.0.0.1:5060\"\n\
+    [[entry_point]]\nname = \"voice\"\napplication = \"v.scxml\"\n";
+
+#[test]
+fn sip_routing_points_are_validated() {
+    let good = format!(
+        "{SIP_BASE}[sip]\ndefault_destination = \"sip:operator@10.0.0.1\"\n\
+         [[routing_point]]\nnumber = \"5000\"\nentry_point = \"voice\"\n"
+    );
+    let config = Config::from_toml_str_on(&good, "t", &two_cores()).expect("valid");
+    assert_eq!(config.routing_points[0].number, "5000");
+    assert_eq!(config.sip.queued_status, 182);
+    let cases = [
+        (
+            "[[routing_point]]\nnumber = \"5000\"\nentry_point = \"nope\"\n",
+            "routing_point[0]: no [[entry_point]] named \"nope\"",
+        ),
+        (
+            "[[routing_point]]\nnumber = \"5000\"\nentry_point = \"voice\"\n\
+             [[routing_point]]\nnumber = \"5000\"\nentry_point = \"voice\"\n",
+            "routing_point[1]: number \"5000\" must be unique",
+        ),
+        (
+            "[sip]\ndefault_destination = \"http://x\"\n",
+            "sip.default_destination: \"http://x\" is not a sip:, sips: or tel: URI",
+        ),
+        (
+            "[sip]\nqueued_status = 200\n",
+            "sip: queued_status 200 must be 0 (none) or a provisional status",
+        ),
+        ("[sip]\nt1_ms = 0\n", "sip.t1_ms must be at least 1"),
+    ];
+    for (extra, expected) in cases {
+        let text = format!("{SIP_BASE}{extra}");
+        let error = Config::from_toml_str_on(&text, "t", &two_cores()).unwrap_err();
+        assert!(error.to_string().contains(expected), "{error}");
+    }
+    let without_listener = "[[entry_point]]\nname = \"voice\"\napplication = \"v\"\n\
+        [[routing_point]]\nnumber = \"1\"\nentry_point = \"voice\"\n";
+    let error = Config::from_toml_str_on(without_listener, "t", &two_cores()).unwrap_err();
+    assert!(error
+        .to_string()
+        .contains("no [[listener]] has protocol = \"sip\""));
+}
+
+#[test]
+fn sip_listeners_and_settings_need_a_restart() {
+    let old = Config::from_toml_str_on(SIP_BASE, "t", &two_cores()).expect("valid");
+    let moved = SIP_BASE.replace("5060", "5070") + "[sip]\nqueued_status = 0\n";
+    let new = Config::from_toml_str_on(&moved, "t", &two_cores()).expect("valid");
+    let plan = Config::reload_plan(&old, &new);
+    assert!(plan.listeners_changed.is_empty(), "{plan:?}");
+    assert!(plan.restart_required.contains(&"SIP listeners"), "{plan:?}");
+    assert!(plan.restart_required.contains(&"sip"), "{plan:?}");
+    let in_force = Config::in_force_after_reload(&old, &new);
+    assert_eq!(in_force.listeners, old.listeners);
+    assert_eq!(in_force.sip, old.sip);
 }

@@ -195,10 +195,10 @@ pub(super) fn listeners(listeners: &[ListenerConfig]) -> Result<(), Problem> {
                 other_address: other.address,
             });
         }
-        if listener.protocol == Protocol::Sip {
-            return Err(Problem::ProtocolUnsupported {
-                name: listener.name.clone(),
-                protocol: "sip",
+        if listener.protocol == Protocol::Sip && listener.admin {
+            return Err(Problem::Routing {
+                key: format!("listener \"{}\"", listener.name),
+                fault: "admin = true is for HTTP listeners, not SIP".to_owned(),
             });
         }
         tls(listener)?;

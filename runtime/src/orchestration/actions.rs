@@ -27,6 +27,9 @@ fn action_name(kind: ActionKind) -> Option<&'static str> {
         ActionKind::IxnAttach => "ixn.attach",
         ActionKind::IxnTerminate => "ixn.terminate",
         ActionKind::IxnCreateMessage => "ixn.createmessage",
+        ActionKind::IxnReject => "ixn.reject",
+        ActionKind::DialogPlay => "dialog.play",
+        ActionKind::DialogCollect => "dialog.collect",
         ActionKind::SessionFetch => "session.fetch",
         ActionKind::SessionStart => "session.start",
         _ => return None,
@@ -59,6 +62,9 @@ impl Orchestration {
             ActionKind::IxnAttach => self.attach(session, action),
             ActionKind::IxnTerminate => self.terminate(session, action, now_ms),
             ActionKind::IxnCreateMessage => self.create_message(session, action, &requestid),
+            ActionKind::IxnReject => self.reject_interaction(session, action, now_ms),
+            ActionKind::DialogPlay => self.treatment(session, action, false, now_ms),
+            ActionKind::DialogCollect => self.treatment(session, action, true, now_ms),
             ActionKind::SessionFetch => fetch(action, session, &requestid).map(|job| {
                 self.outbox.jobs.push(job);
                 Json::Null
@@ -97,7 +103,7 @@ impl Orchestration {
 
     /// The interaction an action names (`interaction` / `interactionexpr`), or by default the
     /// session's newest interaction still in progress. It must be the session's own.
-    fn interaction_of(
+    pub(super) fn interaction_of(
         &self,
         session: &str,
         action: &ExtensionAction,
@@ -177,7 +183,10 @@ impl Orchestration {
         self.submissions.insert(id, requestid.into());
         match submitted {
             Submitted::Reserved { agent } => self.reserved(id, agent),
-            Submitted::Queued => self.set_state(id, InteractionState::Queued, None),
+            Submitted::Queued => {
+                self.set_state(id, InteractionState::Queued, None);
+                self.call_queued(id);
+            }
         }
         Ok(Json::Null)
     }
@@ -211,6 +220,9 @@ impl Orchestration {
     /// by `target` (`agent:ID` or `ID`) or else the one reserved for it by the queue.
     fn route(&mut self, session: &str, action: &ExtensionAction, now_ms: u64) -> Outcome {
         let id = self.interaction_of(session, action)?;
+        if self.is_open_call(id) {
+            return self.route_call(id, action, now_ms);
+        }
         let interaction = self.interactions.get(id).ok_or("the interaction ended")?;
         let reserved = interaction.agent.clone();
         let media_name = interaction.media.clone();
@@ -245,7 +257,7 @@ impl Orchestration {
 
     /// Reserves `agent` for `id` in place of whoever had it: a queued submission is
     /// withdrawn, a reservation released, an accepted interaction's agent freed (a transfer).
-    fn move_to(
+    pub(super) fn move_to(
         &mut self,
         id: InteractionId,
         previous: Option<&str>,
@@ -296,6 +308,7 @@ impl Orchestration {
     fn terminate(&mut self, session: &str, action: &ExtensionAction, now_ms: u64) -> Outcome {
         let id = self.interaction_of(session, action)?;
         self.release(id, now_ms);
+        self.call_ended_unanswered(id, "terminated by the strategy");
         let reason = match action.arg("reason") {
             Value::String(reason) => Json::String(reason.to_string()),
             _ => Json::Null,

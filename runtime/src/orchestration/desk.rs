@@ -224,6 +224,7 @@ impl Orchestration {
         }
         let was = interaction.state;
         self.release(id, now_ms);
+        self.call_ended_unanswered(id, "completed");
         let data = json!({"reason": "completed", "was": was.name()});
         self.notify(id, "interaction.deleted", None, data);
         let json = self.interaction_json(id);

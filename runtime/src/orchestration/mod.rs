@@ -18,8 +18,9 @@ pub mod desk;
 pub mod handler;
 pub mod interaction;
 pub mod offers;
+pub mod voice;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use engine::event::{Event, EventKind};
 use engine::value::Value;
@@ -32,6 +33,7 @@ pub use interaction::{
     NewInteraction,
 };
 use offers::OfferStreams;
+pub use voice::{CallAnswer, CallOrder};
 
 /// The `_event.origintype` of the events the orchestration sends to sessions.
 pub const ORIGINTYPE: &str = "http://baton.dev/scxml/ixn";
@@ -89,12 +91,17 @@ pub struct Outbox {
     pub refresh: Vec<Box<str>>,
     /// Work to start.
     pub jobs: Vec<Job>,
+    /// Answers for SIP calls, in order.
+    pub calls: Vec<CallOrder>,
 }
 
 impl Outbox {
     /// True if nothing waits.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.refresh.is_empty() && self.jobs.is_empty()
+        self.events.is_empty()
+            && self.refresh.is_empty()
+            && self.jobs.is_empty()
+            && self.calls.is_empty()
     }
 }
 
@@ -150,6 +157,9 @@ pub struct RoutingGauges {
     pub queues: u64,
     /// Offer-stream events a full stream missed.
     pub offers_dropped: u64,
+    /// The SIP endpoint's gauges and counters, in the order of `serve::metrics::SIP`
+    /// (zeros without a SIP listener).
+    pub sip: [u64; 11],
 }
 
 /// The routing shard's orchestration state.
@@ -169,6 +179,10 @@ pub struct Orchestration {
     offers: OfferStreams,
     outbox: Outbox,
     router_events: Vec<RouterEvent>,
+    /// SIP calls waiting for their final response ([`voice`]).
+    calls: HashSet<InteractionId>,
+    /// Where treatments go (`sip.media_server`).
+    media_server: Option<String>,
 }
 
 /// Most target lists `_statistics` keeps parsed.
@@ -204,6 +218,8 @@ impl Orchestration {
             ),
             outbox: Outbox::default(),
             router_events: Vec::new(),
+            calls: HashSet::new(),
+            media_server: None,
         }
     }
 
@@ -242,6 +258,7 @@ impl Orchestration {
             reserved: totals.reserved.into(),
             queues: totals.queues.into(),
             offers_dropped: self.offers.dropped(),
+            sip: [0; 11],
         }
     }
 
@@ -324,6 +341,7 @@ impl Orchestration {
 
     /// Forgets an admitted interaction whose session could not start.
     pub fn discard(&mut self, id: InteractionId) {
+        self.calls.remove(&id);
         self.interactions.remove(id);
     }
 
@@ -345,6 +363,7 @@ impl Orchestration {
             }
         }
         let owned = self.interactions.of_session(session).to_vec();
+        self.calls_of_ended_session(&owned);
         for id in owned {
             self.release(id, now_ms);
             self.interactions.remove(id);

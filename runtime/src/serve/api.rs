@@ -70,6 +70,14 @@ pub struct Shard {
     pub orchestration: Option<Rc<RefCell<Orchestration>>>,
     /// Routing jobs (fetches, messages, starts) in flight on this shard.
     pub jobs_in_flight: Cell<u32>,
+    /// Answers for SIP calls the orchestration decided, for the SIP endpoint ([`super::sip`]).
+    pub call_orders: RefCell<Vec<crate::orchestration::CallOrder>>,
+    /// Wakes the SIP endpoint after `call_orders` grew.
+    pub sip_wake: Wake,
+    /// The SIP endpoint, on the routing shard when a SIP listener is configured.
+    pub sip: RefCell<Option<Rc<super::sip::SipEndpoint>>>,
+    /// The routing points (`[[routing_point]]`); a reload replaces them.
+    pub routing_points: RefCell<Vec<crate::config::RoutingPointConfig>>,
 }
 
 impl Shard {
@@ -349,7 +357,10 @@ impl SessionApi {
         drop(host);
         let snapshot = self.shard.metrics.snapshot(self.live_sessions());
         let routing = self.shard.orchestration.as_ref();
-        let routing = routing.map(|orchestration| orchestration.borrow().gauges());
+        let mut routing = routing.map(|orchestration| orchestration.borrow().gauges());
+        if let (Some(gauges), Some(sip)) = (&mut routing, &*self.shard.sip.borrow()) {
+            gauges.sip = sip.metrics();
+        }
         snapshot.with_replies(replies).with_routing(routing)
     }
 

@@ -38,7 +38,7 @@ use super::admin::ListenerHandler;
 use super::api::Shard;
 use super::reload::{BindFailure, Change, Order, Prepared, ReloadHandle};
 use super::tls::TlsListener;
-use crate::config::{Config, ListenerConfig, Tls};
+use crate::config::{Config, ListenerConfig, Protocol, Tls};
 use crate::shard::Shutdown;
 
 /// How often a shard looks for reload orders. The coordinator runs on its own thread, which
@@ -99,6 +99,9 @@ impl ShardListeners {
         };
         let mut failures = Vec::new();
         for (listener, loaded) in config.listeners.iter().zip(tls) {
+            if listener.protocol == Protocol::Sip {
+                continue; // the routing shard's SIP endpoint serves it (`super::sip`)
+            }
             match listen(listener.address) {
                 Ok(socket) => listeners.start(listener, loaded.as_ref(), socket),
                 Err(e) => failures.push(BindFailure {
@@ -179,7 +182,7 @@ impl ShardListeners {
         let mut sockets = Vec::new();
         let mut failures = Vec::new();
         for (index, listener) in change.config.listeners.iter().enumerate() {
-            if !self.needs_socket(listener, &change) {
+            if listener.protocol == Protocol::Sip || !self.needs_socket(listener, &change) {
                 continue;
             }
             match listen(listener.address) {
@@ -263,6 +266,7 @@ impl ShardListeners {
                 .borrow_mut()
                 .reconfigure(entry_points, gateways);
         }
+        *self.api.routing_points.borrow_mut() = change.config.routing_points.clone();
     }
 
     /// Starts accepting on `socket` for `listener`.

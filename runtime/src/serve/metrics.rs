@@ -383,6 +383,65 @@ fn render_into(answered: &[ShardSnapshot], missing: &[u16], out: &mut String) ->
     render_routing(answered, out)
 }
 
+/// The SIP endpoint's samples: name, type and help, in [`RoutingGauges::sip`] order.
+pub const SIP: [(&str, &str, &str); 11] = [
+    (
+        "baton_sip_calls_waiting",
+        "gauge",
+        "SIP calls waiting for their final response",
+    ),
+    (
+        "baton_sip_transactions",
+        "gauge",
+        "SIP server transactions alive",
+    ),
+    (
+        "baton_sip_invites_total",
+        "counter",
+        "INVITEs that started a call",
+    ),
+    (
+        "baton_sip_redirected_total",
+        "counter",
+        "Calls answered 302",
+    ),
+    (
+        "baton_sip_defaulted_total",
+        "counter",
+        "Calls sent to the default destination",
+    ),
+    (
+        "baton_sip_rejected_total",
+        "counter",
+        "Calls rejected by their strategy",
+    ),
+    (
+        "baton_sip_cancelled_total",
+        "counter",
+        "Calls cancelled by the caller (487)",
+    ),
+    (
+        "baton_sip_retransmissions_total",
+        "counter",
+        "Request retransmissions absorbed",
+    ),
+    (
+        "baton_sip_malformed_total",
+        "counter",
+        "SIP messages that did not parse",
+    ),
+    (
+        "baton_sip_refused_total",
+        "counter",
+        "SIP requests refused at a bound (503)",
+    ),
+    (
+        "baton_sip_ack_timeouts_total",
+        "counter",
+        "Final responses never acknowledged",
+    ),
+];
+
 /// The routing shard's gauges (no sample from the other shards).
 fn render_routing(answered: &[ShardSnapshot], out: &mut String) -> Result {
     let routing: Vec<(u16, &RoutingGauges)> = answered
@@ -441,6 +500,12 @@ fn render_routing(answered: &[ShardSnapshot], out: &mut String) -> Result {
         family(out, name, kind, help)?;
         for (shard, routing) in &routing {
             writeln!(out, "{name}{{shard=\"{shard}\"}} {}", value(routing))?;
+        }
+    }
+    for (index, (name, kind, help)) in SIP.into_iter().enumerate() {
+        family(out, name, kind, help)?;
+        for (shard, routing) in &routing {
+            writeln!(out, "{name}{{shard=\"{shard}\"}} {}", routing.sip[index])?;
         }
     }
     Ok(())

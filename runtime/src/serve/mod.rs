@@ -44,6 +44,7 @@ pub mod remote;
 pub mod reply;
 pub mod route;
 pub mod routing_api;
+pub mod sip;
 pub mod tls;
 
 use std::cell::{Cell, RefCell};
@@ -54,7 +55,7 @@ use std::time::Duration;
 use protocols::http::server::StopSignal;
 use protocols::tls::{ClientTls, ServerTls, TlsError};
 
-use crate::config::{BasicHttpLocation, Config, Machine, Protocol};
+use crate::config::{BasicHttpLocation, Config, Machine};
 use crate::documents::Documents;
 use crate::local::{Host, HostConfig, LogMode};
 use crate::orchestration::handler::{statistics_function, RoutingActions, STATISTICS_FUNCTION};
@@ -129,15 +130,6 @@ impl ServeError {
 /// Runs the server until SIGTERM/SIGINT; SIGHUP reloads the configuration from `source`
 /// (which `config` was read from).
 pub fn serve(config: Config, source: Source) -> Result<(), ServeError> {
-    for listener in &config.listeners {
-        if listener.protocol != Protocol::Http {
-            let what = "a protocol other than http";
-            return Err(ServeError::Unsupported {
-                listener: listener.name.clone(),
-                what,
-            });
-        }
-    }
     announce_basichttp_location(&config);
     for listener in config.exposed_admin_listeners() {
         let warning = reload::exposed_admin_warning(&listener.name, listener.address);
@@ -257,6 +249,22 @@ async fn run_shard(context: ShardContext<peer::Call>, startup: Arc<Startup>) {
     basichttp::join(&shard, config);
     let stop = StopSignal::new();
     let driver = glommio::spawn_local(driver::drive(Rc::clone(&shard), stop.clone()));
+    let sip_tasks = match shard.orchestration.is_some() {
+        true => sip::start(&shard, config, &startup.tls, &stop),
+        false => Ok(Vec::new()),
+    };
+    let sip_tasks = match sip_tasks {
+        Ok(tasks) => tasks,
+        Err(failures) => {
+            startup
+                .bind_failures
+                .lock()
+                .expect("not poisoned")
+                .extend(failures);
+            context.shutdown.request();
+            Vec::new()
+        }
+    };
     let reload = startup.reload.clone();
     match ShardListeners::open(id, config, &startup.tls, Rc::clone(&shard), reload) {
         Ok(listeners) => {
@@ -278,6 +286,11 @@ async fn run_shard(context: ShardContext<peer::Call>, startup: Arc<Startup>) {
     }
     stop.stop();
     driver.await;
+    for task in sip_tasks {
+        task.await;
+    }
+    // The endpoint holds the shard: let both go.
+    shard.sip.borrow_mut().take();
 }
 
 /// The shard's session state, sized from `config`.
@@ -327,6 +340,10 @@ fn new_shard(
         routing_shard,
         orchestration,
         jobs_in_flight: Cell::new(0),
+        call_orders: RefCell::new(Vec::new()),
+        sip_wake: driver::Wake::default(),
+        sip: RefCell::new(None),
+        routing_points: RefCell::new(config.routing_points.clone()),
     }
 }
 

@@ -21,7 +21,8 @@ use super::route::{OfferAnswer, RoutingRoute};
 use crate::local::epoch_ms_now;
 use crate::orchestration::desk::{profile_from_json, state_from_json};
 use crate::orchestration::{
-    Admitted, Customer, InteractionId, NewInteraction, Refusal, INTERACTIONS_VARIABLE,
+    Admitted, Customer, InteractionId, NewInteraction, Orchestration, Refusal,
+    INTERACTIONS_VARIABLE,
 };
 
 /// A refusal as an HTTP answer.
@@ -235,34 +236,57 @@ async fn create(shard: &Rc<Shard>, body: Map<String, Json>) -> Response {
         Ok(doc) => doc,
         Err(e) => return Response::error(e.status(), &e.to_string()),
     };
-    let admitted = orchestration.borrow_mut().admit(new, epoch_ms_now());
+    let admitted = admit_and_start(shard, new, params, doc, |_, _| {});
     let (id, session, joined) = match admitted {
+        Ok(admitted) => admitted,
         Err(e) => return refusal(e),
-        Ok(Admitted::Joined { id, session }) => (id, session, true),
-        Ok(Admitted::Start { id }) => {
-            let value = orchestration.borrow().interaction_json(id);
-            let seed = single_interaction(id, value);
-            let started = shard.host.borrow_mut().start_session_with(
-                doc,
-                params,
-                &[(INTERACTIONS_VARIABLE, seed)],
-            );
-            match started {
-                Ok(session) => {
-                    orchestration.borrow_mut().bind(id, &session);
-                    shard.metrics.session_started();
-                    (id, session.into(), false)
-                }
-                Err(e) => {
-                    orchestration.borrow_mut().discard(id);
-                    return Response::error(503, &e.to_string());
-                }
-            }
-        }
     };
     pump(shard);
     let body = json!({"interaction": id.to_string(), "session": session, "joined": joined});
     json_response(201, &body)
+}
+
+/// Admits `new` (joining the customer's conversation or starting `doc` with `params`) and
+/// answers the interaction, its session and whether it joined. `on_admit` runs on the
+/// orchestration as soon as the interaction exists, before its session can run a step.
+pub fn admit_and_start(
+    shard: &Shard,
+    new: NewInteraction,
+    params: Vec<(Box<str>, Value)>,
+    doc: Rc<engine::model::Document>,
+    on_admit: impl FnOnce(&mut Orchestration, InteractionId),
+) -> Result<(InteractionId, Box<str>, bool), Refusal> {
+    let orchestration = shard.orchestration.as_ref().expect("the routing shard");
+    let admitted = orchestration.borrow_mut().admit(new, epoch_ms_now())?;
+    let id = match &admitted {
+        Admitted::Joined { id, .. } | Admitted::Start { id } => *id,
+    };
+    on_admit(&mut orchestration.borrow_mut(), id);
+    let session = match admitted {
+        Admitted::Joined { id, session } => return Ok((id, session, true)),
+        Admitted::Start { .. } => {
+            let value = orchestration.borrow().interaction_json(id);
+            let seed = single_interaction(id, value);
+            let interactions = [(INTERACTIONS_VARIABLE, seed)];
+            let started = shard
+                .host
+                .borrow_mut()
+                .start_session_with(doc, params, &interactions);
+            match started {
+                Ok(session) => session,
+                Err(e) => {
+                    orchestration.borrow_mut().discard(id);
+                    return Err(Refusal {
+                        status: 503,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+    };
+    orchestration.borrow_mut().bind(id, &session);
+    shard.metrics.session_started();
+    Ok((id, session.into(), false))
 }
 
 /// `_interactions` of a new session before its interaction is bound to it.
@@ -298,6 +322,10 @@ pub fn pump(shard: &Rc<Shard>) {
     }
     for job in outbox.jobs {
         jobs::spawn(shard, job);
+    }
+    if !outbox.calls.is_empty() {
+        shard.call_orders.borrow_mut().extend(outbox.calls);
+        shard.sip_wake.wake();
     }
     shard.wake.wake();
 }

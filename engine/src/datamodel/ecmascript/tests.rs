@@ -521,10 +521,17 @@ fn a_full_heap_refuses_scopes_naming_the_bound() {
         }
         assert!(scopes.len() < 1_000_000, "a 4 MiB heap never filled");
     };
-    assert!(refusal.message.contains("limits.js_heap_bytes_max"), "{}", refusal.message);
+    assert!(
+        refusal.message.contains("limits.js_heap_bytes_max"),
+        "{}",
+        refusal.message
+    );
     dm.drop_scope(scopes.pop().expect("some scopes fit"));
     dm.realm.runtime.run_gc();
-    assert!(dm.create_scope(&d, &sys("s")).is_ok(), "room again after a scope is freed");
+    assert!(
+        dm.create_scope(&d, &sys("s")).is_ok(),
+        "room again after a scope is freed"
+    );
 }
 
 #[test]

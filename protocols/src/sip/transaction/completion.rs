@@ -1,0 +1,174 @@
+//! The second half of a transaction's life: responses from the TU, the timers that
+//! retransmit the final response and end the transaction, and what goes out.
+
+use super::timer::{Deadline, Timer};
+use super::{RespondError, State, Transactions, TxEvent, TxKey};
+use crate::sip::message::Message;
+use crate::sip::transaction::Peer;
+
+impl Transactions {
+    /// Sends `response` (built from the transaction's request with [`crate::sip::response`]
+    /// and [`Transactions::to_tag`]) on transaction `key`. A provisional response (1xx)
+    /// may be sent any number of times. A final one ends the transaction's dialogue:
+    ///
+    /// - INVITE, 3xx-6xx: Completed. Over UDP Timer G resends it at T1, doubling up to T2,
+    ///   until an ACK; Timer H (64·T1) ends the transaction with [`TxEvent::AckTimeout`];
+    ///   an ACK leads to Confirmed, and Timer I (T4 over UDP, 0 over TCP/TLS) to the end.
+    /// - non-INVITE: Completed; Timer J (64·T1 over UDP, 0 over TCP/TLS) ends it, and until
+    ///   then retransmitted requests get the final response again.
+    pub fn respond(
+        &mut self,
+        key: TxKey,
+        response: Message,
+        now_ms: u64,
+    ) -> Result<(), RespondError> {
+        let tx = self.get(key).ok_or(RespondError::UnknownTransaction)?;
+        let status = response.status().ok_or(RespondError::NotAResponse)?;
+        if !(100..=699).contains(&status) {
+            return Err(RespondError::BadStatus { status });
+        }
+        if tx.final_status != 0 {
+            return Err(RespondError::AlreadyFinal {
+                status: tx.final_status,
+            });
+        }
+        if tx.invite && (200..300).contains(&status) {
+            return Err(RespondError::TwoHundredToInvite);
+        }
+        if status >= 200 {
+            self.send_final(key.slot, &response, status, now_ms);
+            return Ok(());
+        }
+        self.send(key.slot, &response);
+        let tx = &mut self.slots[key.slot as usize];
+        if tx.state == State::Trying {
+            tx.state = State::Proceeding;
+        }
+        Ok(())
+    }
+
+    /// Sends the final response of transaction `slot` and arms its timers.
+    pub(super) fn send_final(&mut self, slot: u32, response: &Message, status: u16, now_ms: u64) {
+        assert!(status >= 200);
+        self.send(slot, response);
+        let timers = self.limits.timers;
+        let long_ms = timers.t1_ms * 64;
+        let tx = &mut self.slots[slot as usize];
+        assert!(tx.final_status == 0);
+        tx.final_status = status;
+        tx.request = None;
+        tx.state = State::Completed;
+        let reliable = tx.destination.transport.is_reliable();
+        if tx.invite {
+            if !reliable {
+                self.arm_retransmit(slot, now_ms.saturating_add(timers.t1_ms), timers.t1_ms);
+            }
+            self.arm_end(slot, now_ms.saturating_add(long_ms));
+        } else if reliable {
+            self.terminate(slot, false);
+        } else {
+            self.arm_end(slot, now_ms.saturating_add(long_ms));
+        }
+    }
+
+    fn arm_retransmit(&mut self, slot: u32, at_ms: u64, interval_ms: u64) {
+        let tx = &mut self.slots[slot as usize];
+        tx.retransmit = Some((at_ms, interval_ms));
+        self.deadlines.push(Deadline {
+            at_ms,
+            slot,
+            generation: tx.generation,
+            timer: Timer::Retransmit,
+        });
+    }
+
+    pub(super) fn arm_end(&mut self, slot: u32, at_ms: u64) {
+        let tx = &mut self.slots[slot as usize];
+        tx.end_ms = Some(at_ms);
+        self.deadlines.push(Deadline {
+            at_ms,
+            slot,
+            generation: tx.generation,
+            timer: Timer::End,
+        });
+    }
+
+    /// Runs the timers due by `now_ms`: retransmissions (queued as outgoing) and ends
+    /// (reported as events).
+    pub fn tick(&mut self, now_ms: u64) {
+        while let Some(deadline) = self.deadlines.pop_due(now_ms) {
+            self.fire(deadline, now_ms);
+        }
+        debug_assert!(self.deadlines.len() <= 4 * self.slots.len() + 1024 * 1024);
+    }
+
+    fn fire(&mut self, deadline: Deadline, now_ms: u64) {
+        let slot = deadline.slot;
+        let Some(tx) = self.slots.get(slot as usize) else {
+            return;
+        };
+        if tx.generation != deadline.generation {
+            return;
+        }
+        match deadline.timer {
+            Timer::Retransmit => {
+                let Some((at_ms, interval_ms)) = tx.retransmit else {
+                    return;
+                };
+                if at_ms != deadline.at_ms {
+                    return;
+                }
+                assert!(tx.state == State::Completed);
+                if let Some(bytes) = &tx.last_response {
+                    self.outgoing.push((tx.destination, bytes.clone()));
+                }
+                let next_ms = (interval_ms * 2).min(self.limits.timers.t2_ms);
+                self.arm_retransmit(slot, now_ms.saturating_add(next_ms), next_ms);
+            }
+            Timer::End => {
+                if tx.end_ms != Some(deadline.at_ms) {
+                    return;
+                }
+                let ack_timeout = tx.invite && tx.state == State::Completed;
+                self.terminate(slot, ack_timeout);
+            }
+        }
+    }
+
+    /// Removes transaction `slot` and reports its end (unless the TU never heard of it).
+    pub(super) fn terminate(&mut self, slot: u32, ack_timeout: bool) {
+        let tx = self.slots.remove(slot as usize);
+        let indexed = self.index.remove(&*tx.key);
+        assert_eq!(indexed, Some(slot));
+        if tx.internal {
+            return;
+        }
+        let key = TxKey {
+            slot,
+            generation: tx.generation,
+        };
+        self.events.push(if ack_timeout {
+            TxEvent::AckTimeout { key }
+        } else {
+            TxEvent::Terminated { key }
+        });
+    }
+
+    /// The earliest time [`Transactions::tick`] has something to do. It may be earlier than
+    /// needed (a cancelled timer is dropped only when it comes due), never later.
+    pub fn next_deadline_ms(&self) -> Option<u64> {
+        self.deadlines.next_ms()
+    }
+
+    /// Appends the messages to send, each with its destination, to `out`. For UDP the
+    /// destination is [`crate::sip::response_destination`] of the request; for TCP and TLS
+    /// the peer and connection the request came on.
+    pub fn drain_outgoing(&mut self, out: &mut Vec<(Peer, Vec<u8>)>) {
+        out.append(&mut self.outgoing);
+    }
+
+    /// Appends the events to `out`.
+    pub fn drain_events(&mut self, out: &mut Vec<TxEvent>) {
+        out.append(&mut self.events);
+    }
+}
