@@ -466,9 +466,20 @@ pub struct Document {
     pub uses_event: bool,
     /// Some expression or script mentions `In(`: the datamodel needs the configuration.
     pub uses_in: bool,
+    /// Every identifier starting with `_` that an expression or script mentions, sorted,
+    /// and whether any uses `eval` or `Function` (which could name anything). Hosts read it
+    /// through [`Document::mentions`] to skip host values a document never reads.
+    pub underscore_names: (Vec<Box<str>>, bool),
 }
 
 impl Document {
+    /// Whether an expression or script of the document may read `name` (an identifier
+    /// starting with `_`, e.g. a host value such as `_interactions`).
+    pub fn mentions(&self, name: &str) -> bool {
+        let (names, dynamic) = &self.underscore_names;
+        *dynamic || names.binary_search_by(|n| (**n).cmp(name)).is_ok()
+    }
+
     /// The state at `idx`.
     #[inline]
     pub fn state(&self, idx: StateIdx) -> &State {

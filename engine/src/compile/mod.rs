@@ -145,6 +145,7 @@ impl<'a> Compiler<'a> {
             ids: HashMap::new(),
             uses_event: false,
             uses_in: false,
+            underscore_names: (Vec::new(), false),
         };
         let (pending, defaults, scripts) = (Vec::new(), Vec::new(), Vec::new());
         Compiler {
@@ -238,8 +239,38 @@ impl<'a> Compiler<'a> {
         }
         self.doc.uses_event = self.doc.exprs.iter().any(|e| e.text.contains("_event"));
         self.doc.uses_in = self.doc.exprs.iter().any(|e| e.text.contains("In("));
+        self.doc.underscore_names = underscore_names(&self.doc.exprs);
         assert!(!self.doc.states.is_empty());
         debug_assert!(self.doc.states.iter().all(|s| !s.id.is_empty()));
         self.doc
     }
+}
+
+/// The `_`-prefixed identifiers in `exprs`, sorted and unique, and whether any expression
+/// uses `eval` or `Function`.
+fn underscore_names(exprs: &[crate::model::Expr]) -> (Vec<Box<str>>, bool) {
+    let mut names: Vec<Box<str>> = Vec::new();
+    let mut dynamic = false;
+    for expr in exprs {
+        let text = expr.text.as_bytes();
+        dynamic |= expr.text.contains("eval") || expr.text.contains("Function");
+        let mut i = 0;
+        while i < text.len() {
+            let starts = text[i] == b'_'
+                && (i == 0 || !(text[i - 1].is_ascii_alphanumeric() || text[i - 1] == b'$'));
+            if !starts || (i > 0 && text[i - 1] == b'_') {
+                i += 1;
+                continue;
+            }
+            let end = text[i..]
+                .iter()
+                .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_' || *b == b'$'))
+                .map_or(text.len(), |n| i + n);
+            names.push(expr.text[i..end].into());
+            i = end;
+        }
+    }
+    names.sort();
+    names.dedup();
+    (names, dynamic)
 }

@@ -153,9 +153,13 @@ impl Effects for HostEffects<'_> {
         let Some(handler) = self.core.extensions.clone() else {
             return Err(super::extensions::unperformed(&action));
         };
-        let id = self.core.dir.get(self.key).map(|slot| slot.id.clone());
-        let id = id.expect("a stepping session has a slot");
-        handler.perform(&id, &action, self.core.now_ms)
+        let slot = self
+            .core
+            .dir
+            .get(self.key)
+            .expect("a stepping session has a slot");
+        let (id, doc) = (slot.id.clone(), std::rc::Rc::clone(&slot.doc));
+        handler.perform(&id, &doc, &action, self.core.now_ms)
     }
 
     fn log(&mut self, label: Option<&str>, message: &str) {

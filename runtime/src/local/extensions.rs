@@ -19,11 +19,13 @@ use super::{datamodel, Host, StartError};
 
 /// Performs the extension actions a host does not perform itself.
 pub trait ExtensionHandler {
-    /// Performs `action` for the session `session` (its id) at `now_ms`. Called during the
-    /// session's macrostep: it must not call back into the host.
+    /// Performs `action` for the session `session` (its id, running `doc`) at `now_ms`.
+    /// Called during the session's macrostep: it must not call back into the host. Host
+    /// values `doc` never reads ([`Document::mentions`]) need not be in the outcome.
     fn perform(
         &self,
         session: &str,
+        doc: &Document,
         action: &ExtensionAction,
         now_ms: u64,
     ) -> Result<ExtensionOutcome, ExtensionError>;
@@ -46,6 +48,9 @@ impl Host {
     /// if there is no such session, or it is running (then it is the handler's outcome
     /// that updates it) or not created yet.
     pub fn set_host_value(&mut self, id: &str, name: &str, value: Value) -> bool {
+        if !self.reads_host_value(id, name) {
+            return true; // nothing of the document can see it
+        }
         let Host {
             ecmascript,
             null,
@@ -63,6 +68,17 @@ impl Host {
         };
         let dm = datamodel(ecmascript, null, slot.doc.datamodel);
         dm.set_host_value(session.scope(), name, &value).is_ok()
+    }
+
+    /// Whether session `id`'s document may read the host value `name` (false for no such
+    /// session). Lets callers skip building values nobody reads.
+    pub fn reads_host_value(&self, id: &str, name: &str) -> bool {
+        let slot = self
+            .core
+            .dir
+            .by_id(id)
+            .and_then(|key| self.core.dir.get(key));
+        slot.is_some_and(|slot| slot.doc.mentions(name))
     }
 
     /// [`Host::start_session`] with host values bound before the initial macrostep runs;

@@ -41,11 +41,13 @@ type Outcome = Result<Json, String>;
 
 impl Orchestration {
     /// Performs `action` for `session`. Outcomes are events (see the module notes); the
-    /// returned value refreshes the session's `_interactions` before its next content runs.
+    /// returned value refreshes the session's `_interactions` before its next content runs,
+    /// when the session `reads_interactions` at all.
     pub fn perform(
         &mut self,
         session: &str,
         action: &ExtensionAction,
+        reads_interactions: bool,
         now_ms: u64,
     ) -> Result<ExtensionOutcome, ExtensionError> {
         let Some(name) = action_name(action.kind) else {
@@ -84,6 +86,9 @@ impl Orchestration {
                 let data = json!({"reason": reason});
                 self.answer(session, &format!("error.{name}"), &requestid, data);
             }
+        }
+        if !reads_interactions {
+            return Ok(ExtensionOutcome::default());
         }
         let interactions = self.interactions_value(session);
         Ok(ExtensionOutcome {

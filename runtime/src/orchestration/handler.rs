@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use engine::datamodel::HostFunction;
 use engine::effects::{ExtensionAction, ExtensionError, ExtensionOutcome};
+use engine::model::Document;
 use engine::value::Value;
 
 use super::Orchestration;
@@ -21,13 +22,15 @@ impl ExtensionHandler for RoutingActions {
     fn perform(
         &self,
         session: &str,
+        doc: &Document,
         action: &ExtensionAction,
         now_ms: u64,
     ) -> Result<ExtensionOutcome, ExtensionError> {
         let mut orchestration = self.0.try_borrow_mut().map_err(|_| ExtensionError {
             reason: "the orchestration is busy (an action ran from inside another)".into(),
         })?;
-        orchestration.perform(session, action, now_ms)
+        let reads = doc.mentions(super::INTERACTIONS_VARIABLE);
+        orchestration.perform(session, action, reads, now_ms)
     }
 }
 

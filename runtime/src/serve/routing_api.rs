@@ -310,6 +310,9 @@ pub fn pump(shard: &Rc<Shard>) {
         let orchestration = orchestration.borrow();
         let mut host = shard.host.borrow_mut();
         for session in &outbox.refresh {
+            if !host.reads_host_value(session, INTERACTIONS_VARIABLE) {
+                continue;
+            }
             let value = orchestration.interactions_value(session);
             host.set_host_value(session, INTERACTIONS_VARIABLE, value);
         }

@@ -257,8 +257,11 @@ impl Datamodel for EcmascriptDatamodel {
             });
         };
         let object = self.realm.with(|ctx| make_scope(&ctx, prepared, sys));
-        let (used, max) = (self.realm.heap_bytes(), self.heap_bytes_max);
-        let object = object.map_err(|message| scope_refusal(message, used, max))?;
+        // The heap's size is read only on a refusal: QuickJS computes it by walking the
+        // whole heap, which at 100,000 live sessions costs more than the start itself.
+        let realm = &self.realm;
+        let max = self.heap_bytes_max;
+        let object = object.map_err(|message| scope_refusal(message, realm.heap_bytes(), max))?;
         let scope = Scope::new(index, object, prepared.factories.len());
         let id = self.scopes.insert(scope).map_err(|_| ScopeError {
             message: "too many scopes".into(),

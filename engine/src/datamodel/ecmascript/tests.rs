@@ -103,6 +103,7 @@ fn empty_doc() -> Document {
         ids,
         uses_event: false,
         uses_in: false,
+        underscore_names: (Vec::new(), true),
     }
 }
 
