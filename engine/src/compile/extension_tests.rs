@@ -226,3 +226,14 @@ fn voice_actions_compile_and_check_their_literals() {
     let play = format!("<dialog:play xmlns:dialog=\"{dialog}\"/>");
     assert_eq!(routing_error(&play).kind, missing("dialog:play", "src"));
 }
+
+#[test]
+fn documents_know_which_underscore_names_they_mention() {
+    let d = routing_doc("<log expr=\"_interactions[x].data + a_b + _statistics('t')\"/>");
+    assert!(d.mentions("_interactions"));
+    assert!(d.mentions("_statistics"));
+    assert!(!d.mentions("_b"), "inside an identifier");
+    assert!(!d.mentions("_event"));
+    let d = routing_doc("<log expr=\"eval('_interactions')\"/>");
+    assert!(d.mentions("_anything"), "eval could read any name");
+}

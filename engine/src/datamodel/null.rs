@@ -265,6 +265,7 @@ mod tests {
             ids,
             uses_event: false,
             uses_in: true,
+            underscore_names: (Vec::new(), false),
         })
     }
 
