@@ -267,6 +267,9 @@ impl ShardListeners {
                 .reconfigure(entry_points, gateways);
         }
         *self.api.routing_points.borrow_mut() = change.config.routing_points.clone();
+        if let Some(sip) = self.api.sip.borrow().as_ref() {
+            sip.reload_certificates(&change.config.listeners, &change.tls);
+        }
     }
 
     /// Starts accepting on `socket` for `listener`.
@@ -331,16 +334,21 @@ fn keep(running: &mut Running, change: &Change) {
 
 /// `http://ADDRESS (name)` for logs.
 pub fn describe(listener: &ListenerConfig) -> String {
-    let scheme = match listener.tls {
-        Tls::Off => "http",
-        Tls::On | Tls::Mutual => "https",
+    let scheme = match (listener.protocol, listener.tls) {
+        (Protocol::Http, Tls::Off) => "http",
+        (Protocol::Http, Tls::On | Tls::Mutual) => "https",
+        (Protocol::Sip, Tls::Off) => "sip (udp, tcp)",
+        (Protocol::Sip, Tls::On | Tls::Mutual) => "sips (tls)",
     };
     let admin = if listener.admin {
         ", serves /admin/"
     } else {
         ""
     };
-    format!("{scheme}://{} ({}{admin})", listener.address, listener.name)
+    match listener.protocol {
+        Protocol::Http => format!("{scheme}://{} ({}{admin})", listener.address, listener.name),
+        Protocol::Sip => format!("{scheme} {} ({})", listener.address, listener.name),
+    }
 }
 
 /// The HTTP limits and timeouts of `config`. The request-target bound follows the head

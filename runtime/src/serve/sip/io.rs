@@ -13,7 +13,7 @@ use futures_lite::{future, AsyncRead, AsyncWrite};
 use glommio::net::{TcpListener, UdpSocket};
 use protocols::http::server::StopSignal;
 use protocols::sip::{Framed, Peer, SipStreamDecoder, Transport};
-use protocols::tls::ServerTls;
+use protocols::tls::{ServerTls, SharedServerTls};
 
 use super::{udp_peer, SipEndpoint};
 use crate::config::{ListenerConfig, Tls};
@@ -39,7 +39,11 @@ pub fn open(
 ) -> std::io::Result<Vec<glommio::Task<()>>> {
     let mut tasks = Vec::new();
     let tcp = TcpListener::bind(listener.address).map_err(std::io::Error::from)?;
-    let tls = tls.map(ServerTls::for_shard);
+    let tls = tls.map(|loaded| SharedServerTls::new(loaded.for_shard()));
+    if let Some(shared) = &tls {
+        let entry = (listener.name.clone(), shared.clone());
+        endpoint.tls.borrow_mut().push(entry);
+    }
     let transport = match listener.tls {
         Tls::Off => Transport::Tcp,
         Tls::On | Tls::Mutual => Transport::Tls,
@@ -90,7 +94,7 @@ async fn udp_loop(endpoint: Rc<SipEndpoint>, socket: Rc<UdpSocket>, stop: StopSi
 async fn accept_loop(
     endpoint: Rc<SipEndpoint>,
     listener: TcpListener,
-    tls: Option<ServerTls>,
+    tls: Option<SharedServerTls>,
     transport: Transport,
     stop: StopSignal,
 ) {
@@ -118,7 +122,7 @@ async fn accept_loop(
             match tls {
                 None => connection(endpoint, stream, addr, transport, stop).await,
                 Some(tls) => {
-                    if let Ok(stream) = protocols::tls::accept(&tls, stream).await {
+                    if let Ok(stream) = tls.accept(stream).await {
                         connection(endpoint, stream, addr, transport, stop).await;
                     }
                 }

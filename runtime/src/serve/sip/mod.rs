@@ -89,6 +89,9 @@ pub struct SipEndpoint {
     connections_max: u32,
     /// A tag for responses the endpoint sends outside a transaction (400s).
     stateless_tags: Cell<u64>,
+    /// The TLS listeners' certificates, by listener name; a reload swaps them for new
+    /// connections.
+    tls: RefCell<Vec<(String, protocols::tls::SharedServerTls)>>,
     /// Counters for `/metrics`.
     pub counters: SipCounters,
 }
@@ -165,7 +168,23 @@ impl SipEndpoint {
             next_connection: Cell::new(1),
             connections_max: config.limits.connections_per_shard_max,
             stateless_tags: Cell::new(seed),
+            tls: RefCell::new(Vec::new()),
             counters: SipCounters::default(),
+        }
+    }
+
+    /// A reload re-read the certificates: new TLS connections use `loaded` (one entry per
+    /// listener of `listeners`); live ones keep theirs.
+    pub fn reload_certificates(
+        &self,
+        listeners: &[crate::config::ListenerConfig],
+        loaded: &[Option<ServerTls>],
+    ) {
+        for (name, shared) in self.tls.borrow().iter() {
+            let index = listeners.iter().position(|l| &l.name == name);
+            if let Some(Some(loaded)) = index.map(|i| &loaded[i]) {
+                shared.reload(loaded.for_shard());
+            }
         }
     }
 

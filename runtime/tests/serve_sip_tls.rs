@@ -1,0 +1,238 @@
+//! The SIP routing point over TLS (`protocols = "sip"`, `tls = "on"`), driven by a real
+//! rustls client (SIPp as packaged has no TLS), and routing points reloaded live.
+
+mod support;
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use serde_json::json;
+use support::pki::Ca;
+use support::{free_port, request, Server};
+
+fn strategy(name: &str) -> String {
+    format!(
+        "{}/samples/strategies/{name}.scxml",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn config(http: u16, sips: u16, dir: &support::TempDir, points: &str) -> String {
+    format!(
+        r#"
+[[listener]]
+name = "http"
+address = "127.0.0.1:{http}"
+admin = true
+[[listener]]
+name = "sips"
+protocol = "sip"
+address = "127.0.0.1:{sips}"
+tls = "on"
+cert = "{cert}"
+key = "{key}"
+[sip]
+default_destination = "sip:operator@127.0.0.1:5999"
+media_server = "sip:127.0.0.1:5098"
+[[entry_point]]
+name = "voice"
+application = "{voice}"
+media = ["voice"]
+[[entry_point]]
+name = "treatment"
+application = "{treatment}"
+{points}"#,
+        cert = dir.join("server.pem").display(),
+        key = dir.join("server.key").display(),
+        voice = strategy("voice"),
+        treatment = strategy("voice_treatment"),
+    )
+}
+
+/// A SIP-over-TLS connection reading whole responses (Content-Length: 0 here).
+struct SipsClient {
+    stream: StreamOwned<ClientConnection, TcpStream>,
+    received: Vec<u8>,
+}
+
+impl SipsClient {
+    fn connect(port: u16, ca: &Ca) -> SipsClient {
+        let mut roots = RootCertStore::empty();
+        let der = CertificateDer::from_pem_slice(ca.cert_pem.as_bytes()).expect("CA PEM");
+        roots.add(der).expect("CA usable");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let socket = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let name = ServerName::try_from("localhost").expect("name");
+        let connection = ClientConnection::new(Arc::new(config), name).expect("client");
+        SipsClient {
+            stream: StreamOwned::new(connection, socket),
+            received: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, message: &str) {
+        self.stream.write_all(message.as_bytes()).expect("send");
+        self.stream.flush().expect("flush");
+    }
+
+    /// The next whole response (head up to the blank line; no bodies are expected).
+    fn response(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(end) = find(&self.received, b"\r\n\r\n") {
+                let head: Vec<u8> = self.received.drain(..end + 4).collect();
+                return String::from_utf8(head).expect("UTF-8");
+            }
+            assert!(Instant::now() < deadline, "no response");
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => panic!("connection closed"),
+                Ok(n) => self.received.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn invite(number: &str, port: u16, branch: &str) -> String {
+    format!(
+        "INVITE sip:{number}@127.0.0.1:{port};transport=tls SIP/2.0\r\n\
+         Via: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK{branch}\r\n\
+         From: <sip:+15550100@pbx.example>;tag=f{branch}\r\n\
+         To: <sip:{number}@127.0.0.1>\r\n\
+         Call-ID: {branch}@pbx.example\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sips:pbx@127.0.0.1:5061>\r\n\
+         Max-Forwards: 70\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+fn status(response: &str) -> u16 {
+    response[8..11].parse().expect("a status line")
+}
+
+fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    response
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .map(str::trim)
+}
+
+/// The server with a TLS SIP listener, its HTTP and SIPS ports, the CA that signed its
+/// certificate, and the directory holding the certificate (kept while the test runs).
+fn start(tag: &str, points: &str) -> (Server, u16, u16, Ca, support::TempDir) {
+    let (http, sips) = (free_port(), free_port());
+    let ca = Ca::new("sip test CA");
+    let leaf = ca.server("baton sips");
+    let dir = support::TempDir::new(tag);
+    dir.write("server.pem", &leaf.cert_pem);
+    dir.write("server.key", &leaf.key_pem);
+    let server = Server::start(tag, &config(http, sips, &dir, points), http);
+    server.await_port(sips);
+    (server, http, sips, ca, dir)
+}
+
+const VOICE_5000: &str = "[[routing_point]]\nnumber = \"5000\"\nentry_point = \"voice\"\n";
+
+#[test]
+fn calls_over_tls_are_routed_to_the_agent() {
+    let (server, http, sips, ca, _pki) = start("sips", VOICE_5000);
+    let body = json!({"skills": {"Mortgage": 8}, "capacity": {"voice": 1},
+                      "addresses": {"voice": "sips:ada@agents.example"}});
+    assert_eq!(
+        request(http, "PUT", "/agents/ada", &body.to_string()).0,
+        201
+    );
+    let ready = json!({"state": "ready"}).to_string();
+    assert_eq!(request(http, "POST", "/agents/ada/state", &ready).0, 200);
+    let mut client = SipsClient::connect(sips, &ca);
+    client.send(
+        "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bKo1\r\n\
+         From: <sip:mon@x>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\n\
+         Content-Length: 0\r\n\r\n",
+    );
+    let options = client.response();
+    assert_eq!(status(&options), 200, "{options}");
+    assert!(header(&options, "Allow").is_some_and(|a| a.contains("INVITE")));
+    client.send(&invite("5000", sips, "t1"));
+    let trying = client.response();
+    assert_eq!(status(&trying), 100, "{trying}");
+    let answer = client.response();
+    assert_eq!(status(&answer), 302, "{answer}");
+    assert_eq!(
+        header(&answer, "Contact"),
+        Some("<sips:ada@agents.example>")
+    );
+    let to = header(&answer, "To").expect("To");
+    assert!(to.contains(";tag="), "a To-tag on the final response: {to}");
+    assert_eq!(header(&answer, "CSeq"), Some("1 INVITE"));
+    assert_eq!(header(&answer, "Call-ID"), Some("t1@pbx.example"));
+    // The ACK ends the transaction; the interaction is accepted by the agent.
+    client.send(
+        &invite("5000", sips, "t1")
+            .replacen("INVITE sip", "ACK sip", 1)
+            .replace("CSeq: 1 INVITE", "CSeq: 1 ACK")
+            .replace("To: <sip:5000@127.0.0.1>", &format!("To: {to}")),
+    );
+    let (_, agent) = request(http, "GET", "/agents/ada", "");
+    assert_eq!(agent["media"]["voice"]["load"], 1, "{agent}");
+    drop(server);
+}
+
+#[test]
+fn routing_points_and_certificates_reload_live() {
+    let (server, http, sips, ca, pki) = start("sips-reload", VOICE_5000);
+    let mut client = SipsClient::connect(sips, &ca);
+    client.send(&invite("6000", sips, "r1"));
+    let first = client.response();
+    let first = match status(&first) {
+        100 => client.response(),
+        _ => first,
+    };
+    assert_eq!(status(&first), 404, "not a routing point yet: {first}");
+    let added =
+        format!("{VOICE_5000}[[routing_point]]\nnumber = \"6000\"\nentry_point = \"treatment\"\n");
+    let text = std::fs::read_to_string(server.config_path()).expect("config");
+    let text = text.replace(VOICE_5000, &added);
+    std::fs::write(server.config_path(), text).expect("rewrite config");
+    let other_ca = Ca::new("the next CA");
+    let leaf = other_ca.server("baton sips, renewed");
+    pki.write("server.pem", &leaf.cert_pem);
+    pki.write("server.key", &leaf.key_pem);
+    let (code, plan) = request(http, "POST", "/admin/reload", "");
+    assert_eq!(code, 200, "{plan}");
+    assert_eq!(plan["changes"]["entry_points_changed"], true, "{plan}");
+    // The live connection keeps its session; a new one gets the renewed certificate.
+    client.send(&invite("6000", sips, "r2"));
+    assert_eq!(status(&client.response()), 100);
+    let answer = client.response();
+    assert_eq!(status(&answer), 302, "{answer}");
+    let contact = header(&answer, "Contact").expect("Contact");
+    assert!(
+        contact.contains("play=http://media.example/welcome.wav"),
+        "{contact}"
+    );
+    let mut renewed = SipsClient::connect(sips, &other_ca);
+    renewed.send(&invite("6000", sips, "r3"));
+    assert_eq!(status(&renewed.response()), 100);
+    drop(server);
+}
