@@ -72,6 +72,12 @@ pub enum SipError {
         /// Its name.
         name: &'static str,
     },
+    /// A From or To value is not an address: an unclosed quoted string or `<`, or no URI
+    /// scheme (400).
+    BadAddress {
+        /// The header's name.
+        name: &'static str,
+    },
     /// The CSeq value is not `number method` with a number below 2**31 (400).
     BadCSeq,
     /// A request's CSeq method differs from its method (400; RFC 3261 §8.1.1.5).
@@ -112,6 +118,7 @@ impl SipError {
             | Self::BadStartLine
             | Self::BadHeader { .. }
             | Self::MissingHeader { .. }
+            | Self::BadAddress { .. }
             | Self::BadCSeq
             | Self::CSeqMismatch
             | Self::BadVia
@@ -140,6 +147,7 @@ impl fmt::Display for SipError {
                 write!(f, "the message has more than {headers_max} header fields")
             }
             Self::MissingHeader { name } => write!(f, "the {name} header field is missing"),
+            Self::BadAddress { name } => write!(f, "the {name} header field is not an address"),
             Self::BadCSeq => f.write_str("the CSeq header field is malformed"),
             Self::CSeqMismatch => f.write_str("the CSeq method differs from the request method"),
             Self::BadVia => f.write_str("the top Via header field is malformed"),

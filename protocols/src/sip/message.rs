@@ -5,7 +5,7 @@
 use std::io::Write as _;
 
 use super::error::{SipError, SipLimits};
-use super::syntax::{canonical_name, name_is, param, split_cseq, split_name_addr};
+use super::syntax::{canonical_name, name_is, split_cseq, split_name_addr};
 use super::syntax::{trim_lws, uri_user, Split};
 use super::via::{Via, ViaRef};
 
@@ -241,10 +241,15 @@ impl Message {
     }
 }
 
-/// The non-empty `tag` parameter of a From or To value.
+/// The first non-empty `tag` parameter of a From or To value (an empty one is no tag:
+/// [`super::response()`] adds its own after it, which must then be the one read back).
 pub(crate) fn tag_of(value: &str) -> Option<&str> {
     let (_, params) = split_name_addr(value);
-    param(params, "tag").flatten().filter(|tag| !tag.is_empty())
+    Split::new(params, b';', false).find_map(|piece| {
+        let (name, tag) = piece.split_once('=')?;
+        let tag = trim_lws(tag);
+        (trim_lws(name).eq_ignore_ascii_case("tag") && !tag.is_empty()).then_some(tag)
+    })
 }
 
 /// The values of one header field: its non-empty elements (Via) or the whole value.

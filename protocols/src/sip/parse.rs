@@ -6,7 +6,7 @@
 
 use super::error::{SipError, SipLimits};
 use super::message::{Header, Message, Method, StartLine};
-use super::syntax::{canonical_name, find_head_end, has_control, is_lws, is_token};
+use super::syntax::{canonical_name, find_head_end, has_control, is_address, is_lws, is_token};
 use super::syntax::{name_is, parse_decimal, skip_line_ends, split_cseq, Field, Fields, Lines};
 use super::via::ViaRef;
 
@@ -60,7 +60,7 @@ fn start_line(line: &[u8]) -> Result<StartLine, SipError> {
     }
     let line = std::str::from_utf8(line).map_err(|_| SipError::BadStartLine)?;
     let (first, rest) = line.split_once(' ').ok_or(SipError::BadStartLine)?;
-    if first.len() >= 4 && first[..4].eq_ignore_ascii_case("SIP/") {
+    if starts_with_sip(first) {
         check_version(first)?;
         return status_line(rest);
     }
@@ -73,6 +73,13 @@ fn start_line(line: &[u8]) -> Result<StartLine, SipError> {
         method: Method::parse(first.as_bytes()),
         uri: uri.to_owned(),
     })
+}
+
+/// Whether `word` starts with `SIP/`, in any case (byte-wise: it may not be ASCII).
+fn starts_with_sip(word: &str) -> bool {
+    word.as_bytes()
+        .get(..4)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"SIP/"))
 }
 
 /// `3DIGIT [SP reason]` after `SIP/2.0 SP`; a missing reason is accepted.
@@ -151,6 +158,11 @@ fn check_required(start: &StartLine, headers: &[Header]) -> Result<(), SipError>
     for name in REQUIRED_HEADERS {
         if first(name).is_none_or(str::is_empty) {
             return Err(SipError::MissingHeader { name });
+        }
+    }
+    for name in ["From", "To"] {
+        if !first(name).is_some_and(is_address) {
+            return Err(SipError::BadAddress { name });
         }
     }
     let (_, cseq_method) = first("CSeq")
@@ -258,7 +270,7 @@ fn lenient_request_line(line: &[u8]) -> Option<StartLine> {
     let line = std::str::from_utf8(line).ok()?;
     let mut words = line.split([' ', '\t']).filter(|word| !word.is_empty());
     let (method, uri, version) = (words.next()?, words.next()?, words.next()?);
-    let sip = version.len() >= 4 && version[..4].eq_ignore_ascii_case("SIP/");
+    let sip = starts_with_sip(version);
     if words.next().is_some()
         || !sip
         || !is_token(method.as_bytes())

@@ -311,6 +311,45 @@ pub(crate) fn split_name_addr(value: &str) -> (&str, &str) {
     }
 }
 
+/// Whether a From or To value is an address whose tag can be read back: quoted strings
+/// closed, a `<` closed by a `>`, a URI with a scheme and without quotes, angle brackets
+/// or white space, and no angle brackets among the parameters after it.
+pub(crate) fn is_address(value: &str) -> bool {
+    if !quotes_closed(value) {
+        return false;
+    }
+    if let Some(open) = find_separator(value, b'<', false) {
+        if !value[open..].contains('>') {
+            return false;
+        }
+    }
+    let (uri, params) = split_name_addr(value);
+    let uri_byte = |byte: u8| !b"\"<> \t".contains(&byte);
+    let has_scheme = uri
+        .split_once(':')
+        .is_some_and(|(scheme, rest)| !scheme.is_empty() && !rest.is_empty());
+    has_scheme
+        && uri.bytes().all(uri_byte)
+        && quotes_closed(params)
+        && find_separator(params, b'<', false).is_none()
+        && find_separator(params, b'>', false).is_none()
+}
+
+/// Whether every quoted string in `text` is closed.
+pub(crate) fn quotes_closed(text: &str) -> bool {
+    let (mut quoted, mut escaped) = (false, false);
+    for byte in text.bytes() {
+        if escaped {
+            escaped = false;
+        } else if quoted && byte == b'\\' {
+            escaped = true;
+        } else if byte == b'"' {
+            quoted = !quoted;
+        }
+    }
+    !quoted
+}
+
 /// The user part of a `sip:`/`sips:` URI (without a password) or the number of a `tel:`
 /// URI, as written (still %-escaped); `None` for other schemes or when there is none.
 pub(crate) fn uri_user(uri: &str) -> Option<&str> {

@@ -280,121 +280,128 @@ fn encode_writes_a_correct_content_length_and_cannot_forge_lines() {
     assert_eq!(again.body, b"v=0\r\n");
 }
 
+/// The minimal OPTIONS with `from` replaced by `to`.
+fn edited(from: &str, to: &str) -> Vec<u8> {
+    let bytes = options_with("");
+    assert!(String::from_utf8_lossy(&bytes).contains(from));
+    bytes.replace_all(from, to)
+}
+
+fn assert_refused(bytes: &[u8], error: SipError, status: u16) {
+    let found = refusal(bytes);
+    assert_eq!(found, error, "{}", String::from_utf8_lossy(bytes));
+    assert_eq!(found.status(), status);
+    assert!(
+        !found.to_string().contains('"'),
+        "Display fits in a Warning text"
+    );
+}
+
 #[test]
-fn each_refusal_has_its_variant_and_status() {
-    let limits = SipLimits::DEFAULT;
-    let cases: Vec<(Vec<u8>, SipError, u16)> = vec![
-        (b"\r\n\r\n".to_vec(), SipError::Empty, 400),
-        (
-            options_with("").replace_all("\r\n\r\n", "\r\n"),
-            SipError::Unterminated,
-            400,
-        ),
-        (
-            options_with("").replace_all("OPTIONS sip", "OPTIONS  sip"),
-            SipError::BadStartLine,
-            400,
-        ),
-        (
-            options_with("").replace_all("SIP/2.0\r\n", "SIP/3.0\r\n"),
-            SipError::BadVersion,
-            505,
-        ),
-        (
-            options_with("").replace_all("SIP/2.0\r\n", "HTTP/1.1\r\n"),
-            SipError::BadStartLine,
-            400,
-        ),
-        (
-            options_with("Bad Name: x\r\n"),
-            SipError::BadHeader { line: 7 },
-            400,
-        ),
-        (
-            options_with("NoColon\r\n"),
-            SipError::BadHeader { line: 7 },
-            400,
-        ),
-        (
-            options_with("X-Nul: a\0b\r\n"),
-            SipError::BadHeader { line: 7 },
-            400,
-        ),
-        (
-            options_with("X-Utf8: \u{e9}\r\n").replace_all("\u{e9}", "\u{1}"),
-            SipError::BadHeader { line: 7 },
-            400,
-        ),
-        (
-            options_with("").replace_all("Call-ID: opt-1@pbx\r\n", ""),
-            SipError::MissingHeader { name: "Call-ID" },
-            400,
-        ),
-        (
-            options_with("").replace_all("Via: SIP", "Via:\r\nX-Via: SIP"),
-            SipError::MissingHeader { name: "Via" },
-            400,
-        ),
-        (
-            options_with("").replace_all("CSeq: 7", "CSeq: x7"),
-            SipError::BadCSeq,
-            400,
-        ),
-        (
-            options_with("").replace_all("CSeq: 7", "CSeq: 2147483648"),
-            SipError::BadCSeq,
-            400,
-        ),
-        (
-            options_with("").replace_all("7 OPTIONS", "7 INVITE"),
-            SipError::CSeqMismatch,
-            400,
-        ),
-        (
-            options_with("").replace_all("SIP/2.0/UDP pbx", "SIP/1.0/UDP pbx"),
-            SipError::BadVia,
-            400,
-        ),
-        (
-            options_with("Content-Length: ten\r\n"),
-            SipError::BadContentLength,
-            400,
-        ),
-        (
-            options_with("Content-Length: 0\r\nl: 1\r\n"),
-            SipError::BadContentLength,
-            400,
-        ),
-        (
-            options_with("Content-Length: 20000\r\n"),
-            SipError::BodyTooLarge {
-                limit: 16_384,
-                actual: 20_000,
-            },
-            413,
-        ),
-        (
-            options_with("Content-Length: 10\r\n"),
-            SipError::BodyTruncated {
-                declared: 10,
-                available: 0,
-            },
-            400,
-        ),
-    ];
-    for (bytes, error, status) in cases {
-        let found = Message::parse(&bytes, &limits).unwrap_err();
-        assert_eq!(found, error, "{}", String::from_utf8_lossy(&bytes));
-        assert_eq!(found.status(), status);
-        assert!(!found.to_string().contains('"'));
-    }
+fn refusals_of_the_start_line_and_header_lines() {
+    assert_refused(b"\r\n\r\n", SipError::Empty, 400);
+    assert_refused(&edited("\r\n\r\n", "\r\n"), SipError::Unterminated, 400);
+    assert_refused(
+        &edited("OPTIONS sip", "OPTIONS  sip"),
+        SipError::BadStartLine,
+        400,
+    );
+    assert_refused(
+        &edited("OPTIONS sip:5000@", "OPTIONS 5000@"),
+        SipError::BadStartLine,
+        400,
+    );
+    assert_refused(
+        &edited("SIP/2.0\r\n", "SIP/3.0\r\n"),
+        SipError::BadVersion,
+        505,
+    );
+    assert_refused(
+        &edited("SIP/2.0\r\n", "HTTP/1.1\r\n"),
+        SipError::BadStartLine,
+        400,
+    );
+    let line_7 = SipError::BadHeader { line: 7 };
+    assert_refused(&options_with("Bad Name: x\r\n"), line_7, 400);
+    assert_refused(&options_with("NoColon\r\n"), line_7, 400);
+    assert_refused(&options_with("X-Nul: a\0b\r\n"), line_7, 400);
+    assert_refused(&options_with("X-Cr: a\rb\r\n"), line_7, 400);
     let mut invalid_utf8 = options_with("X-Latin1: caf\u{e9}\r\n");
     let at = invalid_utf8.iter().position(|&b| b == 0xc3).unwrap();
     invalid_utf8.remove(at);
-    assert_eq!(refusal(&invalid_utf8), SipError::BadHeader { line: 7 });
-    let orphan = options_with("").replace_all("OPTIONS SIP/2.0\r\n", "");
-    let orphan = [&b"OPTIONS sip:a@b SIP/2.0\r\n folded\r\n"[..], &orphan[..]].concat();
-    assert_eq!(refusal(&orphan), SipError::BadHeader { line: 2 });
+    assert_refused(&invalid_utf8, line_7, 400);
+    let folded_first = edited("SIP/2.0\r\nVia", "SIP/2.0\r\n folded\r\nVia");
+    assert_refused(&folded_first, SipError::BadHeader { line: 2 }, 400);
+}
+
+#[test]
+fn refusals_of_the_required_headers_and_framing() {
+    let missing = |name| SipError::MissingHeader { name };
+    assert_refused(
+        &edited("Call-ID: opt-1@pbx\r\n", ""),
+        missing("Call-ID"),
+        400,
+    );
+    assert_refused(
+        &edited("Via: SIP", "Via:\r\nX-Via: SIP"),
+        missing("Via"),
+        400,
+    );
+    let bad_to = SipError::BadAddress { name: "To" };
+    assert_refused(
+        &edited("baton.example.com>", "baton.example.com"),
+        bad_to,
+        400,
+    );
+    let bad_from = SipError::BadAddress { name: "From" };
+    assert_refused(
+        &edited("From: <sip:pbx", "From: \"pbx <sip:pbx"),
+        bad_from,
+        400,
+    );
+    assert_refused(
+        &edited("From: <sip:pbx@example.com>", "From: pbx"),
+        bad_from,
+        400,
+    );
+    assert_refused(&edited("CSeq: 7", "CSeq: x7"), SipError::BadCSeq, 400);
+    assert_refused(
+        &edited("CSeq: 7", "CSeq: 2147483648"),
+        SipError::BadCSeq,
+        400,
+    );
+    assert_refused(
+        &edited("7 OPTIONS", "7 INVITE"),
+        SipError::CSeqMismatch,
+        400,
+    );
+    assert_refused(
+        &edited("SIP/2.0/UDP pbx", "SIP/1.0/UDP pbx"),
+        SipError::BadVia,
+        400,
+    );
+    assert_refused(
+        &edited(":5060;branch", ":5060 junk;branch"),
+        SipError::BadVia,
+        400,
+    );
+    let bad_length = SipError::BadContentLength;
+    assert_refused(&options_with("Content-Length: ten\r\n"), bad_length, 400);
+    assert_refused(
+        &options_with("Content-Length: 0\r\nl: 1\r\n"),
+        bad_length,
+        400,
+    );
+    let too_large = SipError::BodyTooLarge {
+        limit: 16_384,
+        actual: 20_000,
+    };
+    assert_refused(&options_with("Content-Length: 20000\r\n"), too_large, 413);
+    let truncated = SipError::BodyTruncated {
+        declared: 10,
+        available: 0,
+    };
+    assert_refused(&options_with("Content-Length: 10\r\n"), truncated, 400);
 }
 
 #[test]
@@ -688,4 +695,34 @@ fn response_destinations() {
     let mut no_via = via_of("SIP/2.0/UDP a;branch=z9hG4bK1");
     no_via.headers.retain(|header| header.name != "Via");
     assert_eq!(response_destination(&no_via, source), source);
+}
+
+#[test]
+fn the_fuzz_properties_hold_on_these_messages() {
+    let regressions: [&[u8]; 3] = [
+        // Stamping appended to an unclosed quoted string in a Via parameter.
+        b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:506;tag=\"ch=z9hG4bK1;rport\r\n\
+          From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n\r\n",
+        // A '<' in a Via parameter hid the comma between elements.
+        b"OPTIONS sip:5000@b SIP/2.0\r\n\
+          v: SIP/2.0/TCP [2001:db8::1]:5060;received=1.2<.3.4;branch=z9hG4bKabc, SIP/2.0/UDP x\r\n\
+          f: <sip:a@b>;tag=1\r\nt: sip:c@d\r\ni: x\r\nCSeq: 7 OPTIONS\r\n\r\n",
+        // A To whose '>' was inside a quoted string hid the tag a response adds.
+        b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+          From: <sip:a@b>;tag=1\r\nTo: x <sip:y: \"a;<b>\" <sip:z@h>\r\nCall-ID: x\r\n\
+          CSeq: 1 INVITE\r\n\r\n",
+    ];
+    let sipp = sipp_invite();
+    let options = options_with("Subject: a\r\n b\r\n");
+    let inputs = regressions.into_iter().chain([&sipp[..], &options[..]]);
+    for input in inputs {
+        for seed in [0u8, 1, 2, 3] {
+            let data = [&[seed][..], input].concat();
+            crate::fuzzing::sip_message(&data);
+            crate::fuzzing::sip_stream(&data);
+        }
+    }
+    assert_eq!(refusal(regressions[0]), SipError::BadVia);
+    assert_eq!(refusal(regressions[1]), SipError::BadVia);
+    assert_eq!(refusal(regressions[2]), SipError::BadAddress { name: "To" });
 }

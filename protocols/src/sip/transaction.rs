@@ -316,7 +316,7 @@ impl Transactions {
             return self.on_cancel(request, peer, now_ms);
         }
         if self.is_full() {
-            self.reply_stateless(&request, peer, 503, None);
+            self.reply_stateless(&request, peer, 503);
             return Arrival::Refused;
         }
         let key = self.create(request, peer, false);
@@ -341,9 +341,12 @@ impl Transactions {
         };
         let i_ms = self.limits.timers.t4_ms;
         let tx = &mut self.slots[slot as usize];
+        if !tx.invite {
+            // Only a hand-made `Method::Other("INVITE")` request could share the key.
+            return Arrival::Handled;
+        }
         match tx.state {
             State::Completed => {
-                assert!(tx.invite, "an ACK matched a non-INVITE transaction");
                 tx.state = State::Confirmed;
                 tx.retransmit = None;
                 if tx.destination.transport.is_reliable() {
@@ -351,6 +354,7 @@ impl Transactions {
                 } else {
                     self.arm_end(slot, now_ms.saturating_add(i_ms));
                 }
+                self.prune_deadlines();
                 Arrival::Ack
             }
             State::Confirmed => Arrival::Ack,
@@ -364,7 +368,7 @@ impl Transactions {
             .then(|| self.index.get(self.target.as_str()).copied())
             .flatten();
         let Some(invite_slot) = found else {
-            self.reply_stateless(&cancel, peer, 481, None);
+            self.reply_stateless(&cancel, peer, 481);
             return Arrival::Handled;
         };
         let invite = &self.slots[invite_slot as usize];
@@ -439,10 +443,9 @@ impl Transactions {
     }
 
     /// Answers `request` outside any transaction, with a fresh To tag (unless it has one).
-    fn reply_stateless(&mut self, request: &Message, peer: Peer, status: u16, tag: Option<&str>) {
-        let (_, fresh) = self.issue();
-        let tag = tag.unwrap_or(tag_str(&fresh));
-        let answer = response(request, status, reason_phrase(status), tag, &[]);
+    fn reply_stateless(&mut self, request: &Message, peer: Peer, status: u16) {
+        let (_, tag) = self.issue();
+        let answer = response(request, status, reason_phrase(status), tag_str(&tag), &[]);
         self.queue(destination_of(request, peer), &answer);
     }
 

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
-use super::syntax::{find_separator, is_lws, is_token, param, trim_lws, Split};
+use super::syntax::{find_separator, is_lws, is_token, param, quotes_closed, trim_lws, Split};
 
 /// The branch prefix of RFC 3261 transactions (§8.1.1.7). Without it the peer follows
 /// RFC 2543 and transactions are matched on other fields.
@@ -44,6 +44,10 @@ pub(crate) struct ViaRef<'a> {
 impl<'a> ViaRef<'a> {
     /// Parses one element; `None` when it is malformed.
     pub(crate) fn parse(element: &'a str) -> Option<Self> {
+        // An unclosed quoted string would swallow the parameters stamping appends.
+        if !quotes_closed(element) {
+            return None;
+        }
         let (transport, rest) = sent_protocol(element)?;
         let sent_by_at = element.len() - rest.len();
         let (host, port, sent_by_len) = sent_by(rest)?;
@@ -54,12 +58,13 @@ impl<'a> ViaRef<'a> {
             text => text.strip_prefix(';')?,
         };
         let mut rport = None;
-        for piece in Split::new(params, b';', false) {
+        let pieces = Split::new(params, b';', false).filter(|_| !params.is_empty());
+        for piece in pieces {
             let (name, value) = match piece.split_once('=') {
                 Some((name, value)) => (trim_lws(name), Some(trim_lws(value))),
                 None => (trim_lws(piece), None),
             };
-            if !is_token(name.as_bytes()) || value == Some("") {
+            if !is_token(name.as_bytes()) || !value.is_none_or(is_param_value) {
                 return None;
             }
             if name.eq_ignore_ascii_case("rport") {
@@ -93,6 +98,20 @@ impl<'a> ViaRef<'a> {
             rport: self.rport,
         }
     }
+}
+
+/// A Via parameter value (RFC 3261 §25.1 gen-value, and the addresses of `received` and
+/// `maddr`): a token, an IP address (IPv6 with or without brackets), or a quoted string.
+/// Anything else (a comma, `<`, white space) would let stamping change how the header
+/// splits into elements.
+fn is_param_value(value: &str) -> bool {
+    if let Some(inner) = value.strip_prefix('"') {
+        return inner.strip_suffix('"').is_some_and(|inner| {
+            super::syntax::find_separator(inner, b'"', false).is_none() && quotes_closed(value)
+        });
+    }
+    let valid = |byte: u8| super::syntax::is_token_byte(byte) || b":[]".contains(&byte);
+    !value.is_empty() && value.bytes().all(valid)
 }
 
 /// `SIP / 2.0 / transport` then linear white space: the transport and what follows.

@@ -99,26 +99,19 @@ impl Transactions {
         while let Some(deadline) = self.deadlines.pop_due(now_ms) {
             self.fire(deadline, now_ms);
         }
-        debug_assert!(self.deadlines.len() <= 4 * self.slots.len() + 1024 * 1024);
+        self.prune_deadlines();
     }
 
     fn fire(&mut self, deadline: Deadline, now_ms: u64) {
-        let slot = deadline.slot;
-        let Some(tx) = self.slots.get(slot as usize) else {
-            return;
-        };
-        if tx.generation != deadline.generation {
+        if !self.is_armed(deadline) {
             return;
         }
+        let slot = deadline.slot;
+        let tx = &self.slots[slot as usize];
         match deadline.timer {
             Timer::Retransmit => {
-                let Some((at_ms, interval_ms)) = tx.retransmit else {
-                    return;
-                };
-                if at_ms != deadline.at_ms {
-                    return;
-                }
                 assert!(tx.state == State::Completed);
+                let (_, interval_ms) = tx.retransmit.expect("an armed retransmission");
                 if let Some(bytes) = &tx.last_response {
                     self.outgoing.push((tx.destination, bytes.clone()));
                 }
@@ -126,12 +119,35 @@ impl Transactions {
                 self.arm_retransmit(slot, now_ms.saturating_add(next_ms), next_ms);
             }
             Timer::End => {
-                if tx.end_ms != Some(deadline.at_ms) {
-                    return;
-                }
                 let ack_timeout = tx.invite && tx.state == State::Completed;
                 self.terminate(slot, ack_timeout);
             }
+        }
+    }
+
+    /// Whether `deadline` is still armed: its transaction lives and has not re-armed or
+    /// cancelled that timer since.
+    fn is_armed(&self, deadline: Deadline) -> bool {
+        let Some(tx) = self.slots.get(deadline.slot as usize) else {
+            return false;
+        };
+        if tx.generation != deadline.generation {
+            return false;
+        }
+        match deadline.timer {
+            Timer::Retransmit => tx.retransmit.map(|(at_ms, _)| at_ms) == Some(deadline.at_ms),
+            Timer::End => tx.end_ms == Some(deadline.at_ms),
+        }
+    }
+
+    /// Drops cancelled deadlines from the top of the heap, so that
+    /// [`Transactions::next_deadline_ms`] is exact whenever nothing is due.
+    pub(super) fn prune_deadlines(&mut self) {
+        while let Some(deadline) = self.deadlines.peek() {
+            if self.is_armed(deadline) {
+                return;
+            }
+            self.deadlines.pop();
         }
     }
 
@@ -154,8 +170,8 @@ impl Transactions {
         });
     }
 
-    /// The earliest time [`Transactions::tick`] has something to do. It may be earlier than
-    /// needed (a cancelled timer is dropped only when it comes due), never later.
+    /// The earliest time [`Transactions::tick`] has something to do (cancelled timers are
+    /// pruned as they reach the front, so this is never a spurious wake-up).
     pub fn next_deadline_ms(&self) -> Option<u64> {
         self.deadlines.next_ms()
     }

@@ -43,16 +43,21 @@ impl Deadlines {
         self.heap.peek().map(|Reverse(deadline)| deadline.at_ms)
     }
 
-    /// Removes and returns the earliest deadline if it is due by `now_ms`.
-    pub(super) fn pop_due(&mut self, now_ms: u64) -> Option<Deadline> {
-        let Reverse(deadline) = self.heap.peek()?;
-        if deadline.at_ms > now_ms {
-            return None;
-        }
+    /// The earliest deadline.
+    pub(super) fn peek(&self) -> Option<Deadline> {
+        self.heap.peek().map(|Reverse(deadline)| *deadline)
+    }
+
+    /// Removes the earliest deadline.
+    pub(super) fn pop(&mut self) -> Option<Deadline> {
         self.heap.pop().map(|Reverse(deadline)| deadline)
     }
 
-    pub(super) fn len(&self) -> usize {
-        self.heap.len()
+    /// Removes and returns the earliest deadline if it is due by `now_ms`.
+    pub(super) fn pop_due(&mut self, now_ms: u64) -> Option<Deadline> {
+        if self.next_ms()? > now_ms {
+            return None;
+        }
+        self.pop()
     }
 }
