@@ -72,8 +72,6 @@ pub struct Shard {
     pub jobs_in_flight: Cell<u32>,
     /// Answers for SIP calls the orchestration decided, for the SIP endpoint ([`super::sip`]).
     pub call_orders: RefCell<Vec<crate::orchestration::CallOrder>>,
-    /// Wakes the SIP endpoint after `call_orders` grew.
-    pub sip_wake: Wake,
     /// The SIP endpoint, on the routing shard when a SIP listener is configured.
     pub sip: RefCell<Option<Rc<super::sip::SipEndpoint>>>,
     /// The routing points (`[[routing_point]]`); a reload replaces them.

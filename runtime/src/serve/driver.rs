@@ -68,6 +68,10 @@ impl Future for WakeWait<'_> {
 /// Runs the shard's sessions until `stop` is raised.
 pub async fn drive(shard: Rc<Shard>, stop: StopSignal) {
     let clock = RealClock::new();
+    // One timer, reset each time the driver sleeps: a new one per sleep would register and
+    // deregister with the reactor on every turn, which at thousands of turns a second is
+    // measurable.
+    let mut timer = glommio::timer::Timer::new(IDLE_SLEEP);
     while !stop.is_stopped() {
         let progress = shard
             .host
@@ -78,6 +82,9 @@ pub async fn drive(shard: Rc<Shard>, stop: StopSignal) {
         shard.replies.resolve(replies);
         let finished = shard.host.borrow_mut().take_finished();
         let routing_deadline_ms = routing_turn(&shard, &finished, clock.now_ms());
+        let sip = shard.sip.borrow().clone();
+        let sip_deadline_ms = sip.and_then(|sip| sip.run_timers(clock.now_ms()));
+        let routing_deadline_ms = earliest(routing_deadline_ms, sip_deadline_ms);
         for done in finished {
             shard.metrics.session_finished(&done.status);
             // Normal ends are only counted (a line per session would cost every session a
@@ -93,20 +100,25 @@ pub async fn drive(shard: Rc<Shard>, stop: StopSignal) {
         if shard.metrics.events_pending() {
             shard.metrics.events_processed(Instant::now());
         }
-        let next_ms = match (progress.next_timer_ms, routing_deadline_ms) {
-            (Some(timer_ms), Some(routing_ms)) => Some(timer_ms.min(routing_ms)),
-            (timer_ms, routing_ms) => timer_ms.or(routing_ms),
-        };
+        let next_ms = earliest(progress.next_timer_ms, routing_deadline_ms);
         let sleep = match next_ms {
             Some(at_ms) => clock.duration_until(at_ms).min(IDLE_SLEEP),
             None => IDLE_SLEEP,
         };
+        timer.reset(sleep);
         let woken = shard.wake.wait();
-        let timer = async {
-            glommio::timer::sleep(sleep).await;
+        let timed_out = async {
+            (&mut timer).await;
         };
         let stopped = stop.wait();
-        future::or(future::or(woken, timer), stopped).await;
+        future::or(future::or(woken, timed_out), stopped).await;
+    }
+}
+
+fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -107,6 +107,8 @@ pub struct Metrics {
     pub request_latency: Latency,
     /// Event accepted to the end of the `run_ready` batch that processed it (approximate).
     pub event_latency: Latency,
+    /// A SIP call's INVITE read to its final response queued (routing shard only).
+    pub sip_answer_latency: Latency,
 }
 
 impl Metrics {
@@ -127,6 +129,7 @@ impl Metrics {
             events_pending_since: Cell::new(None),
             request_latency: Latency::new(),
             event_latency: Latency::new(),
+            sip_answer_latency: Latency::new(),
         }
     }
 
@@ -222,6 +225,7 @@ impl Metrics {
             mesh_dropped: self.mesh_dropped.get(),
             request_latency: self.request_latency.snapshot(),
             event_latency: self.event_latency.snapshot(),
+            sip_answer_latency: self.sip_answer_latency.snapshot(),
             replies: ReplyCounts::default(),
             routing: None,
         }
@@ -256,6 +260,7 @@ pub struct ShardSnapshot {
     mesh_dropped: u64,
     request_latency: LatencySnapshot,
     event_latency: LatencySnapshot,
+    sip_answer_latency: LatencySnapshot,
     replies: ReplyCounts,
     routing: Option<RoutingGauges>,
 }
@@ -380,6 +385,10 @@ fn render_into(answered: &[ShardSnapshot], missing: &[u16], out: &mut String) ->
                 (an upper bound: each event is charged its batch's oldest age)";
     let name = "baton_event_macrostep_latency_seconds";
     summary(out, name, help, answered, |s| &s.event_latency)?;
+    let help = "SIP INVITE read to its final response sent (302, rejection or default \
+                destination; not CANCELs), in seconds";
+    let name = "baton_sip_answer_latency_seconds";
+    summary(out, name, help, answered, |s| &s.sip_answer_latency)?;
     render_routing(answered, out)
 }
 

@@ -341,7 +341,6 @@ fn new_shard(
         orchestration,
         jobs_in_flight: Cell::new(0),
         call_orders: RefCell::new(Vec::new()),
-        sip_wake: driver::Wake::default(),
         sip: RefCell::new(None),
         routing_points: RefCell::new(config.routing_points.clone()),
     }

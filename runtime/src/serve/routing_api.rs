@@ -328,7 +328,10 @@ pub fn pump(shard: &Rc<Shard>) {
     }
     if !outbox.calls.is_empty() {
         shard.call_orders.borrow_mut().extend(outbox.calls);
-        shard.sip_wake.wake();
+        let sip = shard.sip.borrow().clone();
+        if let Some(sip) = sip {
+            sip.answer_calls();
+        }
     }
     shard.wake.wake();
 }

@@ -19,18 +19,26 @@ pub struct Call {
     pub host: String,
     /// When the strategy's time is up, epoch ms.
     pub deadline_ms: u64,
+    /// When its INVITE was read (for the answer latency in `/metrics`).
+    pub arrived: std::time::Instant,
     /// Its place among calls with the same deadline (set by [`Calls::insert`]).
     seq: u64,
 }
 
 impl Call {
     /// A call not yet admitted.
-    pub fn new(default_destination: Option<String>, host: String, deadline_ms: u64) -> Call {
+    pub fn new(
+        default_destination: Option<String>,
+        host: String,
+        deadline_ms: u64,
+        arrived: std::time::Instant,
+    ) -> Call {
         Call {
             interaction: None,
             default_destination,
             host,
             deadline_ms,
+            arrived,
             seq: 0,
         }
     }

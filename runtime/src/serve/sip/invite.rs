@@ -47,7 +47,7 @@ fn read(endpoint: &SipEndpoint, key: TxKey) -> Option<Invite> {
 /// strategy, creates the voice interaction and starts (or joins) its session. A number
 /// that is no routing point gets `404`; a bound reached, `503`; a strategy that cannot be
 /// opened or started, the default destination.
-pub async fn admit(endpoint: Rc<SipEndpoint>, key: TxKey) {
+pub async fn admit(endpoint: Rc<SipEndpoint>, key: TxKey, arrived: std::time::Instant) {
     let now_ms = epoch_ms_now();
     let Some(invite) = read(&endpoint, key) else {
         return;
@@ -58,7 +58,7 @@ pub async fn admit(endpoint: Rc<SipEndpoint>, key: TxKey) {
     });
     let Some(point) = point else {
         endpoint.respond(key, 404, &[], now_ms);
-        endpoint.wake();
+        endpoint.flush();
         return;
     };
     let timeout_ms = point
@@ -68,12 +68,13 @@ pub async fn admit(endpoint: Rc<SipEndpoint>, key: TxKey) {
         point.default_destination.clone(),
         invite.host.clone(),
         now_ms + u64::from(timeout_ms),
+        arrived,
     );
     endpoint.calls.borrow_mut().insert(key, call);
     if let Err(reason) = Box::pin(start(&endpoint, key, &point, invite)).await {
         refuse(&endpoint, key, reason);
     }
-    endpoint.wake();
+    endpoint.flush();
 }
 
 /// Why a call could not be admitted.

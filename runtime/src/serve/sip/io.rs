@@ -2,11 +2,12 @@
 //! a task per stream connection, and the control task that runs timers and decisions.
 //!
 //! Every task hands what it read to the endpoint synchronously and then sends what the
-//! endpoint queued ([`flush`]), so one turn reads, decides and writes without another task
-//! in between. Borrows of the endpoint's state never cross an await.
+//! endpoint queued ([`SipEndpoint::flush`]: UDP sends are non-blocking syscalls, stream
+//! messages go to their connection's writer task), so one turn reads, decides and writes
+//! without another task in between. Timers run in the shard's driver
+//! ([`SipEndpoint::run_timers`]). Borrows of the endpoint's state never cross an await.
 
 use std::rc::Rc;
-use std::time::Duration;
 
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use futures_lite::{future, AsyncRead, AsyncWrite};
@@ -17,7 +18,6 @@ use protocols::tls::{ServerTls, SharedServerTls};
 
 use super::{udp_peer, SipEndpoint};
 use crate::config::{ListenerConfig, Tls};
-use crate::local::epoch_ms_now;
 
 /// Socket buffer asked for each UDP socket, in bytes. The kernel caps it at
 /// `net.core.rmem_max` / `wmem_max` (see tuning/README.md): bursts of calls beyond the
@@ -26,9 +26,6 @@ const UDP_BUFFER_BYTES: usize = 4 << 20;
 
 /// Messages queued for one stream connection before it counts as too slow and is closed.
 const CONNECTION_QUEUE_MAX: usize = 1_024;
-
-/// Longest sleep of the control task with nothing scheduled (to notice a stop).
-const IDLE_SLEEP: Duration = Duration::from_secs(1);
 
 /// Opens `listener`'s sockets and starts their tasks.
 pub fn open(
@@ -51,8 +48,8 @@ pub fn open(
     let accept = accept_loop(Rc::clone(endpoint), tcp, tls, transport, stop.clone());
     tasks.push(glommio::spawn_local(accept));
     if listener.tls == Tls::Off {
-        let udp = Rc::new(udp_socket(listener.address)?);
-        *endpoint.udp.borrow_mut() = Some(Rc::clone(&udp));
+        let (udp, sending) = udp_socket(listener.address)?;
+        *endpoint.udp.borrow_mut() = Some(sending);
         tasks.push(glommio::spawn_local(udp_loop(
             Rc::clone(endpoint),
             udp,
@@ -62,7 +59,9 @@ pub fn open(
     Ok(tasks)
 }
 
-fn udp_socket(address: std::net::SocketAddr) -> std::io::Result<UdpSocket> {
+/// The listener's UDP socket for receiving, and a non-blocking handle of the same socket
+/// for sending.
+fn udp_socket(address: std::net::SocketAddr) -> std::io::Result<(UdpSocket, std::net::UdpSocket)> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(address), Type::DGRAM, None)?;
     socket.set_reuse_address(true)?;
@@ -70,10 +69,12 @@ fn udp_socket(address: std::net::SocketAddr) -> std::io::Result<UdpSocket> {
     let _ = socket.set_recv_buffer_size(UDP_BUFFER_BYTES);
     let _ = socket.set_send_buffer_size(UDP_BUFFER_BYTES);
     socket.bind(&address.into())?;
-    Ok(UdpSocket::from(socket))
+    let sending = std::net::UdpSocket::from(socket.try_clone()?);
+    sending.set_nonblocking(true)?;
+    Ok((UdpSocket::from(socket), sending))
 }
 
-async fn udp_loop(endpoint: Rc<SipEndpoint>, socket: Rc<UdpSocket>, stop: StopSignal) {
+async fn udp_loop(endpoint: Rc<SipEndpoint>, socket: UdpSocket, stop: StopSignal) {
     let mut buffer = vec![0u8; 65_535];
     while !stop.is_stopped() {
         let received = future::or(async { Some(socket.recv_from(&mut buffer).await) }, async {
@@ -87,7 +88,12 @@ async fn udp_loop(endpoint: Rc<SipEndpoint>, socket: Rc<UdpSocket>, stop: StopSi
             // ICMP errors of earlier sends surface here; the socket itself is fine.
             Some(Err(_)) => continue,
         }
-        flush(&endpoint).await;
+        endpoint.flush();
+        // A busy socket never makes `recv_from` wait, so without this the loop would read
+        // every queued datagram before the driver ran a single strategy: the 100s go out at
+        // once, the 302s only once the burst is read. Yielding lets each call's strategy
+        // run (and its answer leave) in arrival order.
+        future::yield_now().await;
     }
 }
 
@@ -202,59 +208,11 @@ async fn read_messages<R: AsyncRead + Unpin>(
                 Err(error) => {
                     // The stream cannot be framed any more: answer what can be, then close.
                     endpoint.on_malformed(&buffer, &error, peer);
-                    flush(endpoint).await;
+                    endpoint.flush();
                     return;
                 }
             }
         }
-        flush(endpoint).await;
-    }
-}
-
-/// The control task: performs the strategies' decisions, runs transaction timers and
-/// call deadlines, and sends what they queued; sleeps until the next deadline or a wake.
-pub async fn control(endpoint: Rc<SipEndpoint>, stop: StopSignal) {
-    while !stop.is_stopped() {
-        let now_ms = epoch_ms_now();
-        endpoint.take_orders(now_ms);
-        endpoint.tick(now_ms);
-        endpoint.expire_calls(now_ms);
-        // Expiry may have produced orders (a timed-out call's session events do not, but
-        // its interaction's release can answer other calls).
-        endpoint.take_orders(now_ms);
-        flush(&endpoint).await;
-        let sleep = match endpoint.next_deadline_ms() {
-            Some(at_ms) => Duration::from_millis(at_ms.saturating_sub(epoch_ms_now())),
-            None => IDLE_SLEEP,
-        };
-        let woken = endpoint.shard.sip_wake.wait();
-        let timer = glommio::timer::sleep(sleep.min(IDLE_SLEEP));
-        future::or(future::or(woken, async { timer.await }), stop.wait()).await;
-    }
-}
-
-/// Sends everything the endpoint queued: datagrams on the UDP socket, stream messages to
-/// their connection's writer. A message for a connection that closed is dropped (its
-/// transaction's timers end it).
-pub async fn flush(endpoint: &SipEndpoint) {
-    let outgoing = endpoint.take_outgoing();
-    if outgoing.is_empty() {
-        return;
-    }
-    let udp = endpoint.udp.borrow().clone();
-    for (peer, bytes) in outgoing {
-        match peer.transport {
-            Transport::Udp => {
-                if let Some(udp) = &udp {
-                    let _ = udp.send_to(&bytes, peer.addr).await;
-                }
-            }
-            Transport::Tcp | Transport::Tls => {
-                let connections = endpoint.connections.borrow();
-                if let Some(tx) = connections.get(&peer.connection) {
-                    let _ = tx.try_send(bytes);
-                }
-            }
-        }
+        endpoint.flush();
     }
 }

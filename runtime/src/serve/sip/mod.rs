@@ -82,7 +82,12 @@ pub struct SipEndpoint {
     calls: RefCell<Calls>,
     /// Messages to send, with their destination.
     outgoing: RefCell<Vec<(Peer, Vec<u8>)>>,
-    udp: RefCell<Option<Rc<glommio::net::UdpSocket>>>,
+    /// The UDP socket's sending side: a non-blocking send is one syscall, so answers go
+    /// out where they are decided, without a task hop.
+    udp: RefCell<Option<std::net::UdpSocket>>,
+    /// Datagrams the kernel refused (a full send buffer); the transactions' retransmissions
+    /// recover finals, the caller's recover the rest.
+    udp_send_failures: Cell<u64>,
     /// Open TCP/TLS connections: where their messages are written.
     connections: RefCell<HashMap<u64, flume::Sender<Vec<u8>>>>,
     next_connection: Cell<u64>,
@@ -129,8 +134,6 @@ pub fn start(
     if !failures.is_empty() {
         return Err(failures);
     }
-    let control = glommio::spawn_local(io::control(Rc::clone(&endpoint), stop.clone()));
-    tasks.push(control);
     *shard.sip.borrow_mut() = Some(Rc::clone(&endpoint));
     Ok(tasks)
 }
@@ -164,6 +167,7 @@ impl SipEndpoint {
             calls: RefCell::new(Calls::default()),
             outgoing: RefCell::new(Vec::new()),
             udp: RefCell::new(None),
+            udp_send_failures: Cell::new(0),
             connections: RefCell::new(HashMap::new()),
             next_connection: Cell::new(1),
             connections_max: config.limits.connections_per_shard_max,
@@ -188,9 +192,48 @@ impl SipEndpoint {
         }
     }
 
-    /// Wakes the control task (to send what was queued, or perform new decisions).
-    fn wake(&self) {
-        self.shard.sip_wake.wake();
+    /// Performs the decisions the orchestration queued and sends the answers (called by
+    /// [`crate::serve::routing_api::pump`]).
+    pub fn answer_calls(&self) {
+        self.take_orders(epoch_ms_now());
+        self.flush();
+    }
+
+    /// The driver's turn: transaction timers, call deadlines, and what they send. Answers
+    /// when the endpoint next needs a turn.
+    pub fn run_timers(&self, now_ms: u64) -> Option<u64> {
+        self.tick(now_ms);
+        self.expire_calls(now_ms);
+        self.take_orders(now_ms);
+        self.flush();
+        self.next_deadline_ms()
+    }
+
+    /// Sends everything queued: datagrams on the UDP socket, stream messages to their
+    /// connection's writer. A message for a connection that closed is dropped (its
+    /// transaction's timers end it). Wakes the driver, whose sleep may now be too long for
+    /// the new transactions' timers.
+    pub(super) fn flush(&self) {
+        let outgoing = self.take_outgoing();
+        if outgoing.is_empty() {
+            return;
+        }
+        let udp = self.udp.borrow();
+        let connections = self.connections.borrow();
+        for (peer, bytes) in outgoing {
+            let sent = match peer.transport {
+                Transport::Udp => udp
+                    .as_ref()
+                    .is_some_and(|udp| udp.send_to(&bytes, peer.addr).is_ok()),
+                Transport::Tcp | Transport::Tls => connections
+                    .get(&peer.connection)
+                    .is_some_and(|tx| tx.try_send(bytes).is_ok()),
+            };
+            if !sent {
+                bump(&self.udp_send_failures);
+            }
+        }
+        self.shard.wake.wake();
     }
 
     /// The gauges and counters of `/metrics`, in the order of `super::metrics::SIP`.
@@ -246,7 +289,8 @@ impl SipEndpoint {
         match method {
             Some(Method::Invite) => {
                 bump(&self.counters.invites);
-                let task = glommio::spawn_local(invite::admit(Rc::clone(self), key));
+                let arrived = std::time::Instant::now();
+                let task = glommio::spawn_local(invite::admit(Rc::clone(self), key, arrived));
                 task.detach();
             }
             Some(Method::Options) => {
@@ -332,13 +376,15 @@ impl SipEndpoint {
                 CallAnswer::Queued => {}
                 CallAnswer::Redirect { contact } => {
                     let call = self.calls.borrow_mut().remove(key);
+                    self.answered(call.as_ref());
                     let host = call.map(|call| call.host).unwrap_or_default();
                     let contact = contact_header(&contact, &host);
                     self.respond(key, 302, &[("Contact", &contact)], now_ms);
                     bump(&self.counters.redirected);
                 }
                 CallAnswer::Reject { status, reason } => {
-                    self.calls.borrow_mut().remove(key);
+                    let call = self.calls.borrow_mut().remove(key);
+                    self.answered(call.as_ref());
                     let warning = warning(&reason);
                     let extra = [("Warning", warning.as_str())];
                     self.respond(
@@ -358,9 +404,18 @@ impl SipEndpoint {
         }
     }
 
+    /// Records how long `call` waited for its answer.
+    fn answered(&self, call: Option<&Call>) {
+        if let Some(call) = call {
+            let latency = &self.shard.metrics.sip_answer_latency;
+            latency.record_n(call.arrived.elapsed(), 1);
+        }
+    }
+
     /// Sends the call of `key` to its default destination (`480` without one).
     fn default_destination(&self, key: TxKey, call: &Call, reason: &str, now_ms: u64) {
         bump(&self.counters.defaulted);
+        self.answered(Some(call));
         let warning = warning(reason);
         let destination = call
             .default_destination
@@ -414,8 +469,8 @@ impl SipEndpoint {
         }
     }
 
-    /// When the endpoint next needs to run on its own.
-    fn next_deadline_ms(&self) -> Option<u64> {
+    /// When the endpoint next needs a turn.
+    pub fn next_deadline_ms(&self) -> Option<u64> {
         let transactions = self.transactions.borrow().next_deadline_ms();
         let calls = self.calls.borrow().next_deadline_ms();
         match (transactions, calls) {
