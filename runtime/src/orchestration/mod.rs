@@ -159,7 +159,7 @@ pub struct RoutingGauges {
     pub offers_dropped: u64,
     /// The SIP endpoint's gauges and counters, in the order of `serve::metrics::SIP`
     /// (zeros without a SIP listener).
-    pub sip: [u64; 11],
+    pub sip: [u64; 12],
 }
 
 /// The routing shard's orchestration state.
@@ -258,7 +258,7 @@ impl Orchestration {
             reserved: totals.reserved.into(),
             queues: totals.queues.into(),
             offers_dropped: self.offers.dropped(),
-            sip: [0; 11],
+            sip: [0; 12],
         }
     }
 

@@ -393,7 +393,7 @@ fn render_into(answered: &[ShardSnapshot], missing: &[u16], out: &mut String) ->
 }
 
 /// The SIP endpoint's samples: name, type and help, in [`RoutingGauges::sip`] order.
-pub const SIP: [(&str, &str, &str); 11] = [
+pub const SIP: [(&str, &str, &str); 12] = [
     (
         "baton_sip_calls_waiting",
         "gauge",
@@ -448,6 +448,11 @@ pub const SIP: [(&str, &str, &str); 11] = [
         "baton_sip_ack_timeouts_total",
         "counter",
         "Final responses never acknowledged",
+    ),
+    (
+        "baton_sip_send_failures_total",
+        "counter",
+        "SIP messages the kernel or a closed connection refused",
     ),
 ];
 

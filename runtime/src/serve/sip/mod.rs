@@ -237,7 +237,7 @@ impl SipEndpoint {
     }
 
     /// The gauges and counters of `/metrics`, in the order of `super::metrics::SIP`.
-    pub fn metrics(&self) -> [u64; 11] {
+    pub fn metrics(&self) -> [u64; 12] {
         let c = &self.counters;
         [
             self.calls.borrow().len() as u64,
@@ -251,6 +251,7 @@ impl SipEndpoint {
             c.malformed.get(),
             c.refused.get(),
             c.ack_timeouts.get(),
+            self.udp_send_failures.get(),
         ]
     }
 
