@@ -275,8 +275,10 @@ pub struct Transactions {
 }
 
 impl Transactions {
-    /// An empty table; it grows up to `transactions_max`. Panics on invalid limits
-    /// (`transactions_max` 0, T1 0 or over 60 s, T2 below T1).
+    /// An empty table sized for `transactions_max` at once: growing a table of 100,000
+    /// live transactions under load would copy it and fault its new pages in while calls
+    /// wait. The reservation is address space; pages are touched as slots are first used.
+    /// Panics on invalid limits (`transactions_max` 0, T1 0 or over 60 s, T2 below T1).
     pub fn new(limits: TxLimits) -> Transactions {
         assert!(limits.transactions_max > 0);
         assert!(limits.timers.t1_ms > 0);
@@ -284,8 +286,8 @@ impl Transactions {
         assert!(limits.timers.t2_ms >= limits.timers.t1_ms);
         Transactions {
             limits,
-            slots: Slab::new(),
-            index: HashMap::new(),
+            slots: Slab::with_capacity(limits.transactions_max as usize),
+            index: HashMap::with_capacity(limits.transactions_max as usize),
             deadlines: Deadlines::default(),
             outgoing: Vec::new(),
             events: Vec::new(),

@@ -119,6 +119,8 @@ pub(super) fn validate(
         SIP_TRANSACTIONS_MAX,
     )?;
     super::validate::at_most("sip.message_bytes_max", sip.message_bytes_max, 65_535)?;
+    // The transaction layer's own bound: Timer H (64·T1) must stay finite and sane.
+    super::validate::at_most("sip.t1_ms", sip.t1_ms, 60_000)?;
     if sip.t2_ms < sip.t1_ms {
         let fault = format!(
             "t2_ms ({}) must be at least t1_ms ({})",
