@@ -256,12 +256,7 @@ async fn run_shard(context: ShardContext<peer::Call>, startup: Arc<Startup>) {
     let sip_tasks = match sip_tasks {
         Ok(tasks) => tasks,
         Err(failures) => {
-            startup
-                .bind_failures
-                .lock()
-                .expect("not poisoned")
-                .extend(failures);
-            context.shutdown.request();
+            refuse_start(&startup, &context.shutdown, failures);
             Vec::new()
         }
     };
@@ -275,14 +270,7 @@ async fn run_shard(context: ShardContext<peer::Call>, startup: Arc<Startup>) {
             }
             listeners.serve(orders, context.shutdown.clone()).await;
         }
-        Err(failures) => {
-            startup
-                .bind_failures
-                .lock()
-                .expect("not poisoned")
-                .extend(failures);
-            context.shutdown.request();
-        }
+        Err(failures) => refuse_start(&startup, &context.shutdown, failures),
     }
     stop.stop();
     driver.await;
@@ -291,6 +279,17 @@ async fn run_shard(context: ShardContext<peer::Call>, startup: Arc<Startup>) {
     }
     // The endpoint holds the shard: let both go.
     shard.sip.borrow_mut().take();
+}
+
+/// A listener could not bind: the server stops, naming it (see [`ServeError::Bind`]).
+fn refuse_start(
+    startup: &Startup,
+    shutdown: &crate::shard::Shutdown,
+    failures: Vec<reload::BindFailure>,
+) {
+    let mut recorded = startup.bind_failures.lock().expect("not poisoned");
+    recorded.extend(failures);
+    shutdown.request();
 }
 
 /// The shard's session state, sized from `config`.
