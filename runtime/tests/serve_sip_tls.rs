@@ -236,3 +236,59 @@ fn routing_points_and_certificates_reload_live() {
     assert_eq!(status(&renewed.response()), 100);
     drop(server);
 }
+
+/// A caller's strategy that stays alive: the first call goes to a number, a second call of
+/// the same caller joins the session and is rejected busy.
+const CONVERSATION: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
+  datamodel="ecmascript" xmlns:ixn="http://baton.dev/scxml/ixn" initial="talking">
+  <datamodel><data id="calls" expr="0"/></datamodel>
+  <state id="talking">
+    <transition event="interaction.added" cond="calls == 0">
+      <assign location="calls" expr="calls + 1"/>
+      <ixn:route target="+15557777"/>
+    </transition>
+    <transition event="interaction.added" cond="calls > 0">
+      <ixn:reject status="486" reason="already talking to us"/>
+    </transition>
+  </state>
+</scxml>"#;
+
+#[test]
+fn a_callers_second_call_joins_the_conversation_and_a_broken_strategy_defaults() {
+    let dir = support::TempDir::new("sips-conversation");
+    let strategy = dir.write("conversation.scxml", CONVERSATION);
+    let points = format!(
+        "[[entry_point]]\nname = \"caller\"\napplication = \"{}\"\nconversation = \"customer\"\n\
+         [[entry_point]]\nname = \"broken\"\napplication = \"{}\"\n\
+         [[routing_point]]\nnumber = \"7000\"\nentry_point = \"caller\"\n\
+         [[routing_point]]\nnumber = \"7001\"\nentry_point = \"broken\"\n",
+        strategy.display(),
+        dir.join("missing.scxml").display(),
+    );
+    let (server, http, sips, ca, _pki) = start("sips-conversation", &points);
+    let mut client = SipsClient::connect(sips, &ca);
+    client.send(&invite("7000", sips, "c1"));
+    assert_eq!(status(&client.response()), 100);
+    let first = client.response();
+    assert_eq!(status(&first), 302, "{first}");
+    // A number becomes a SIP URI at the host the call was sent to.
+    let expected = format!("<sip:+15557777@127.0.0.1:{sips}>");
+    assert_eq!(header(&first, "Contact"), Some(expected.as_str()));
+    client.send(&invite("7000", sips, "c2"));
+    assert_eq!(status(&client.response()), 100);
+    let second = client.response();
+    assert_eq!(status(&second), 486, "{second}");
+    assert!(header(&second, "Warning").is_some_and(|w| w.contains("already talking")));
+    let (_, sessions) = request(http, "GET", "/scxml/sessions", "");
+    assert_eq!(sessions["total"], 1, "one conversation: {sessions}");
+    // A strategy that cannot be loaded sends the call to the default destination.
+    client.send(&invite("7001", sips, "b1"));
+    assert_eq!(status(&client.response()), 100);
+    let broken = client.response();
+    assert_eq!(status(&broken), 302, "{broken}");
+    assert_eq!(
+        header(&broken, "Contact"),
+        Some("<sip:operator@127.0.0.1:5999>")
+    );
+    drop(server);
+}
