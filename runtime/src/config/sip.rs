@@ -26,9 +26,10 @@ pub struct SipConfig {
     /// The provisional response sent while a call waits in a queue (default 182, `Queued`);
     /// 0 sends none. Must be 180 to 199 otherwise.
     pub queued_status: u16,
-    /// How long a strategy may take to decide a call, in ms (default 30,000): then the call
-    /// goes to the default destination. Callers' phones give up after about 32 s (RFC 3261
-    /// Timer B), so keep it under that; queue timeouts in strategies should be shorter.
+    /// How long a strategy may take to decide a call, in ms (default 30,000, at most
+    /// 170,000): then the call goes to the default destination. After Baton's `100 Trying`
+    /// the upstream proxy's Timer C (3 minutes, RFC 3261 §16.8) bounds the wait; queue
+    /// timeouts in strategies should be shorter than this.
     pub route_timeout_ms: u32,
     /// Where a call goes when its strategy does not decide in time, ends without
     /// deciding or fails (`sip:`, `sips:` or `tel:` URI). Without one such calls are
@@ -119,6 +120,7 @@ pub(super) fn validate(
         SIP_TRANSACTIONS_MAX,
     )?;
     super::validate::at_most("sip.message_bytes_max", sip.message_bytes_max, 65_535)?;
+    super::validate::at_most("sip.route_timeout_ms", sip.route_timeout_ms, 170_000)?;
     // The transaction layer's own bound: Timer H (64·T1) must stay finite and sane.
     super::validate::at_most("sip.t1_ms", sip.t1_ms, 60_000)?;
     if sip.t2_ms < sip.t1_ms {
@@ -182,8 +184,11 @@ fn validate_points(
             &format!("{key}.default_destination"),
             point.default_destination.as_deref(),
         )?;
-        if point.route_timeout_ms == Some(0) {
-            let fault = "route_timeout_ms must be at least 1".to_owned();
+        if point
+            .route_timeout_ms
+            .is_some_and(|ms| ms == 0 || ms > 170_000)
+        {
+            let fault = "route_timeout_ms must be 1 to 170,000".to_owned();
             return Err(sip_problem(&key, fault));
         }
     }

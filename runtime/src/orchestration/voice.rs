@@ -63,6 +63,9 @@ pub struct CallOrder {
 /// An action's outcome before it becomes an event (as in [`super::actions`]).
 type Outcome = Result<Json, String>;
 
+/// Longest redirect target a strategy may name, in bytes: the answer must fit a datagram.
+const CONTACT_BYTES_MAX: usize = 512;
+
 /// The default status of `<ixn:reject>` without one.
 const REJECT_STATUS_DEFAULT: u16 = 603;
 
@@ -178,6 +181,9 @@ impl Orchestration {
         };
         let Some(agent) = agent else {
             let contact = target.unwrap_or_default();
+            if contact.len() > CONTACT_BYTES_MAX {
+                return Err(format!("target is over {CONTACT_BYTES_MAX} bytes"));
+            }
             self.release(id, now_ms);
             self.answer_call(
                 id,
@@ -223,6 +229,12 @@ impl Orchestration {
         let status = match engine::extension::integer(action.arg("status")) {
             None if matches!(action.arg("status"), Value::Undefined | Value::Null) => {
                 REJECT_STATUS_DEFAULT
+            }
+            // These need headers a redirect server has nothing to put in (RFC 3261 §21.4).
+            Some(status @ (401 | 405 | 407 | 420)) => {
+                return Err(format!(
+                    "status {status} needs headers a rejection cannot carry"
+                ));
             }
             Some(status @ 400..=699) => status as u16,
             _ => {

@@ -83,7 +83,7 @@ pub async fn drive(shard: Rc<Shard>, stop: StopSignal) {
         let finished = shard.host.borrow_mut().take_finished();
         let routing_deadline_ms = routing_turn(&shard, &finished, clock.now_ms());
         let sip = shard.sip.borrow().clone();
-        let sip_deadline_ms = sip.and_then(|sip| sip.run_timers(clock.now_ms()));
+        let sip_deadline_ms = sip.and_then(|sip| sip.run_timers());
         let routing_deadline_ms = earliest(routing_deadline_ms, sip_deadline_ms);
         for done in finished {
             shard.metrics.session_finished(&done.status);

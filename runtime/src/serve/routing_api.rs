@@ -3,9 +3,10 @@
 //!
 //! A request that lands on another shard is forwarded there whole ([`super::peer`]), as a
 //! session request is forwarded to its session's home; an agent's offer stream too (its
-//! body is a channel, so it crosses back to the connection's shard). On the routing shard each request borrows the orchestration
-//! briefly, never across an await, then [`pump`] hands the events and jobs it produced to
-//! the host and the job runner.
+//! body is a channel, so it crosses back to the connection's shard). On the routing shard
+//! each request borrows the orchestration briefly, never across an await, then [`pump`]
+//! hands the events, jobs and call answers it produced to the host, the job runner and the
+//! SIP endpoint.
 
 use std::rc::Rc;
 

@@ -8,7 +8,6 @@ use serde_json::{json, Map};
 use super::calls::Call;
 use super::{uri_host, SipEndpoint};
 use crate::config::RoutingPointConfig;
-use crate::local::epoch_ms_now;
 use crate::orchestration::{Customer, NewInteraction};
 use crate::serve::routing_api::{admit_and_start, pump};
 
@@ -48,7 +47,7 @@ fn read(endpoint: &SipEndpoint, key: TxKey) -> Option<Invite> {
 /// that is no routing point gets `404`; a bound reached, `503`; a strategy that cannot be
 /// opened or started, the default destination.
 pub async fn admit(endpoint: Rc<SipEndpoint>, key: TxKey, arrived: std::time::Instant) {
-    let now_ms = epoch_ms_now();
+    let now_ms = endpoint.now_ms();
     let Some(invite) = read(&endpoint, key) else {
         return;
     };
@@ -129,7 +128,7 @@ async fn start(
 }
 
 fn refuse(endpoint: &SipEndpoint, key: TxKey, refused: Refused) {
-    let now_ms = epoch_ms_now();
+    let now_ms = endpoint.now_ms();
     let Some(call) = endpoint.calls.borrow_mut().remove(key) else {
         return;
     };

@@ -1,5 +1,5 @@
 //! The SIP endpoint's sockets: a UDP socket and a TCP (or TLS) listener per SIP listener,
-//! a task per stream connection, and the control task that runs timers and decisions.
+//! and a task per stream connection.
 //!
 //! Every task hands what it read to the endpoint synchronously and then sends what the
 //! endpoint queued ([`SipEndpoint::flush`]: UDP sends are non-blocking syscalls, stream
@@ -24,7 +24,8 @@ use crate::config::{ListenerConfig, Tls};
 /// buffer are dropped by the kernel and recovered only by the callers' retransmissions.
 const UDP_BUFFER_BYTES: usize = 4 << 20;
 
-/// Messages queued for one stream connection before it counts as too slow and is closed.
+/// Messages queued for one stream connection; past it, messages for a peer that does not
+/// read are dropped (counted in `baton_sip_send_failures_total`).
 const CONNECTION_QUEUE_MAX: usize = 1_024;
 
 /// Opens `listener`'s sockets and starts their tasks.
@@ -49,12 +50,13 @@ pub fn open(
     tasks.push(glommio::spawn_local(accept));
     if listener.tls == Tls::Off {
         let (udp, sending) = udp_socket(listener.address)?;
-        *endpoint.udp.borrow_mut() = Some(sending);
-        tasks.push(glommio::spawn_local(udp_loop(
-            Rc::clone(endpoint),
-            udp,
-            stop.clone(),
-        )));
+        let index = {
+            let mut sockets = endpoint.udp.borrow_mut();
+            sockets.push(sending);
+            sockets.len() - 1
+        };
+        let receive = udp_loop(Rc::clone(endpoint), udp, index, stop.clone());
+        tasks.push(glommio::spawn_local(receive));
     }
     Ok(tasks)
 }
@@ -74,7 +76,7 @@ fn udp_socket(address: std::net::SocketAddr) -> std::io::Result<(UdpSocket, std:
     Ok((UdpSocket::from(socket), sending))
 }
 
-async fn udp_loop(endpoint: Rc<SipEndpoint>, socket: UdpSocket, stop: StopSignal) {
+async fn udp_loop(endpoint: Rc<SipEndpoint>, socket: UdpSocket, index: usize, stop: StopSignal) {
     let mut buffer = vec![0u8; 65_535];
     while !stop.is_stopped() {
         let received = future::or(async { Some(socket.recv_from(&mut buffer).await) }, async {
@@ -84,9 +86,11 @@ async fn udp_loop(endpoint: Rc<SipEndpoint>, socket: UdpSocket, stop: StopSignal
         .await;
         match received {
             None => break,
-            Some(Ok((length, from))) => endpoint.on_bytes(&buffer[..length], udp_peer(from)),
+            Some(Ok((length, from))) => {
+                endpoint.on_bytes(&buffer[..length], udp_peer(from, index));
+            }
             // ICMP errors of earlier sends surface here; the socket itself is fine.
-            Some(Err(_)) => continue,
+            Some(Err(_)) => {}
         }
         endpoint.flush();
         // A busy socket never makes `recv_from` wait, so without this the loop would read

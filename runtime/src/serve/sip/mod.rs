@@ -43,12 +43,25 @@ use super::api::Shard;
 use super::reload::BindFailure;
 use super::routing_api::pump;
 use crate::config::{Config, Protocol, SipConfig};
-use crate::local::epoch_ms_now;
+use crate::local::{Clock, RealClock};
 use crate::orchestration::{CallAnswer, CallOrder};
 use calls::{Call, Calls};
 
 /// What the endpoint allows, for `OPTIONS` and `405` answers.
 const ALLOW: &str = "INVITE, ACK, CANCEL, OPTIONS";
+
+/// Methods of the SIP extensions Baton knows but does not serve (`405`); any other is not
+/// implemented (`501`, RFC 3261 §8.2.1).
+const KNOWN_METHODS: [&str; 8] = [
+    "INFO",
+    "PRACK",
+    "UPDATE",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "REFER",
+    "MESSAGE",
+    "PUBLISH",
+];
 
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
@@ -82,12 +95,19 @@ pub struct SipEndpoint {
     calls: RefCell<Calls>,
     /// Messages to send, with their destination.
     outgoing: RefCell<Vec<(Peer, Vec<u8>)>>,
-    /// The UDP socket's sending side: a non-blocking send is one syscall, so answers go
-    /// out where they are decided, without a task hop.
-    udp: RefCell<Option<std::net::UdpSocket>>,
-    /// Datagrams the kernel refused (a full send buffer); the transactions' retransmissions
-    /// recover finals, the caller's recover the rest.
-    udp_send_failures: Cell<u64>,
+    /// Each UDP listener's sending side, by the index UDP peers carry in `connection`: a
+    /// non-blocking send is one syscall, so answers go out where they are decided, without
+    /// a task hop, and from the socket the request came in on.
+    udp: RefCell<Vec<std::net::UdpSocket>>,
+    /// Messages the kernel or a closed connection refused; over UDP the transactions'
+    /// retransmissions recover finals, the callers' recover the rest.
+    send_failures: Cell<u64>,
+    /// The one clock of the endpoint's deadlines and timers: monotonic, so a step of the
+    /// system clock neither fires nor stretches them.
+    clock: RealClock,
+    /// The deadline the driver last planned its sleep for: a flush wakes it only for an
+    /// earlier one.
+    driver_deadline_ms: Cell<u64>,
     /// Open TCP/TLS connections: where their messages are written.
     connections: RefCell<HashMap<u64, flume::Sender<Vec<u8>>>>,
     next_connection: Cell<u64>,
@@ -101,8 +121,9 @@ pub struct SipEndpoint {
     pub counters: SipCounters,
 }
 
-/// Starts the SIP listeners of `config` on the routing shard `shard`: their sockets, and
-/// the task that answers calls. The tasks end when `stop` is raised.
+/// Starts the SIP listeners of `config` on the routing shard `shard`: their sockets and
+/// the tasks that read them (the driver runs the timers). The tasks end when `stop` is
+/// raised.
 pub fn start(
     shard: &Rc<Shard>,
     config: &Config,
@@ -166,8 +187,10 @@ impl SipEndpoint {
             transactions: RefCell::new(Transactions::new(limits)),
             calls: RefCell::new(Calls::default()),
             outgoing: RefCell::new(Vec::new()),
-            udp: RefCell::new(None),
-            udp_send_failures: Cell::new(0),
+            udp: RefCell::new(Vec::new()),
+            send_failures: Cell::new(0),
+            clock: RealClock::new(),
+            driver_deadline_ms: Cell::new(0),
             connections: RefCell::new(HashMap::new()),
             next_connection: Cell::new(1),
             connections_max: config.limits.connections_per_shard_max,
@@ -195,24 +218,32 @@ impl SipEndpoint {
     /// Performs the decisions the orchestration queued and sends the answers (called by
     /// [`crate::serve::routing_api::pump`]).
     pub fn answer_calls(&self) {
-        self.take_orders(epoch_ms_now());
+        self.take_orders(self.now_ms());
         self.flush();
+    }
+
+    /// The endpoint's time, epoch ms (see `clock`).
+    fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
     }
 
     /// The driver's turn: transaction timers, call deadlines, and what they send. Answers
     /// when the endpoint next needs a turn.
-    pub fn run_timers(&self, now_ms: u64) -> Option<u64> {
+    pub fn run_timers(&self) -> Option<u64> {
+        let now_ms = self.now_ms();
         self.tick(now_ms);
         self.expire_calls(now_ms);
         self.take_orders(now_ms);
         self.flush();
-        self.next_deadline_ms()
+        let next_ms = self.next_deadline_ms();
+        self.driver_deadline_ms.set(next_ms.unwrap_or(u64::MAX));
+        next_ms
     }
 
-    /// Sends everything queued: datagrams on the UDP socket, stream messages to their
-    /// connection's writer. A message for a connection that closed is dropped (its
-    /// transaction's timers end it). Wakes the driver, whose sleep may now be too long for
-    /// the new transactions' timers.
+    /// Sends everything queued: datagrams on the UDP socket they came in on, stream messages
+    /// to their connection's writer. A message for a connection that closed is dropped (its
+    /// transaction's timers end it). Wakes the driver when a new timer is due before the
+    /// one it sleeps for.
     pub(super) fn flush(&self) {
         let outgoing = self.take_outgoing();
         if outgoing.is_empty() {
@@ -223,17 +254,22 @@ impl SipEndpoint {
         for (peer, bytes) in outgoing {
             let sent = match peer.transport {
                 Transport::Udp => udp
-                    .as_ref()
+                    .get(peer.connection as usize)
                     .is_some_and(|udp| udp.send_to(&bytes, peer.addr).is_ok()),
                 Transport::Tcp | Transport::Tls => connections
                     .get(&peer.connection)
                     .is_some_and(|tx| tx.try_send(bytes).is_ok()),
             };
             if !sent {
-                bump(&self.udp_send_failures);
+                bump(&self.send_failures);
             }
         }
-        self.shard.wake.wake();
+        drop((udp, connections));
+        let next_ms = self.next_deadline_ms().unwrap_or(u64::MAX);
+        if next_ms < self.driver_deadline_ms.get() {
+            self.driver_deadline_ms.set(next_ms);
+            self.shard.wake.wake();
+        }
     }
 
     /// The gauges and counters of `/metrics`, in the order of `super::metrics::SIP`.
@@ -251,7 +287,7 @@ impl SipEndpoint {
             c.malformed.get(),
             c.refused.get(),
             c.ack_timeouts.get(),
-            self.udp_send_failures.get(),
+            self.send_failures.get(),
         ]
     }
 
@@ -271,7 +307,7 @@ impl SipEndpoint {
             return;
         }
         stamp_received(&mut message, peer.addr);
-        let now_ms = epoch_ms_now();
+        let now_ms = self.now_ms();
         let method = message.method().cloned();
         let arrival = self
             .transactions
@@ -288,6 +324,10 @@ impl SipEndpoint {
 
     fn on_new(self: &Rc<Self>, key: TxKey, method: Option<Method>, now_ms: u64) {
         match method {
+            Some(Method::Invite) if self.in_dialog(key) => {
+                // A redirect server makes no dialogs: a re-INVITE has none to belong to.
+                self.respond(key, 481, &[], now_ms);
+            }
             Some(Method::Invite) => {
                 bump(&self.counters.invites);
                 let arrived = std::time::Instant::now();
@@ -300,8 +340,18 @@ impl SipEndpoint {
             }
             // No dialog is ever established by a redirect server.
             Some(Method::Bye) => self.respond(key, 481, &[], now_ms),
+            Some(Method::Other(name)) if !KNOWN_METHODS.contains(&&*name) => {
+                self.respond(key, 501, &[("Allow", ALLOW)], now_ms);
+            }
             _ => self.respond(key, 405, &[("Allow", ALLOW)], now_ms),
         }
+    }
+
+    /// Whether the request of `key` carries a To tag (it belongs to a dialog).
+    fn in_dialog(&self, key: TxKey) -> bool {
+        let transactions = self.transactions.borrow();
+        let request = transactions.request(key);
+        request.is_some_and(|request| request.to_tag().is_some())
     }
 
     /// The caller hung up: `487` to the INVITE, and the interaction is deleted.
@@ -397,7 +447,8 @@ impl SipEndpoint {
                     bump(&self.counters.rejected);
                 }
                 CallAnswer::Default { reason } => {
-                    if let Some(call) = self.calls.borrow_mut().remove(key) {
+                    let call = self.calls.borrow_mut().remove(key);
+                    if let Some(call) = call {
                         self.default_destination(key, &call, &reason, now_ms);
                     }
                 }
@@ -488,6 +539,9 @@ impl SipEndpoint {
     }
 }
 
+/// Longest text a `Warning` header carries, in bytes.
+const WARNING_TEXT_MAX: usize = 160;
+
 /// `<URI>` for a Contact header: a bare number becomes `sip:NUMBER@host`.
 fn contact_header(target: &str, host: &str) -> String {
     match crate::config::is_redirect_uri(target) {
@@ -499,7 +553,13 @@ fn contact_header(target: &str, host: &str) -> String {
 /// A `Warning` header value (RFC 3261 §20.43, code 399: miscellaneous) with `text` made
 /// safe for a quoted string.
 fn warning(text: &str) -> String {
-    let clean: String = text
+    // Bounded, so that a long reason from a strategy cannot push the final response past
+    // a datagram (which would then never be delivered).
+    let mut end = text.len().min(WARNING_TEXT_MAX);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let clean: String = text[..end]
         .chars()
         .map(|c| match c {
             '"' | '\\' => '\'',
@@ -523,12 +583,13 @@ fn uri_host(uri: &str) -> &str {
     &rest[..end]
 }
 
-/// Where a datagram came from, as the transactions' peer.
-fn udp_peer(addr: SocketAddr) -> Peer {
+/// Where a datagram came from, as the transactions' peer: `connection` is the index of
+/// the UDP socket it arrived on, so its answers leave from that socket.
+fn udp_peer(addr: SocketAddr, socket: usize) -> Peer {
     Peer {
         transport: Transport::Udp,
         addr,
-        connection: 0,
+        connection: socket as u64,
     }
 }
 

@@ -1,5 +1,7 @@
-//! The SIP routing point over TLS (`protocols = "sip"`, `tls = "on"`), driven by a real
-//! rustls client (SIPp as packaged has no TLS), and routing points reloaded live.
+//! The SIP routing point driven by clients written here rather than SIPp: over TLS
+//! (`protocol = "sip"`, `tls = "on"`; SIPp as packaged has no TLS) with a rustls client,
+//! over UDP on two listeners with plain sockets; routing points and certificates reloaded
+//! live; conversations, redirects to numbers, broken strategies, dialog and method rules.
 
 mod support;
 
@@ -290,5 +292,82 @@ fn a_callers_second_call_joins_the_conversation_and_a_broken_strategy_defaults()
         header(&broken, "Contact"),
         Some("<sip:operator@127.0.0.1:5999>")
     );
+    drop(server);
+}
+
+/// One UDP datagram's answer from `socket`, with the address it came from.
+fn udp_answer(socket: &std::net::UdpSocket) -> (String, std::net::SocketAddr) {
+    let mut buffer = [0u8; 4096];
+    let (length, from) = socket.recv_from(&mut buffer).expect("an answer");
+    (
+        String::from_utf8_lossy(&buffer[..length]).into_owned(),
+        from,
+    )
+}
+
+fn udp_request(method: &str, number: &str, port: u16, branch: &str, to_tag: &str) -> String {
+    format!(
+        "{method} sip:{number}@127.0.0.1:{port} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1;rport;branch=z9hG4bK{branch}\r\n\
+         From: <sip:+15550100@pbx.example>;tag=f{branch}\r\n\
+         To: <sip:{number}@127.0.0.1>{to_tag}\r\n\
+         Call-ID: {branch}@pbx.example\r\n\
+         CSeq: 1 {method}\r\n\
+         Max-Forwards: 70\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+#[test]
+fn each_udp_listener_answers_from_its_own_socket_and_methods_follow_the_rfc() {
+    let (http, first, second) = (free_port(), free_port(), free_port());
+    let config = format!(
+        "[[listener]]\nname = \"http\"\naddress = \"127.0.0.1:{http}\"\n\
+         [[listener]]\nname = \"sip-a\"\nprotocol = \"sip\"\naddress = \"127.0.0.1:{first}\"\n\
+         [[listener]]\nname = \"sip-b\"\nprotocol = \"sip\"\naddress = \"127.0.0.1:{second}\"\n\
+         [sip]\nmedia_server = \"sip:127.0.0.1:5098\"\n\
+         [[entry_point]]\nname = \"treatment\"\napplication = \"{}\"\n\
+         [[routing_point]]\nnumber = \"6000\"\nentry_point = \"treatment\"\n",
+        strategy("voice_treatment")
+    );
+    let server = Server::start("sip-udp", &config, http);
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    for (port, branch) in [(first, "u1"), (second, "u2")] {
+        let invite = udp_request("INVITE", "6000", port, branch, "");
+        socket
+            .send_to(invite.as_bytes(), ("127.0.0.1", port))
+            .expect("send");
+        let (trying, from) = udp_answer(&socket);
+        assert_eq!(status(&trying), 100, "{trying}");
+        assert_eq!(from.port(), port, "answered from the listener called");
+        let (answer, from) = udp_answer(&socket);
+        assert_eq!(status(&answer), 302, "{answer}");
+        assert_eq!(from.port(), port, "answered from the listener called");
+        let via = header(&answer, "Via").expect("Via");
+        let local = socket.local_addr().expect("local").port();
+        assert!(via.contains(&format!("rport={local}")), "{via}");
+    }
+    let cases = [
+        ("INVITE", ";tag=dialog", 481), // a re-INVITE: a redirect server has no dialogs
+        ("REGISTER", "", 405),
+        ("INFO", "", 405),
+        ("FROBNICATE", "", 501),
+        ("BYE", ";tag=x", 481),
+    ];
+    for (index, (method, to_tag, expected)) in cases.into_iter().enumerate() {
+        let branch = format!("m{index}");
+        let request = udp_request(method, "6000", first, &branch, to_tag);
+        socket
+            .send_to(request.as_bytes(), ("127.0.0.1", first))
+            .expect("send");
+        let (mut answer, _) = udp_answer(&socket);
+        if status(&answer) == 100 {
+            answer = udp_answer(&socket).0;
+        }
+        assert_eq!(status(&answer), expected, "{method}: {answer}");
+    }
     drop(server);
 }
