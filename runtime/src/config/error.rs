@@ -207,12 +207,10 @@ pub enum Problem {
         /// Its address.
         other_address: SocketAddr,
     },
-    /// A protocol that is not supported yet.
-    ProtocolUnsupported {
+    /// `admin = true` on a SIP listener: the admin endpoints are HTTP.
+    AdminOnSip {
         /// The listener.
         name: String,
-        /// The protocol's key value.
-        protocol: &'static str,
     },
     /// A TLS listener without a required file.
     TlsNeeds {
@@ -256,7 +254,8 @@ pub enum Problem {
         /// How many shards are configured.
         shards: usize,
     },
-    /// A `[routing]`, `[[entry_point]]` or `[[gateway]]` entry breaks a rule.
+    /// A `[routing]`, `[[entry_point]]`, `[[gateway]]`, `[sip]` or `[[routing_point]]` entry
+    /// breaks a rule.
     Routing {
         /// The table, e.g. `entry_point[1]` or `routing.media`.
         key: String,
@@ -350,9 +349,9 @@ impl Problem {
                 "listener \"{name}\": address {address} overlaps listener \"{other}\" \
                  ({other_address})"
             ),
-            Problem::ProtocolUnsupported { name, protocol } => write!(
+            Problem::AdminOnSip { name } => write!(
                 f,
-                "listener \"{name}\": protocol = \"{protocol}\" is not supported yet"
+                "listener \"{name}\": admin = true is for HTTP listeners, not SIP"
             ),
             Problem::TlsNeeds { name, tls, key } => {
                 write!(f, "listener \"{name}\": tls = \"{tls}\" needs {key}")

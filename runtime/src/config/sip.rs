@@ -87,10 +87,11 @@ pub struct RoutingPointConfig {
 
 /// True for a URI a call can be redirected to.
 pub fn is_redirect_uri(uri: &str) -> bool {
-    let lower = uri.to_ascii_lowercase();
-    let rest = ["sip:", "sips:", "tel:"]
-        .iter()
-        .find_map(|scheme| lower.strip_prefix(scheme));
+    let rest = ["sip:", "sips:", "tel:"].iter().find_map(|scheme| {
+        let head = uri.get(..scheme.len())?;
+        head.eq_ignore_ascii_case(scheme)
+            .then(|| &uri[scheme.len()..])
+    });
     rest.is_some_and(|rest| {
         !rest.is_empty() && !rest.bytes().any(|b| b.is_ascii_whitespace() || b == b'>')
     })

@@ -196,9 +196,8 @@ pub(super) fn listeners(listeners: &[ListenerConfig]) -> Result<(), Problem> {
             });
         }
         if listener.protocol == Protocol::Sip && listener.admin {
-            return Err(Problem::Routing {
-                key: format!("listener \"{}\"", listener.name),
-                fault: "admin = true is for HTTP listeners, not SIP".to_owned(),
+            return Err(Problem::AdminOnSip {
+                name: listener.name.clone(),
             });
         }
         tls(listener)?;

@@ -360,12 +360,15 @@ pub fn media_server_uri(server: &str, service: &str, parameters: &[(&str, String
 
 /// Percent-escapes what a SIP URI parameter value may not hold (RFC 3261 `paramchar`).
 fn escape_parameter(value: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for byte in value.bytes() {
-        let plain = byte.is_ascii_alphanumeric() || b"[]/:&+$-_.!~*'()".contains(&byte);
-        match plain {
-            true => out.push(char::from(byte)),
-            false => out.push_str(&format!("%{byte:02X}")),
+        if byte.is_ascii_alphanumeric() || b"[]/:&+$-_.!~*'()".contains(&byte) {
+            out.push(char::from(byte));
+            continue;
         }
+        out.push('%');
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
     }
 }
 

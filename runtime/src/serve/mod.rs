@@ -71,13 +71,6 @@ const SESSIONS_PAGE_MAX: u32 = 1_000;
 /// Why the server could not run.
 #[derive(Debug)]
 pub enum ServeError {
-    /// A listener the server does not support yet (a protocol other than http, e.g. SIP).
-    Unsupported {
-        /// The listener's name.
-        listener: String,
-        /// What is missing.
-        what: &'static str,
-    },
     /// A TLS listener's certificate, key or client CA cannot be used (the message names the
     /// file).
     Tls {
@@ -102,9 +95,6 @@ pub enum ServeError {
 impl std::fmt::Display for ServeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ServeError::Unsupported { listener, what } => {
-                write!(f, "listener \"{listener}\": {what} is not supported yet")
-            }
             ServeError::Tls { listener, source } => {
                 write!(f, "listener \"{listener}\": {source}")
             }
