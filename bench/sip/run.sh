@@ -7,6 +7,7 @@
 #
 #   bash bench/sip/run.sh [--only kamailio|baton|both]     # default both
 #   RATES="5000 10000" DURATION_S=10 bash bench/sip/run.sh --only kamailio
+#   KEEP_LOGS=/tmp/sip-runs bash bench/sip/run.sh    # keeps SIPp's logs of every run there
 #
 # Each rate runs RATE x DURATION_S calls (-r RATE -m CALLS, an open loop: SIPp starts calls
 # on schedule whatever the server does, up to 2 s of calls in flight). Per run it reports:
@@ -292,6 +293,9 @@ measure() {
         "retrans=$retrans udp_drops=$drops server_drops=$server_drops" \
         "p50=${p50}ms p99=${p99}ms p99.9=${p999}ms max=${max}ms" \
         "server_cpu_us_per_call=$cpu_us sipp_cpu=$sipp_cpu exit=$status clean=$clean"
+    if [ -n "${KEEP_LOGS:-}" ]; then
+        mkdir -p "$KEEP_LOGS" && cp -r "$run" "$KEEP_LOGS/"
+    fi
     rows+=("| $server | $rate | $achieved | $failed | $retrans | $drops / $server_drops |\
  $p50 | $p99 | $p999 | $max | $cpu_us | $sipp_cpu | $clean |")
     sleep 1
