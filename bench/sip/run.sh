@@ -8,6 +8,8 @@
 #   bash bench/sip/run.sh [--only kamailio|baton|both]     # default both
 #   RATES="5000 10000" DURATION_S=10 bash bench/sip/run.sh --only kamailio
 #   KEEP_LOGS=/tmp/sip-runs bash bench/sip/run.sh    # keeps SIPp's logs of every run there
+#   BATON_BIN=/tmp/baton-old bash bench/sip/run.sh --only baton   # another build, for A/B
+#   TRYING_AFTER_MS=50 bash bench/sip/run.sh    # Baton's sip.trying_after_ms (default 0)
 #
 # Each rate runs RATE x DURATION_S calls (-r RATE -m CALLS, an open loop: SIPp starts calls
 # on schedule whatever the server does, up to 2 s of calls in flight). Per run it reports:
@@ -60,6 +62,8 @@ SIPP_PORT=${SIPP_PORT:-15061}
 SIPP_CONTROL_PORT=${SIPP_CONTROL_PORT:-15062}
 HTTP_PORT=${HTTP_PORT:-18091}
 AGENTS=${AGENTS:-1000}
+# Baton's sip.trying_after_ms: 0 sends 100 Trying at once (the default).
+TRYING_AFTER_MS=${TRYING_AFTER_MS:-0}
 BUFFER_BYTES=4194304
 SERVER_CORE=0
 SIPP_CORE=1
@@ -218,10 +222,13 @@ create_agents() {
 }
 
 start_baton() {
-    cargo build --release --quiet -p baton-runtime --bin baton
-    local baton=${CARGO_TARGET_DIR:-target}/release/baton
-    sed "s|HTTP_PORT|$HTTP_PORT|; s|SIP_PORT|$SIP_PORT|; s|ROOT|$PWD|g" bench/sip/baton.toml \
-        >"$work/baton.toml"
+    local baton=${BATON_BIN:-}
+    if [ -z "$baton" ]; then
+        cargo build --release --quiet -p baton-runtime --bin baton
+        baton=${CARGO_TARGET_DIR:-target}/release/baton
+    fi
+    sed "s|HTTP_PORT|$HTTP_PORT|; s|SIP_PORT|$SIP_PORT|; s|TRYING_AFTER_MS|$TRYING_AFTER_MS|;
+         s|ROOT|$PWD|g" bench/sip/baton.toml >"$work/baton.toml"
     taskset -c "$SERVER_CORE" "$baton" serve --config "$work/baton.toml" 2>"$work/baton.log" &
     server_pid=$!
     wait_tcp "$HTTP_PORT" "$work/baton.log"
@@ -339,7 +346,8 @@ fi
     echo
     echo "### Run of $(date -u '+%Y-%m-%d %H:%M UTC'): \`bash bench/sip/run.sh --only $ONLY\`"
     echo
-    echo "RATES=\"$RATES\", DURATION_S=$DURATION_S; $(nproc) cores; server on core $SERVER_CORE,"
+    echo "RATES=\"$RATES\", DURATION_S=$DURATION_S, TRYING_AFTER_MS=$TRYING_AFTER_MS; $(nproc) cores;"
+    echo "server on core $SERVER_CORE,"
     echo "SIPp $sipp_version on core $SIPP_CORE."
     echo "Load before: \`$load_before\`; after: \`$load_after\`."
     echo

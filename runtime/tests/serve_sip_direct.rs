@@ -371,3 +371,50 @@ fn each_udp_listener_answers_from_its_own_socket_and_methods_follow_the_rfc() {
     }
     drop(server);
 }
+
+#[test]
+fn with_trying_after_ms_a_call_answered_in_time_gets_no_100() {
+    let (http, port) = (free_port(), free_port());
+    let config = format!(
+        "[[listener]]\nname = \"http\"\naddress = \"127.0.0.1:{http}\"\n\
+         [[listener]]\nname = \"sip\"\nprotocol = \"sip\"\naddress = \"127.0.0.1:{port}\"\n\
+         [sip]\nmedia_server = \"sip:127.0.0.1:5098\"\ntrying_after_ms = 150\n\
+         default_destination = \"sip:operator@127.0.0.1:5999\"\nroute_timeout_ms = 600\n\
+         [[entry_point]]\nname = \"treatment\"\napplication = \"{}\"\n\
+         [[entry_point]]\nname = \"undecided\"\napplication = \"{}\"\n\
+         [[routing_point]]\nnumber = \"6000\"\nentry_point = \"treatment\"\n\
+         [[routing_point]]\nnumber = \"6001\"\nentry_point = \"undecided\"\n",
+        strategy("voice_treatment"),
+        strategy("voice_undecided"),
+    );
+    let server = Server::start("sip-trying", &config, http);
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let send = |request: String| {
+        socket
+            .send_to(request.as_bytes(), ("127.0.0.1", port))
+            .expect("send");
+    };
+    // Decided at once: the 302 is the first and only answer.
+    send(udp_request("INVITE", "6000", port, "t1", ""));
+    let (answer, _) = udp_answer(&socket);
+    assert_eq!(status(&answer), 302, "{answer}");
+    let to = header(&answer, "To").expect("To");
+    let tag = &to[to.find(";tag=").expect("a To tag")..];
+    send(udp_request("ACK", "6000", port, "t1", tag));
+    // Undecided: the 100 after trying_after_ms, the default destination after the timeout.
+    let sent = Instant::now();
+    send(udp_request("INVITE", "6001", port, "t2", ""));
+    let (trying, _) = udp_answer(&socket);
+    assert_eq!(status(&trying), 100, "{trying}");
+    let waited = sent.elapsed();
+    assert!(waited >= Duration::from_millis(140), "100 after {waited:?}");
+    assert!(waited < Duration::from_millis(550), "100 after {waited:?}");
+    let (answer, _) = udp_answer(&socket);
+    assert_eq!(status(&answer), 302, "{answer}");
+    let contact = header(&answer, "Contact").expect("Contact");
+    assert!(contact.contains("operator@127.0.0.1:5999"), "{contact}");
+    drop(server);
+}

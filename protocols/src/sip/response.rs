@@ -148,15 +148,12 @@ fn client_reason(status: u16) -> &'static str {
 /// the sender). The transport calls it on arrival, before anything copies the Via; it is
 /// idempotent, and a top Via that does not parse is left alone.
 pub fn stamp_received(request: &mut Message, source: SocketAddr) {
-    let Some(header) = request
+    let Some((header, (start, end))) = request
         .headers
         .iter_mut()
         .filter(|header| name_is(&header.name, "Via"))
-        .find(|header| first_element_span(&header.value).is_some())
+        .find_map(|header| first_element_span(&header.value).map(|span| (header, span)))
     else {
-        return;
-    };
-    let Some((start, end)) = first_element_span(&header.value) else {
         return;
     };
     if let Some(element) = stamped(&header.value[start..end], source) {

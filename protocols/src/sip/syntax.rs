@@ -281,18 +281,6 @@ pub(crate) fn elements(value: &str) -> impl Iterator<Item = &str> {
         .filter(|element| !element.is_empty())
 }
 
-/// The value of parameter `name` (ASCII case-insensitive) in `;`-separated `params`:
-/// `Some(None)` when it has no `=value`, `None` when absent.
-pub(crate) fn param<'a>(params: &'a str, name: &str) -> Option<Option<&'a str>> {
-    Split::new(params, b';', false).find_map(|piece| {
-        let (found, value) = match piece.split_once('=') {
-            Some((found, value)) => (found, Some(trim_lws(value))),
-            None => (piece, None),
-        };
-        trim_lws(found).eq_ignore_ascii_case(name).then_some(value)
-    })
-}
-
 /// Splits a name-addr or addr-spec (From, To, Contact) into its URI and the header
 /// parameters after it (RFC 3261 §20.10: without `<>`, parameters belong to the header).
 pub(crate) fn split_name_addr(value: &str) -> (&str, &str) {

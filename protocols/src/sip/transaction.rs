@@ -34,7 +34,7 @@ use slab::Slab;
 use super::message::{Message, Method};
 use super::response::{reason_phrase, response, response_destination};
 use matching::{write_key, Class};
-use timer::Deadlines;
+use timer::{Deadline, Deadlines, Timer};
 
 /// A transport SIP runs over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -94,6 +94,11 @@ pub struct TxTimers {
     pub t2_ms: u64,
     /// T4, how long a message may stay in the network, default 5000 ms: I lasts T4.
     pub t4_ms: u64,
+    /// How long a new INVITE may go unanswered before the layer sends `100 Trying`,
+    /// default 0: at once. RFC 3261 §17.2.1 lets a server leave the 100 out when its TU
+    /// answers within 200 ms; any response sent first, or a retransmitted INVITE, ends
+    /// the wait. Keep it well under T1 (the caller retransmits at T1).
+    pub trying_ms: u64,
 }
 
 impl TxTimers {
@@ -102,6 +107,7 @@ impl TxTimers {
         t1_ms: 500,
         t2_ms: 4_000,
         t4_ms: 5_000,
+        trying_ms: 0,
     };
 }
 
@@ -133,7 +139,8 @@ impl TxLimits {
 pub enum Arrival {
     /// A new server transaction: the transaction user must answer it with
     /// [`Transactions::respond`]. For INVITE the layer has already queued `100 Trying`
-    /// (RFC 3261 §17.2.1: at once, since the decision may take longer than 200 ms).
+    /// (RFC 3261 §17.2.1: at once, since the decision may take longer than 200 ms), or,
+    /// with [`TxTimers::trying_ms`], will send it then unless the TU has answered.
     New {
         /// The transaction.
         key: TxKey,
@@ -253,8 +260,16 @@ struct Tx {
     last_response: Option<Vec<u8>>,
     /// Timer G: the next resend and the interval that led to it.
     retransmit: Option<(u64, u64)>,
-    /// Timer H, I or J.
+    /// When Timer H, I or J ends the transaction. Over UDP, H has no deadline of its own:
+    /// Timer G's deadline is capped at it and ends the transaction when reached.
     end_ms: Option<u64>,
+}
+
+impl Tx {
+    /// Whether this is an INVITE that has sent nothing yet (its 100 Trying is delayed).
+    fn awaits_trying(&self) -> bool {
+        self.invite && self.final_status == 0 && self.last_response.is_none()
+    }
 }
 
 /// The server transactions of one shard. See the module documentation.
@@ -323,15 +338,27 @@ impl Transactions {
         }
         let key = self.create(request, peer, false);
         if self.slots[key.slot as usize].invite {
-            let tx = &self.slots[key.slot as usize];
-            let request = tx
-                .request
-                .as_ref()
-                .expect("a new transaction has its request");
-            let trying = response(request, 100, reason_phrase(100), "", &[]);
-            self.send(key.slot, &trying);
+            match self.limits.timers.trying_ms {
+                0 => self.send_trying(key.slot),
+                wait_ms => self.deadlines.push(Deadline {
+                    at_ms: now_ms.saturating_add(wait_ms),
+                    slot: key.slot,
+                    generation: key.generation,
+                    timer: Timer::Trying,
+                }),
+            }
         }
         Arrival::New { key }
+    }
+
+    /// Sends `100 Trying` on INVITE transaction `slot`, which has its request.
+    pub(super) fn send_trying(&mut self, slot: u32) {
+        let request = self.slots[slot as usize]
+            .request
+            .as_ref()
+            .expect("an unanswered transaction has its request");
+        let trying = response(request, 100, reason_phrase(100), "", &[]);
+        self.send(slot, &trying);
     }
 
     fn on_ack(&mut self, ack: &Message, now_ms: u64) -> Arrival {
@@ -351,6 +378,8 @@ impl Transactions {
             State::Completed => {
                 tx.state = State::Confirmed;
                 tx.retransmit = None;
+                // Confirmed only absorbs ACKs: nothing is sent again.
+                tx.last_response = None;
                 if tx.destination.transport.is_reliable() {
                     self.terminate(slot, false);
                 } else {
@@ -469,6 +498,11 @@ impl Transactions {
     fn resend_last(&mut self, slot: u32) {
         let tx = &self.slots[slot as usize];
         if tx.state == State::Confirmed {
+            return;
+        }
+        if tx.awaits_trying() {
+            // The caller is retransmitting: its 100 should not wait any longer.
+            self.send_trying(slot);
             return;
         }
         if let Some(bytes) = &tx.last_response {

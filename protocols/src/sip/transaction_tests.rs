@@ -556,3 +556,70 @@ fn stray_messages_are_dropped() {
     );
     assert!(events(&mut txs).is_empty());
 }
+
+fn table_trying_after(trying_ms: u64) -> Transactions {
+    let timers = TxTimers {
+        trying_ms,
+        ..TxTimers::DEFAULT
+    };
+    Transactions::new(TxLimits {
+        timers,
+        ..TxLimits::DEFAULT
+    })
+}
+
+#[test]
+fn a_delayed_100_is_left_out_when_the_answer_comes_first() {
+    let mut txs = table_trying_after(50);
+    let key = new_key(txs.on_request(invite("z9hG4bK1"), udp(), 0));
+    assert!(sent(&mut txs).is_empty(), "no 100 before 50 ms");
+    answer(&mut txs, key, 302, 10);
+    assert_eq!(statuses(&mut txs), [302]);
+    txs.tick(50);
+    assert!(
+        sent(&mut txs).is_empty(),
+        "the answer made the 100 needless"
+    );
+    // An INVITE retransmitted now gets the 302 again, not a 100.
+    assert_eq!(
+        txs.on_request(invite("z9hG4bK1"), udp(), 60),
+        Arrival::Retransmission
+    );
+    assert_eq!(statuses(&mut txs), [302]);
+}
+
+#[test]
+fn a_delayed_100_goes_out_when_nothing_answered_in_time() {
+    let mut txs = table_trying_after(50);
+    let key = new_key(txs.on_request(invite("z9hG4bK1"), udp(), 0));
+    assert_eq!(txs.next_deadline_ms(), Some(50));
+    assert_eq!(run_until(&mut txs, 49), [] as [u64; 0]);
+    txs.tick(50);
+    assert_eq!(statuses(&mut txs), [100]);
+    assert_eq!(txs.next_deadline_ms(), None);
+    answer(&mut txs, key, 486, 900);
+    assert_eq!(statuses(&mut txs), [486]);
+}
+
+#[test]
+fn a_retransmitted_invite_gets_its_delayed_100_at_once() {
+    let mut txs = table_trying_after(50);
+    new_key(txs.on_request(invite("z9hG4bK1"), udp(), 0));
+    assert_eq!(
+        txs.on_request(invite("z9hG4bK1"), udp(), 20),
+        Arrival::Retransmission
+    );
+    assert_eq!(statuses(&mut txs), [100]);
+    txs.tick(50);
+    assert!(sent(&mut txs).is_empty(), "one 100, not two");
+}
+
+#[test]
+fn a_provisional_response_ends_the_wait_for_the_100() {
+    let mut txs = table_trying_after(50);
+    let key = new_key(txs.on_request(invite("z9hG4bK1"), udp(), 0));
+    answer(&mut txs, key, 182, 5);
+    assert_eq!(statuses(&mut txs), [182]);
+    txs.tick(50);
+    assert!(sent(&mut txs).is_empty());
+}

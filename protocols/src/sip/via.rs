@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
-use super::syntax::{find_separator, is_lws, is_token, param, quotes_closed, trim_lws, Split};
+use super::syntax::{find_separator, is_lws, is_token, quotes_closed, trim_lws, Split};
 
 /// The branch prefix of RFC 3261 transactions (§8.1.1.7). Without it the peer follows
 /// RFC 2543 and transactions are matched on other fields.
@@ -58,6 +58,10 @@ impl<'a> ViaRef<'a> {
             text => text.strip_prefix(';')?,
         };
         let mut rport = None;
+        // The first `branch` and `received` count. One pass: every request's Via is read
+        // several times.
+        let mut branch: Option<Option<&str>> = None;
+        let mut received: Option<Option<&str>> = None;
         let pieces = Split::new(params, b';', false).filter(|_| !params.is_empty());
         for piece in pieces {
             let (name, value) = match piece.split_once('=') {
@@ -72,16 +76,18 @@ impl<'a> ViaRef<'a> {
                     None => None,
                     Some(digits) => Some(port_of(digits)?),
                 });
+            } else if name.eq_ignore_ascii_case("branch") {
+                branch.get_or_insert(value);
+            } else if name.eq_ignore_ascii_case("received") {
+                received.get_or_insert(value);
             }
         }
-        let branch = param(params, "branch").flatten();
-        let received = param(params, "received").flatten();
         Some(Self {
             transport,
             host,
             port,
-            branch,
-            received,
+            branch: branch.flatten(),
+            received: received.flatten(),
             rport,
             params_at,
         })

@@ -611,6 +611,7 @@ fn sip_routing_points_are_validated() {
         ),
         ("[sip]\nt1_ms = 0\n", "sip.t1_ms must be at least 1"),
         ("[sip]\nt1_ms = 60001\nt2_ms = 70000\n", "sip.t1_ms"),
+        ("[sip]\ntrying_after_ms = 201\n", "sip.trying_after_ms"),
     ];
     for (extra, expected) in cases {
         let text = format!("{SIP_BASE}{extra}");

@@ -22,6 +22,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use engine::value::Value;
 use serde_json::{json, Map, Value as Json};
 use slab::Slab;
 
@@ -110,6 +111,25 @@ impl Customer {
         }
         Json::Object(map)
     }
+
+    /// [`Customer::to_json`] as a datamodel value, without building JSON first.
+    pub fn to_value(&self) -> Value {
+        // In JSON's key order (serde_json's maps are sorted), as `to_json` gives them.
+        let fields = [
+            ("ani", &self.ani),
+            ("email", &self.email),
+            ("id", &self.id),
+            ("phone", &self.phone),
+        ];
+        Value::Object(
+            fields
+                .into_iter()
+                .filter_map(|(name, value)| {
+                    Some((name.into(), Value::String(value.as_deref()?.into())))
+                })
+                .collect(),
+        )
+    }
 }
 
 /// One interaction.
@@ -151,6 +171,31 @@ impl Interaction {
             "agent": self.agent,
             "created_ms": self.created_ms,
         })
+    }
+
+    /// [`Interaction::to_json`] as a datamodel value, built directly: every event of an
+    /// interaction carries it, and going through JSON cost a tenth of a SIP call's CPU.
+    pub fn to_value(&self) -> Value {
+        let text = |text: &str| Value::String(text.into());
+        let optional =
+            |text: Option<&str>| text.map_or(Value::Null, |text| Value::String(text.into()));
+        let data = self
+            .data
+            .iter()
+            .map(|(name, value)| (name.as_str().into(), Value::from_json(value)))
+            .collect();
+        // In JSON's key order (serde_json's maps are sorted), as `to_json` gives them.
+        Value::Object(vec![
+            ("agent".into(), optional(self.agent.as_deref())),
+            ("created_ms".into(), Value::Number(self.created_ms as f64)),
+            ("customer".into(), self.customer.to_value()),
+            ("data".into(), Value::Object(data)),
+            ("entrypoint".into(), text(&self.entry_point)),
+            ("id".into(), text(&self.id.to_string())),
+            ("media".into(), text(&self.media)),
+            ("session".into(), optional(self.session.as_deref())),
+            ("state".into(), text(self.state.name())),
+        ])
     }
 }
 
@@ -334,6 +379,31 @@ mod tests {
         assert!(table.get(first).is_none());
         assert!(table.get(second).is_some());
         assert_eq!(InteractionId::parse("xyz"), None);
+    }
+
+    #[test]
+    fn the_datamodel_value_is_the_json_one() {
+        let mut table = Interactions::new(2);
+        let mut new = new_interaction();
+        new.customer.ani = Some("+3225551234".into());
+        new.customer.id = Some("c-1".into());
+        new.data.insert(
+            "sip".into(),
+            json!({"call_id": "a@b", "to": "<sip:5000@x>"}),
+        );
+        new.data.insert("amount".into(), json!(12.5));
+        let id = table.insert(new, 7).unwrap();
+        table.assign(id, "session-1");
+        let interaction = table.get_mut(id).unwrap();
+        interaction.agent = Some("ann".into());
+        let interaction = table.get(id).unwrap();
+        assert_eq!(
+            interaction.to_value(),
+            Value::from_json(&interaction.to_json())
+        );
+        let bare = table.insert(new_interaction(), 8).unwrap();
+        let bare = table.get(bare).unwrap();
+        assert_eq!(bare.to_value(), Value::from_json(&bare.to_json()));
     }
 
     #[test]

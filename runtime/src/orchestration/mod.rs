@@ -489,17 +489,26 @@ impl Orchestration {
             Json::Object(map) => map,
             _ => Map::new(),
         };
-        data.insert("interaction".into(), interaction.to_json());
         if let Some(requestid) = &requestid {
             data.insert("requestid".into(), Json::String(requestid.to_string()));
         }
-        self.send(&session, name, requestid, Json::Object(data));
+        let mut data = Value::from_json(&Json::Object(data));
+        if let Value::Object(fields) = &mut data {
+            // Where a JSON map would have put it: its keys are sorted.
+            let at = fields.partition_point(|(key, _)| &**key < "interaction");
+            fields.insert(at, ("interaction".into(), interaction.to_value()));
+        }
+        self.send_value(&session, name, requestid, data);
     }
 
     /// Queues event `name` for `session`, refreshing its `_interactions`.
     fn send(&mut self, session: &str, name: &str, sendid: Option<Box<str>>, data: Json) {
+        self.send_value(session, name, sendid, Value::from_json(&data));
+    }
+
+    fn send_value(&mut self, session: &str, name: &str, sendid: Option<Box<str>>, data: Value) {
         let mut event = Event::new(name, EventKind::External);
-        event.data = Value::from_json(&data);
+        event.data = data;
         event.sendid = sendid;
         event.origintype = Some(ORIGINTYPE.into());
         self.mark_refresh(session);

@@ -59,11 +59,16 @@ impl Transactions {
         tx.request = None;
         tx.state = State::Completed;
         let reliable = tx.destination.transport.is_reliable();
-        if tx.invite {
-            if !reliable {
-                self.arm_retransmit(slot, now_ms.saturating_add(timers.t1_ms), timers.t1_ms);
-            }
-            self.arm_end(slot, now_ms.saturating_add(long_ms));
+        let give_up_ms = now_ms.saturating_add(long_ms);
+        if tx.invite && !reliable {
+            // Timer H rides on Timer G: one deadline in the heap per transaction. A
+            // separate H entry would linger there, cancelled, for 64*T1 after the ACK:
+            // 640,000 dead entries at 20,000 calls/s.
+            tx.end_ms = Some(give_up_ms);
+            let first_ms = now_ms.saturating_add(timers.t1_ms).min(give_up_ms);
+            self.arm_retransmit(slot, first_ms, timers.t1_ms);
+        } else if tx.invite {
+            self.arm_end(slot, give_up_ms);
         } else if reliable {
             self.terminate(slot, false);
         } else {
@@ -111,17 +116,24 @@ impl Transactions {
         match deadline.timer {
             Timer::Retransmit => {
                 assert!(tx.state == State::Completed);
+                let give_up_ms = tx.end_ms.expect("Timer H armed with Timer G");
+                if now_ms >= give_up_ms {
+                    self.terminate(slot, true);
+                    return;
+                }
                 let (_, interval_ms) = tx.retransmit.expect("an armed retransmission");
                 if let Some(bytes) = &tx.last_response {
                     self.outgoing.push((tx.destination, bytes.clone()));
                 }
                 let next_ms = (interval_ms * 2).min(self.limits.timers.t2_ms);
-                self.arm_retransmit(slot, now_ms.saturating_add(next_ms), next_ms);
+                let at_ms = now_ms.saturating_add(next_ms).min(give_up_ms);
+                self.arm_retransmit(slot, at_ms, next_ms);
             }
             Timer::End => {
                 let ack_timeout = tx.invite && tx.state == State::Completed;
                 self.terminate(slot, ack_timeout);
             }
+            Timer::Trying => self.send_trying(slot),
         }
     }
 
@@ -137,6 +149,7 @@ impl Transactions {
         match deadline.timer {
             Timer::Retransmit => tx.retransmit.map(|(at_ms, _)| at_ms) == Some(deadline.at_ms),
             Timer::End => tx.end_ms == Some(deadline.at_ms),
+            Timer::Trying => tx.awaits_trying(),
         }
     }
 

@@ -4,8 +4,6 @@
 //! nothing; only a new transaction stores its key. Variable fields are length-prefixed,
 //! so two different requests never write the same key.
 
-use std::fmt::Write as _;
-
 use crate::sip::message::Message;
 use crate::sip::syntax::split_cseq;
 use crate::sip::via::MAGIC_COOKIE;
@@ -50,19 +48,19 @@ pub(super) fn write_key(request: &Message, class: Class, out: &mut String) -> bo
             field(out, uri);
             field(out, request.from_tag().unwrap_or(""));
             field(out, call_id);
-            // Writing into a String cannot fail.
-            let _ = write!(out, "{number}|");
+            push_decimal(out, number.into());
+            out.push('|');
         }
     }
     // Host names compare case-insensitively (RFC 3261 §19.1.4).
-    let _ = write!(out, "{}:", via.host.len());
+    push_decimal(out, via.host.len() as u64);
+    out.push(':');
     out.extend(via.host.chars().map(|c| c.to_ascii_lowercase()));
-    match via.port {
-        Some(port) => {
-            let _ = write!(out, "|{port}|");
-        }
-        None => out.push_str("||"),
+    out.push('|');
+    if let Some(port) = via.port {
+        push_decimal(out, port.into());
     }
+    out.push('|');
     out.push_str(match class {
         Class::Invite => "INVITE",
         Class::Own => method.as_str(),
@@ -72,5 +70,25 @@ pub(super) fn write_key(request: &Message, class: Class, out: &mut String) -> bo
 
 /// Writes a length-prefixed field.
 fn field(out: &mut String, text: &str) {
-    let _ = write!(out, "{}:{text}|", text.len());
+    push_decimal(out, text.len() as u64);
+    out.push(':');
+    out.push_str(text);
+    out.push('|');
+}
+
+/// Writes `number` in decimal without the formatting machinery (keys are written for
+/// every request).
+fn push_decimal(out: &mut String, mut number: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (number % 10) as u8;
+        number /= 10;
+        if number == 0 {
+            break;
+        }
+    }
+    // ASCII digits only.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }

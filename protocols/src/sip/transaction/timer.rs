@@ -1,9 +1,10 @@
 //! The transactions' timers: one min-heap of deadlines, cancelled lazily.
 //!
-//! A transaction holds at most one retransmission deadline (Timer G) and one end deadline
-//! (H, I or J). Re-arming or cancelling one only changes the transaction; the stale heap
+//! A transaction holds at most one retransmission deadline (Timer G, which over UDP also
+//! stands for Timer H) and one end deadline (H over TCP/TLS, I or J). Re-arming or cancelling one only changes the transaction; the stale heap
 //! entry is recognised and dropped when it comes due, so the heap holds at most a few
-//! entries per live transaction plus stale ones that expire within 64*T1.
+//! entries per live transaction plus stale ones that expire within T2 (a
+//! cancelled retransmission) or 64*T1 (an H over TCP/TLS).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -16,6 +17,8 @@ pub(super) enum Timer {
     End,
     /// G: the final response to an INVITE is sent again.
     Retransmit,
+    /// The delayed `100 Trying` of an INVITE nothing has answered yet.
+    Trying,
 }
 
 /// One armed timer.

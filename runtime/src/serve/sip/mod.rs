@@ -166,6 +166,7 @@ impl SipEndpoint {
             t1_ms: sip.t1_ms.into(),
             t2_ms: sip.t2_ms.into(),
             t4_ms: sip.t4_ms.into(),
+            trying_ms: sip.trying_after_ms.into(),
         };
         let seed = crate::serve::ids::ShardSessionIds::seed_from_start();
         let limits = TxLimits {
