@@ -22,6 +22,7 @@ use glommio::{ExecutorJoinHandle, Latency, LocalExecutorBuilder, Placement, Shar
 
 use super::id::ShardId;
 use super::mesh::{Mesh, MeshInbox, NoCall, ShardMsg};
+use super::nudge::Nudger;
 use crate::config::{Config, Machine};
 
 /// How often a waiting shard looks at the shutdown flag. Shutdown comes from another
@@ -168,6 +169,8 @@ where
     let running = Arc::new(AtomicUsize::new(cores.len()));
     let make_shard = Arc::new(make_shard);
     let shutdown = Shutdown::default();
+    // Without the thread shards still run; a lost timer wake-up would just not be bounded.
+    let nudger = Nudger::start().ok();
     let mut started = Shards {
         handles: Vec::with_capacity(cores.len()),
         shutdown: shutdown.clone(),
@@ -183,6 +186,7 @@ where
             mesh: mesh.clone(),
             shutdown: shutdown.clone(),
             running: Arc::clone(&running),
+            nudger: nudger.clone(),
         };
         let make_shard = Arc::clone(&make_shard);
         let spawned = builder(config, shard, core).spawn(move || async move {
@@ -247,6 +251,8 @@ struct ShardPlan<C: Send + 'static> {
     shutdown: Shutdown,
     /// Shards whose future has not returned yet.
     running: Arc<AtomicUsize>,
+    /// Wakes the shard now and then (see [`super::nudge`]).
+    nudger: Option<Nudger>,
 }
 
 /// Counts its shard out of [`ShardPlan::running`] when dropped: when the shard's future
@@ -280,6 +286,9 @@ impl<C: Send + 'static> ShardPlan<C> {
             Latency::NotImportant,
             "background",
         );
+        if let Some(nudger) = &self.nudger {
+            nudger.join(background_queue);
+        }
         // Joining waits for every shard; a failed start elsewhere asks us to stop instead.
         let joined = futures_lite::future::or(async { self.mesh.join().await.ok() }, async {
             self.shutdown.requested().await;

@@ -12,6 +12,7 @@
 mod executor;
 mod id;
 mod mesh;
+mod nudge;
 mod table;
 
 #[cfg(test)]
