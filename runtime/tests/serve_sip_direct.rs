@@ -24,7 +24,7 @@ fn strategy(name: &str) -> String {
     )
 }
 
-fn config(http: u16, sips: u16, dir: &support::TempDir, points: &str) -> String {
+fn config(http: u16, sips: u16, dir: &support::TempDir, points: &str, sip_extra: &str) -> String {
     format!(
         r#"
 [[listener]]
@@ -41,6 +41,7 @@ key = "{key}"
 [sip]
 default_destination = "sip:operator@127.0.0.1:5999"
 media_server = "sip:127.0.0.1:5098"
+{sip_extra}
 [[entry_point]]
 name = "voice"
 application = "{voice}"
@@ -142,13 +143,22 @@ fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
 /// The server with a TLS SIP listener, its HTTP and SIPS ports, the CA that signed its
 /// certificate, and the directory holding the certificate (kept while the test runs).
 fn start(tag: &str, points: &str) -> (Server, u16, u16, Ca, support::TempDir) {
+    start_with(tag, points, "")
+}
+
+/// [`start`] with more `[sip]` keys (`sip_extra`; a `[limits]` table may follow them).
+fn start_with(
+    tag: &str,
+    points: &str,
+    sip_extra: &str,
+) -> (Server, u16, u16, Ca, support::TempDir) {
     let (http, sips) = (free_port(), free_port());
     let ca = Ca::new("sip test CA");
     let leaf = ca.server("baton sips");
     let dir = support::TempDir::new(tag);
     dir.write("server.pem", &leaf.cert_pem);
     dir.write("server.key", &leaf.key_pem);
-    let server = Server::start(tag, &config(http, sips, &dir, points), http);
+    let server = Server::start(tag, &config(http, sips, &dir, points, sip_extra), http);
     server.await_port(sips);
     (server, http, sips, ca, dir)
 }
@@ -357,6 +367,19 @@ fn each_udp_listener_answers_from_its_own_socket_and_methods_follow_the_rfc() {
         ("FROBNICATE", "", 501),
         ("BYE", ";tag=x", 481),
     ];
+    // RFC 3261 §8.2.2.3: Baton supports no extension a caller may require.
+    let requiring = udp_request("INVITE", "6000", first, "req", "").replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nRequire: 100rel\r\nRequire: timer, foo\r\n",
+    );
+    socket
+        .send_to(requiring.as_bytes(), ("127.0.0.1", first))
+        .expect("send");
+    let (trying, _) = udp_answer(&socket);
+    assert_eq!(status(&trying), 100, "{trying}");
+    let (refusal, _) = udp_answer(&socket);
+    assert_eq!(status(&refusal), 420, "{refusal}");
+    assert_eq!(header(&refusal, "Unsupported"), Some("100rel, timer, foo"));
     for (index, (method, to_tag, expected)) in cases.into_iter().enumerate() {
         let branch = format!("m{index}");
         let request = udp_request(method, "6000", first, &branch, to_tag);
@@ -416,5 +439,62 @@ fn with_trying_after_ms_a_call_answered_in_time_gets_no_100() {
     assert_eq!(status(&answer), 302, "{answer}");
     let contact = header(&answer, "Contact").expect("Contact");
     assert!(contact.contains("operator@127.0.0.1:5999"), "{contact}");
+    drop(server);
+}
+
+/// Reads from `stream` until the server closes it; panics on data or after 5 s.
+fn await_close(stream: &mut impl Read) {
+    let mut byte = [0u8; 64];
+    match stream.read(&mut byte) {
+        Ok(0) => {}
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {}
+        other => panic!("expected the server to close the connection, got {other:?}"),
+    }
+}
+
+#[test]
+fn silent_connections_are_closed_and_handshakes_count_against_the_bound() {
+    let extra = "connection_idle_ms = 400\n[limits]\nconnections_per_shard_max = 2\n";
+    let (server, _http, sips, ca, _pki) = start_with("sips-idle", VOICE_5000, extra);
+    let connect = || {
+        let stream = TcpStream::connect(("127.0.0.1", sips)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        stream
+    };
+    // The harness's port probe holds a place until the server reads its close.
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    // Two peers that never start their handshakes hold both places.
+    let mut silent = [connect(), connect()];
+    std::thread::sleep(Duration::from_millis(100));
+    let mut third = connect();
+    await_close(&mut third);
+    assert!(
+        started.elapsed() < Duration::from_millis(350),
+        "the third was refused at once, not timed out"
+    );
+    for stream in &mut silent {
+        await_close(stream);
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(380),
+        "closed after {waited:?}"
+    );
+    // Their places are free again; a peer silent after its handshake is closed too.
+    let mut client = SipsClient::connect(sips, &ca);
+    let options = invite("5000", sips, "idle").replace("INVITE", "OPTIONS");
+    client.send(&options);
+    assert_eq!(status(&client.response()), 200);
+    let quiet = Instant::now();
+    await_close(&mut client.stream);
+    let waited = quiet.elapsed();
+    assert!(
+        waited >= Duration::from_millis(350),
+        "closed after {waited:?}"
+    );
     drop(server);
 }

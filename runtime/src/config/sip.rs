@@ -59,6 +59,10 @@ pub struct SipConfig {
     /// well under a millisecond: with e.g. 50, such a call costs one datagram each way
     /// less. A call still undecided then, or whose INVITE is retransmitted, gets its 100.
     pub trying_after_ms: u32,
+    /// How long a TCP or TLS connection may stay silent, in ms (default 300,000), its TLS
+    /// handshake included: then Baton closes it. Peers that keep connections open send
+    /// CRLF keep-alives (RFC 5626) more often than this.
+    pub connection_idle_ms: u32,
 }
 
 impl Default for SipConfig {
@@ -74,6 +78,7 @@ impl Default for SipConfig {
             t4_ms: 5_000,
             message_bytes_max: 65_535,
             trying_after_ms: 0,
+            connection_idle_ms: 300_000,
         }
     }
 }
@@ -111,8 +116,9 @@ pub(super) fn validate(
     entry_points: &[EntryPointConfig],
     listeners: &[ListenerConfig],
 ) -> Result<(), Problem> {
-    let values: [(&'static str, u32); 6] = [
+    let values: [(&'static str, u32); 7] = [
         ("sip.route_timeout_ms", sip.route_timeout_ms),
+        ("sip.connection_idle_ms", sip.connection_idle_ms),
         ("sip.transactions_max", sip.transactions_max),
         ("sip.t1_ms", sip.t1_ms),
         ("sip.t2_ms", sip.t2_ms),

@@ -8,6 +8,7 @@
 //! ([`SipEndpoint::run_timers`]). Borrows of the endpoint's state never cross an await.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use futures_lite::{future, AsyncRead, AsyncWrite};
@@ -27,6 +28,32 @@ const UDP_BUFFER_BYTES: usize = 4 << 20;
 /// Messages queued for one stream connection; past it, messages for a peer that does not
 /// read are dropped (counted in `baton_sip_send_failures_total`).
 const CONNECTION_QUEUE_MAX: usize = 1_024;
+
+/// `work`'s output, or `None` if it takes longer than `limit`.
+async fn within<T>(limit: Duration, work: impl std::future::Future<Output = T>) -> Option<T> {
+    future::or(async { Some(work.await) }, async {
+        glommio::timer::sleep(limit).await;
+        None
+    })
+    .await
+}
+
+/// One accepted stream connection in [`SipEndpoint::streams`], from its accept until its
+/// task ends.
+struct CountedStream(Rc<SipEndpoint>);
+
+impl CountedStream {
+    fn new(endpoint: &Rc<SipEndpoint>) -> Self {
+        endpoint.streams.set(endpoint.streams.get() + 1);
+        Self(Rc::clone(endpoint))
+    }
+}
+
+impl Drop for CountedStream {
+    fn drop(&mut self) {
+        self.0.streams.set(self.0.streams.get() - 1);
+    }
+}
 
 /// Opens `listener`'s sockets and starts their tasks.
 pub fn open(
@@ -119,12 +146,16 @@ async fn accept_loop(
             Some(Ok(stream)) => stream,
             Some(Err(_)) => continue,
         };
-        if endpoint.connections.borrow().len() >= endpoint.connections_max as usize {
+        // Counted from the accept, handshakes included, so that half-open TLS connections
+        // cannot exceed the bound either.
+        if endpoint.streams.get() >= endpoint.connections_max {
             continue; // dropped: closes the connection (limits.connections_per_shard_max)
         }
+        let counted = CountedStream::new(&endpoint);
         let endpoint = Rc::clone(&endpoint);
         let (tls, stop) = (tls.clone(), stop.clone());
         glommio::spawn_local(async move {
+            let _counted = counted;
             let _ = stream.set_nodelay(true);
             let Ok(addr) = stream.peer_addr() else {
                 return;
@@ -132,7 +163,9 @@ async fn accept_loop(
             match tls {
                 None => connection(endpoint, stream, addr, transport, stop).await,
                 Some(tls) => {
-                    if let Ok(stream) = tls.accept(stream).await {
+                    let idle = endpoint.idle_timeout();
+                    // A peer silent during its handshake is as idle as one silent after it.
+                    if let Some(Ok(stream)) = within(idle, tls.accept(stream)).await {
                         connection(endpoint, stream, addr, transport, stop).await;
                     }
                 }
@@ -185,10 +218,13 @@ async fn read_messages<R: AsyncRead + Unpin>(
     let mut decoder = SipStreamDecoder::new(endpoint.limits);
     let mut buffer: Vec<u8> = Vec::with_capacity(8_192);
     let mut chunk = vec![0u8; 16_384];
+    let idle = endpoint.idle_timeout();
     loop {
-        let read = match reader.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(read) => read,
+        // Silence for `sip.connection_idle_ms` closes the connection (keep-alive CRLFs
+        // count as traffic), so idle peers cannot hold `connections_max` forever.
+        let read = match within(idle, reader.read(&mut chunk)).await {
+            None | Some(Ok(0) | Err(_)) => return,
+            Some(Ok(read)) => read,
         };
         buffer.extend_from_slice(&chunk[..read]);
         loop {

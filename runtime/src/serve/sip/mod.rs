@@ -111,6 +111,8 @@ pub struct SipEndpoint {
     /// Open TCP/TLS connections: where their messages are written.
     connections: RefCell<HashMap<u64, flume::Sender<Vec<u8>>>>,
     next_connection: Cell<u64>,
+    /// Accepted TCP/TLS connections, handshakes included; at most `connections_max`.
+    streams: Cell<u32>,
     connections_max: u32,
     /// A tag for responses the endpoint sends outside a transaction (400s).
     stateless_tags: Cell<u64>,
@@ -160,6 +162,11 @@ pub fn start(
 }
 
 impl SipEndpoint {
+    /// How long a stream connection may stay silent (`sip.connection_idle_ms`).
+    fn idle_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.settings.connection_idle_ms.into())
+    }
+
     fn new(shard: &Rc<Shard>, config: &Config) -> SipEndpoint {
         let sip = &config.sip;
         let timers = TxTimers {
@@ -194,6 +201,7 @@ impl SipEndpoint {
             driver_deadline_ms: Cell::new(0),
             connections: RefCell::new(HashMap::new()),
             next_connection: Cell::new(1),
+            streams: Cell::new(0),
             connections_max: config.limits.connections_per_shard_max,
             stateless_tags: Cell::new(seed),
             tls: RefCell::new(Vec::new()),
@@ -324,6 +332,14 @@ impl SipEndpoint {
     }
 
     fn on_new(self: &Rc<Self>, key: TxKey, method: Option<Method>, now_ms: u64) {
+        let served = matches!(method, Some(Method::Invite | Method::Options | Method::Bye));
+        if served {
+            if let Some(tags) = self.required_extensions(key) {
+                // RFC 3261 §8.2.2.3: an extension the caller requires and Baton lacks.
+                self.respond(key, 420, &[("Unsupported", &tags)], now_ms);
+                return;
+            }
+        }
         match method {
             Some(Method::Invite) if self.in_dialog(key) => {
                 // A redirect server makes no dialogs: a re-INVITE has none to belong to.
@@ -346,6 +362,20 @@ impl SipEndpoint {
             }
             _ => self.respond(key, 405, &[("Allow", ALLOW)], now_ms),
         }
+    }
+
+    /// The option tags the request of `key` requires (`Require`), comma-separated, if any:
+    /// Baton supports no SIP extension, so every one is unsupported.
+    fn required_extensions(&self, key: TxKey) -> Option<String> {
+        let transactions = self.transactions.borrow();
+        let request = transactions.request(key)?;
+        let tags: Vec<&str> = request
+            .headers("Require")
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .filter(|tag| !tag.is_empty())
+            .collect();
+        (!tags.is_empty()).then(|| tags.join(", "))
     }
 
     /// Whether the request of `key` carries a To tag (it belongs to a dialog).
