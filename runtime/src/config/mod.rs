@@ -134,8 +134,9 @@ pub struct RuntimeConfig {
     /// CPU shares of the background task queue: document fetches, metrics, housekeeping
     /// (1..=1000, default 100).
     pub background_queue_shares: u16,
-    /// How soon the latency-class queue asks other tasks to yield, in microseconds
-    /// (default 1000). Lower means lower tail latency and more preemption overhead.
+    /// How long one task queue runs before the other gets its turn, in microseconds
+    /// (default 1000; glommio's preempt timer). Lower means lower tail latency for the
+    /// queue waiting and more preemption overhead.
     pub latency_queue_preempt_us: u32,
 }
 
