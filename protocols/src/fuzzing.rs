@@ -304,6 +304,16 @@ fn sip_request(request: &Message, salvaged: Option<Message>) {
     assert_eq!(parsed.status(), Some(302));
     assert_eq!(parsed.call_id(), request.call_id());
     assert!(parsed.to_tag().is_some());
+    for (status, tag) in [(100, ""), (302, "0123456789abcdef")] {
+        let mut written = Vec::new();
+        crate::sip::write_response(&stamped, status, "R", tag, &contact, &mut written);
+        let built = response(&stamped, status, "R", tag, &contact);
+        assert_eq!(
+            written,
+            sip_encoded(&built),
+            "written and encoded responses differ"
+        );
+    }
 }
 
 /// What a stream connection saw: each framed message (or why it was invalid, with its

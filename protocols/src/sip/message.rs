@@ -280,7 +280,7 @@ impl<'a> Iterator for Values<'a> {
 }
 
 /// Writes `text` with CR and LF replaced by spaces.
-fn write_clean(out: &mut Vec<u8>, text: &str) {
+pub(crate) fn write_clean(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     if !bytes.iter().any(|&byte| byte == b'\r' || byte == b'\n') {
         out.extend_from_slice(bytes);

@@ -27,7 +27,9 @@ mod via;
 pub use error::{SipError, SipLimits};
 pub use message::{Header, Message, Method, StartLine};
 pub use parse::salvage_for_response;
-pub use response::{reason_phrase, response, response_destination, stamp_received, DEFAULT_PORT};
+pub use response::{
+    reason_phrase, response, response_destination, stamp_received, write_response, DEFAULT_PORT,
+};
 pub use stream::{Framed, SipStreamDecoder};
 pub use transaction::{
     Arrival, Peer, RespondError, Transactions, Transport, TxEvent, TxKey, TxLimits, TxTimers,

@@ -726,3 +726,47 @@ fn the_fuzz_properties_hold_on_these_messages() {
     assert_eq!(refusal(regressions[1]), SipError::BadVia);
     assert_eq!(refusal(regressions[2]), SipError::BadAddress { name: "To" });
 }
+
+#[test]
+fn a_response_written_directly_is_the_encoded_one() {
+    let invite = parse(&sipp_invite());
+    let tagged = parse(&edited(
+        "To: <sip:5000@baton.example.com>",
+        "To: <sip:5000@baton.example.com>;tag=theirs",
+    ));
+    let stamped = parse(&options_with(
+        "Timestamp: 54.2\r\nv: SIP/2.0/TCP 10.1.1.1\r\n",
+    ));
+    let cases: [(&Message, u16, &str, &[(&str, &str)]); 6] = [
+        (&invite, 100, "", &[]),
+        (&stamped, 100, "", &[]),
+        (&invite, 302, "a1b2", &[("Contact", "<sip:agent@10.0.0.5>")]),
+        (&tagged, 486, "a1b2", &[("Warning", "399 baton \"busy\"")]),
+        // What a strategy names is cleaned of line ends; a Content-Length is Baton's own.
+        (
+            &invite,
+            302,
+            "t",
+            &[("Contact", "<sip:x>\r\nEvil: 1"), ("Content-Length", "9")],
+        ),
+        (&stamped, 603, "", &[]),
+    ];
+    for (request, status, tag, extra) in cases {
+        let mut expected = Vec::new();
+        response(request, status, reason_phrase(status), tag, extra).encode(&mut expected);
+        let mut written = Vec::new();
+        write_response(
+            request,
+            status,
+            reason_phrase(status),
+            tag,
+            extra,
+            &mut written,
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&written),
+            String::from_utf8_lossy(&expected),
+            "{status} with {extra:?}"
+        );
+    }
+}

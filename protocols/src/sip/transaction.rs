@@ -32,7 +32,7 @@ use std::sync::Arc;
 use slab::Slab;
 
 use super::message::{Message, Method};
-use super::response::{reason_phrase, response, response_destination};
+use super::response::{reason_phrase, response, response_destination, write_response};
 use matching::{write_key, Class};
 use timer::{Deadline, Deadlines, Timer};
 
@@ -226,6 +226,9 @@ impl fmt::Display for RespondError {
 
 impl std::error::Error for RespondError {}
 
+/// Room reserved for an encoded response: a typical one fits without growing.
+const RESPONSE_BYTES: usize = 512;
+
 /// Bytes of a To tag the layer makes: 16 hex digits (64 bits).
 const TAG_BYTES: usize = 16;
 
@@ -357,8 +360,9 @@ impl Transactions {
             .request
             .as_ref()
             .expect("an unanswered transaction has its request");
-        let trying = response(request, 100, reason_phrase(100), "", &[]);
-        self.send(slot, &trying);
+        let mut bytes = Vec::with_capacity(RESPONSE_BYTES);
+        write_response(request, 100, reason_phrase(100), "", &[], &mut bytes);
+        self.send_bytes(slot, bytes);
     }
 
     fn on_ack(&mut self, ack: &Message, now_ms: u64) -> Arrival {
@@ -417,7 +421,9 @@ impl Transactions {
             self.queue(destination, &ok);
         } else {
             let key = self.create(cancel, peer, true);
-            self.send_final(key.slot, &ok, 200, now_ms);
+            let mut bytes = Vec::new();
+            ok.encode(&mut bytes);
+            self.send_final(key.slot, bytes, 200, now_ms);
         }
         if pending {
             Arrival::Cancel { invite: invite_key }
@@ -486,10 +492,8 @@ impl Transactions {
         self.outgoing.push((destination, bytes));
     }
 
-    /// Sends `message` on transaction `slot` and keeps it for retransmissions.
-    fn send(&mut self, slot: u32, message: &Message) {
-        let mut bytes = Vec::new();
-        message.encode(&mut bytes);
+    /// Sends an encoded response on transaction `slot` and keeps it for retransmissions.
+    fn send_bytes(&mut self, slot: u32, bytes: Vec<u8>) {
         let tx = &mut self.slots[slot as usize];
         self.outgoing.push((tx.destination, bytes.clone()));
         tx.last_response = Some(bytes);

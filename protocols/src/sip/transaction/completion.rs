@@ -4,6 +4,7 @@
 use super::timer::{Deadline, Timer};
 use super::{RespondError, State, Transactions, TxEvent, TxKey};
 use crate::sip::message::Message;
+use crate::sip::response::{reason_phrase, write_response};
 use crate::sip::transaction::Peer;
 
 impl Transactions {
@@ -35,22 +36,69 @@ impl Transactions {
         if tx.invite && (200..300).contains(&status) {
             return Err(RespondError::TwoHundredToInvite);
         }
-        if status >= 200 {
-            self.send_final(key.slot, &response, status, now_ms);
-            return Ok(());
-        }
-        self.send(key.slot, &response);
-        let tx = &mut self.slots[key.slot as usize];
-        if tx.state == State::Trying {
-            tx.state = State::Proceeding;
-        }
+        let mut bytes = Vec::new();
+        response.encode(&mut bytes);
+        self.send_response(key.slot, bytes, status, now_ms);
         Ok(())
     }
 
+    /// [`Transactions::respond`] with the response built from the transaction's request
+    /// and its To tag ([`crate::sip::response`] with the standard reason phrase and
+    /// `extra`), written straight to its wire form.
+    pub fn respond_with(
+        &mut self,
+        key: TxKey,
+        status: u16,
+        extra: &[(&str, &str)],
+        now_ms: u64,
+    ) -> Result<(), RespondError> {
+        let tx = self.get(key).ok_or(RespondError::UnknownTransaction)?;
+        if !(100..=699).contains(&status) {
+            return Err(RespondError::BadStatus { status });
+        }
+        if tx.final_status != 0 {
+            return Err(RespondError::AlreadyFinal {
+                status: tx.final_status,
+            });
+        }
+        if tx.invite && (200..300).contains(&status) {
+            return Err(RespondError::TwoHundredToInvite);
+        }
+        let request = tx
+            .request
+            .as_ref()
+            .expect("an unanswered transaction has its request");
+        let mut bytes = Vec::with_capacity(super::RESPONSE_BYTES);
+        let tag = super::tag_str(&tx.tag);
+        write_response(
+            request,
+            status,
+            reason_phrase(status),
+            tag,
+            extra,
+            &mut bytes,
+        );
+        self.send_response(key.slot, bytes, status, now_ms);
+        Ok(())
+    }
+
+    /// Sends an encoded response with `status` on transaction `slot`.
+    fn send_response(&mut self, slot: u32, bytes: Vec<u8>, status: u16, now_ms: u64) {
+        if status >= 200 {
+            self.send_final(slot, bytes, status, now_ms);
+            return;
+        }
+        self.send_bytes(slot, bytes);
+        let tx = &mut self.slots[slot as usize];
+        if tx.state == State::Trying {
+            tx.state = State::Proceeding;
+        }
+    }
+
     /// Sends the final response of transaction `slot` and arms its timers.
-    pub(super) fn send_final(&mut self, slot: u32, response: &Message, status: u16, now_ms: u64) {
+    pub(super) fn send_final(&mut self, slot: u32, bytes: Vec<u8>, status: u16, now_ms: u64) {
         assert!(status >= 200);
-        self.send(slot, response);
+        self.send_bytes(slot, bytes);
         let timers = self.limits.timers;
         let long_ms = timers.t1_ms * 64;
         let tx = &mut self.slots[slot as usize];

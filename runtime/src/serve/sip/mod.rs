@@ -435,13 +435,11 @@ impl SipEndpoint {
     /// transaction no longer takes (it ended, or is already final) is dropped: the other
     /// answer won the race.
     fn respond(&self, key: TxKey, status: u16, extra: &[(&str, &str)], now_ms: u64) {
-        let mut transactions = self.transactions.borrow_mut();
-        let Some(request) = transactions.request(key) else {
-            return;
-        };
-        let tag = transactions.to_tag(key).unwrap_or_default().to_owned();
-        let answer = response(request, status, reason_phrase(status), &tag, extra);
-        let _ = transactions.respond(key, answer, now_ms);
+        // A stale key (the call ended meanwhile) has nothing left to answer.
+        let _ = self
+            .transactions
+            .borrow_mut()
+            .respond_with(key, status, extra, now_ms);
     }
 
     /// Performs the strategies' decisions queued by the orchestration.
