@@ -10,6 +10,8 @@
 #   KEEP_LOGS=/tmp/sip-runs bash bench/sip/run.sh    # keeps SIPp's logs of every run there
 #   BATON_BIN=/tmp/baton-old bash bench/sip/run.sh --only baton   # another build, for A/B
 #   TRYING_AFTER_MS=50 bash bench/sip/run.sh    # Baton's sip.trying_after_ms (default 0)
+#   KAMAILIO_RATES="40000 45000" BATON_RATES="20000 22500" bash bench/sip/run.sh
+#                                               # each server its own rates (default RATES)
 #
 # Each rate runs RATE x DURATION_S calls (-r RATE -m CALLS, an open loop: SIPp starts calls
 # on schedule whatever the server does, up to 2 s of calls in flight). Per run it reports:
@@ -309,9 +311,13 @@ measure() {
 }
 
 run_server() {
-    local server=$1 rate
+    local server=$1 rate rates=$RATES
+    case "$server" in
+    kamailio) rates=${KAMAILIO_RATES:-$RATES} ;;
+    baton) rates=${BATON_RATES:-$RATES} ;;
+    esac
     "start_$server"
-    for rate in $RATES; do
+    for rate in $rates; do
         measure "$server" "$rate"
     done
     stop_server
@@ -346,7 +352,8 @@ fi
     echo
     echo "### Run of $(date -u '+%Y-%m-%d %H:%M UTC'): \`bash bench/sip/run.sh --only $ONLY\`"
     echo
-    echo "RATES=\"$RATES\", DURATION_S=$DURATION_S, TRYING_AFTER_MS=$TRYING_AFTER_MS; $(nproc) cores;"
+    echo "RATES=\"$RATES\", KAMAILIO_RATES=\"${KAMAILIO_RATES:-}\", BATON_RATES=\"${BATON_RATES:-}\","
+    echo "DURATION_S=$DURATION_S, TRYING_AFTER_MS=$TRYING_AFTER_MS; $(nproc) cores;"
     echo "server on core $SERVER_CORE,"
     echo "SIPp $sipp_version on core $SIPP_CORE."
     echo "Load before: \`$load_before\`; after: \`$load_after\`."

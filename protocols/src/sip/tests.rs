@@ -737,7 +737,8 @@ fn a_response_written_directly_is_the_encoded_one() {
     let stamped = parse(&options_with(
         "Timestamp: 54.2\r\nv: SIP/2.0/TCP 10.1.1.1\r\n",
     ));
-    let cases: [(&Message, u16, &str, &[(&str, &str)]); 6] = [
+    type Case<'a> = (&'a Message, u16, &'a str, &'a [(&'a str, &'a str)]);
+    let cases: [Case; 6] = [
         (&invite, 100, "", &[]),
         (&stamped, 100, "", &[]),
         (&invite, 302, "a1b2", &[("Contact", "<sip:agent@10.0.0.5>")]),

@@ -23,19 +23,9 @@ impl Transactions {
         response: Message,
         now_ms: u64,
     ) -> Result<(), RespondError> {
-        let tx = self.get(key).ok_or(RespondError::UnknownTransaction)?;
+        self.get(key).ok_or(RespondError::UnknownTransaction)?;
         let status = response.status().ok_or(RespondError::NotAResponse)?;
-        if !(100..=699).contains(&status) {
-            return Err(RespondError::BadStatus { status });
-        }
-        if tx.final_status != 0 {
-            return Err(RespondError::AlreadyFinal {
-                status: tx.final_status,
-            });
-        }
-        if tx.invite && (200..300).contains(&status) {
-            return Err(RespondError::TwoHundredToInvite);
-        }
+        self.answerable(key, status)?;
         let mut bytes = Vec::new();
         response.encode(&mut bytes);
         self.send_response(key.slot, bytes, status, now_ms);
@@ -52,18 +42,7 @@ impl Transactions {
         extra: &[(&str, &str)],
         now_ms: u64,
     ) -> Result<(), RespondError> {
-        let tx = self.get(key).ok_or(RespondError::UnknownTransaction)?;
-        if !(100..=699).contains(&status) {
-            return Err(RespondError::BadStatus { status });
-        }
-        if tx.final_status != 0 {
-            return Err(RespondError::AlreadyFinal {
-                status: tx.final_status,
-            });
-        }
-        if tx.invite && (200..300).contains(&status) {
-            return Err(RespondError::TwoHundredToInvite);
-        }
+        let tx = self.answerable(key, status)?;
         let request = tx
             .request
             .as_ref()
@@ -80,6 +59,23 @@ impl Transactions {
         );
         self.send_response(key.slot, bytes, status, now_ms);
         Ok(())
+    }
+
+    /// Transaction `key`, if it may still send a response with `status`.
+    fn answerable(&self, key: TxKey, status: u16) -> Result<&super::Tx, RespondError> {
+        let tx = self.get(key).ok_or(RespondError::UnknownTransaction)?;
+        if !(100..=699).contains(&status) {
+            return Err(RespondError::BadStatus { status });
+        }
+        if tx.final_status != 0 {
+            return Err(RespondError::AlreadyFinal {
+                status: tx.final_status,
+            });
+        }
+        if tx.invite && (200..300).contains(&status) {
+            return Err(RespondError::TwoHundredToInvite);
+        }
+        Ok(tx)
     }
 
     /// Sends an encoded response with `status` on transaction `slot`.
