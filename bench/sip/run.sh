@@ -10,6 +10,7 @@
 #   KEEP_LOGS=/tmp/sip-runs bash bench/sip/run.sh    # keeps SIPp's logs of every run there
 #   BATON_BIN=/tmp/baton-old bash bench/sip/run.sh --only baton   # another build, for A/B
 #   TRYING_AFTER_MS=50 bash bench/sip/run.sh    # Baton's sip.trying_after_ms (default 0)
+#   REPEAT=3 bash bench/sip/run.sh    # each rate three times; a summary by median p99
 #   KAMAILIO_RATES="40000 45000" BATON_RATES="20000 22500" bash bench/sip/run.sh
 #                                               # each server its own rates (default RATES)
 #
@@ -64,6 +65,8 @@ SIPP_PORT=${SIPP_PORT:-15061}
 SIPP_CONTROL_PORT=${SIPP_CONTROL_PORT:-15062}
 HTTP_PORT=${HTTP_PORT:-18091}
 AGENTS=${AGENTS:-1000}
+# Runs of each rate on each server; the summary takes the median p99 of them.
+REPEAT=${REPEAT:-1}
 # Baton's sip.trying_after_ms: 0 sends 100 Trying at once (the default).
 TRYING_AFTER_MS=${TRYING_AFTER_MS:-0}
 BUFFER_BYTES=4194304
@@ -318,7 +321,9 @@ run_server() {
     esac
     "start_$server"
     for rate in $rates; do
-        measure "$server" "$rate"
+        for _ in $(seq "$REPEAT"); do
+            measure "$server" "$rate"
+        done
     done
     stop_server
 }
@@ -341,8 +346,29 @@ table=$(
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
 )
+# Per server and rate: the median p99 of the REPEAT runs, the failures and retransmissions
+# of all of them, and whether that is clean (none of either, median p99 <= 4 ms).
+summary=$(
+    echo "| Server | Rate (calls/s) | Runs | Failed (all runs) | Retrans. (all runs) | p99 ms of each run | median p99 ms | Clean by median |"
+    echo "|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${rows[@]}" | awk -F'|' '
+        { key = $2 "|" $3; gsub(/ /, "", key)
+          if (!(key in runs)) order[++n] = key
+          runs[key]++; failed[key] += $5; retrans[key] += $6
+          p = $9; gsub(/ /, "", p); p99s[key] = p99s[key] (p99s[key] == "" ? "" : " ") p }
+        END { for (i = 1; i <= n; i++) { k = order[i]; split(k, sr, "|")
+                m = split(p99s[k], v, " ")
+                for (a = 1; a <= m; a++) for (b = a + 1; b <= m; b++)
+                    if (v[b] + 0 < v[a] + 0) { t = v[a]; v[a] = v[b]; v[b] = t }
+                median = (m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2)
+                clean = (failed[k] == 0 && retrans[k] == 0 && median + 0 <= 4) ? "yes" : "no"
+                printf "| %s | %s | %d | %d | %d | %s | %.2f | %s |\n", sr[1], sr[2], runs[k],
+                       failed[k], retrans[k], p99s[k], median, clean } }'
+)
 echo
 echo "$table"
+echo
+echo "$summary"
 title=""
 if [ ! -s "$RESULTS" ]; then
     title="## SIP benchmark: \`baton serve\` as a routing point, against Kamailio"
@@ -359,6 +385,10 @@ fi
     echo "Load before: \`$load_before\`; after: \`$load_after\`."
     echo
     echo "$table"
+    echo
+    echo "Per rate, over REPEAT=$REPEAT runs:"
+    echo
+    echo "$summary"
 } >>"$RESULTS"
 echo
 echo "appended to $RESULTS"
