@@ -315,9 +315,13 @@ impl SipEndpoint {
             // A redirect server sends no requests, so no response is expected: dropped.
             return;
         }
-        stamp_received(&mut message, peer.addr);
-        let now_ms = self.now_ms();
         let method = message.method().cloned();
+        // An ACK is only matched (by branch and sent-by) and never answered: the received
+        // and rport a stamp would add are never read.
+        if method != Some(Method::Ack) {
+            stamp_received(&mut message, peer.addr);
+        }
+        let now_ms = self.now_ms();
         let arrival = self
             .transactions
             .borrow_mut()
