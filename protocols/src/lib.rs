@@ -12,5 +12,7 @@ pub mod http;
 
 pub mod sip;
 
+pub mod timeout;
+
 #[doc(hidden)]
 pub mod fuzzing;

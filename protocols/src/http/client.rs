@@ -14,7 +14,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::net::TcpStream;
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -186,11 +186,10 @@ async fn with_timeout<T>(
     timeout_ms: u32,
     work: impl std::future::Future<Output = T>,
 ) -> Result<T, ClientError> {
-    let timer = async {
-        glommio::timer::sleep(Duration::from_millis(u64::from(timeout_ms))).await;
-        Err(ClientError::Timeout { timeout_ms })
-    };
-    future::or(async { Ok(work.await) }, timer).await
+    let limit = Duration::from_millis(u64::from(timeout_ms));
+    crate::timeout::within(limit, work)
+        .await
+        .ok_or(ClientError::Timeout { timeout_ms })
 }
 
 /// Sends `request` over `stream` and reads its response, all within `timeout_ms`. The

@@ -280,7 +280,7 @@ impl<C: Send + 'static> ShardPlan<C> {
         // Not `Latency::Matters`: glommio puts such a queue's I/O on its latency ring, and a
         // shard asleep on the main ring is woken from the latency ring through a poll link
         // that was measured losing wake-ups (the shard slept 32 ms with datagrams waiting;
-        // SIP p99 at 20,000 calls/s 9 to 45 ms with it, 2.9 to 3.6 ms without). How long a
+        // SIP p99 at 20,000 calls/s 9 to 45 ms with it, 2.9 to 4.1 ms without). How long a
         // queue runs before the other gets a turn is the executor's preempt timer
         // (`latency_queue_preempt_us`, set in `builder`).
         let latency_queue = executor.create_task_queue(

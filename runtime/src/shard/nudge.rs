@@ -105,29 +105,62 @@ mod tests {
     use super::*;
     use glommio::{Latency, LocalExecutorBuilder, Placement, Shares};
 
-    #[test]
-    fn a_shard_is_nudged_while_it_lives_and_forgotten_when_it_ends() {
-        let nudger = Nudger::start().expect("a thread");
-        let shard_nudger = nudger.clone();
+    fn on_an_executor<F, Fut>(run: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + 'static,
+    {
         LocalExecutorBuilder::new(Placement::Unbound)
             .io_memory(1 << 20)
-            .spawn(move || async move {
-                let queue = glommio::executor().create_task_queue(
-                    Shares::default(),
-                    Latency::NotImportant,
-                    "background",
-                );
-                shard_nudger.join(queue);
-                glommio::timer::sleep(NUDGE_EVERY * 3).await;
-            })
+            .spawn(run)
             .expect("an executor")
             .join()
             .expect("the shard ran");
-        assert_eq!(nudger.writers.lock().expect("not poisoned").len(), 1);
-        // The thread holds the list weakly: dropping the last handle ends it.
+    }
+
+    #[test]
+    fn a_live_shard_stays_nudged_and_the_thread_lets_go_with_the_last_handle() {
+        let nudger = Nudger::start().expect("a thread");
+        let shard_nudger = nudger.clone();
+        on_an_executor(move || async move {
+            let queue = glommio::executor().create_task_queue(
+                Shares::default(),
+                Latency::NotImportant,
+                "background",
+            );
+            shard_nudger.join(queue);
+            glommio::timer::sleep(NUDGE_EVERY * 3).await;
+            // Three nudges were sent and none failed: a failed one drops the socket.
+            let writers = shard_nudger.writers.lock().expect("not poisoned").len();
+            assert_eq!(writers, 1);
+        });
+        // The thread holds the list weakly (upgrading it for each round of nudges).
         let writers = Arc::downgrade(&nudger.writers);
         drop(nudger);
-        assert!(writers.upgrade().is_none());
+        let deadline = std::time::Instant::now() + NUDGE_EVERY * 10;
+        while writers.upgrade().is_some() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the thread kept the list"
+            );
+            std::thread::sleep(NUDGE_EVERY / 10);
+        }
+    }
+
+    #[test]
+    fn a_shard_reads_its_nudges_until_their_socket_closes() {
+        on_an_executor(|| async {
+            let (reader, writer) = UnixStream::pair().expect("a pair");
+            // SAFETY: a connected stream socket owned here.
+            let reader = unsafe { glommio::net::UnixStream::from_raw_fd(reader.into_raw_fd()) };
+            let reading = glommio::spawn_local(read_nudges(reader));
+            for _ in 0..3 {
+                nudge(&writer).expect("a nudge");
+            }
+            drop(writer);
+            let ended = protocols::timeout::within(NUDGE_EVERY * 10, reading).await;
+            assert!(ended.is_some(), "the reader did not see its socket close");
+        });
     }
 
     #[test]

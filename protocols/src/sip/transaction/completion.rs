@@ -107,7 +107,7 @@ impl Transactions {
         if tx.invite && !reliable {
             // Timer H rides on Timer G: one deadline in the heap per transaction. A
             // separate H entry would linger there, cancelled, for 64*T1 after the ACK:
-            // 640,000 dead entries at 20,000 calls/s.
+            // up to 640,000 dead entries at 20,000 calls/s.
             tx.end_ms = Some(give_up_ms);
             let first_ms = now_ms.saturating_add(timers.t1_ms).min(give_up_ms);
             self.arm_retransmit(slot, first_ms, timers.t1_ms);

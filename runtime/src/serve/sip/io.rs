@@ -8,13 +8,13 @@
 //! ([`SipEndpoint::run_timers`]). Borrows of the endpoint's state never cross an await.
 
 use std::rc::Rc;
-use std::time::Duration;
 
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use futures_lite::{future, AsyncRead, AsyncWrite};
 use glommio::net::{TcpListener, UdpSocket};
 use protocols::http::server::StopSignal;
 use protocols::sip::{Framed, Peer, SipStreamDecoder, Transport};
+use protocols::timeout::within;
 use protocols::tls::{ServerTls, SharedServerTls};
 
 use super::{udp_peer, SipEndpoint};
@@ -28,15 +28,6 @@ const UDP_BUFFER_BYTES: usize = 4 << 20;
 /// Messages queued for one stream connection; past it, messages for a peer that does not
 /// read are dropped (counted in `baton_sip_send_failures_total`).
 const CONNECTION_QUEUE_MAX: usize = 1_024;
-
-/// `work`'s output, or `None` if it takes longer than `limit`.
-async fn within<T>(limit: Duration, work: impl std::future::Future<Output = T>) -> Option<T> {
-    future::or(async { Some(work.await) }, async {
-        glommio::timer::sleep(limit).await;
-        None
-    })
-    .await
-}
 
 /// One accepted stream connection in [`SipEndpoint::streams`], from its accept until its
 /// task ends.
