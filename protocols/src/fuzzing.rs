@@ -371,3 +371,24 @@ pub fn sip_stream(data: &[u8]) {
     assert_eq!(whole, sip_frames(input, limits, &mut Splits(seed)));
     assert_eq!(whole, sip_frames(input, limits, &mut std::iter::repeat(1)));
 }
+
+/// Fuzz the certificate name reader: never panic, at most the bounded number of names, and
+/// the log name is one of the names listed when the list was not cut short (the two walks
+/// over one certificate must agree).
+pub fn certificate_names(data: &[u8]) {
+    use crate::tls::identity::{certificate_names, peer_name, PeerName, CERTIFICATE_NAMES_MAX};
+    let names = certificate_names(data);
+    assert!(names.len() <= CERTIFICATE_NAMES_MAX);
+    if names.len() == CERTIFICATE_NAMES_MAX {
+        return;
+    }
+    match peer_name(data) {
+        Some(PeerName::CommonName(name)) | Some(PeerName::Dns(name)) => {
+            assert!(names.iter().any(|listed| listed == name));
+        }
+        Some(PeerName::Ip(address)) => {
+            assert!(names.contains(&address.to_string()));
+        }
+        None => {}
+    }
+}

@@ -37,6 +37,9 @@ Commands:
                    (see `baton run --help`)
   serve            the server: the HTTP session API on every configured shard
                    (see `baton serve --help`)
+  token            make a bearer token for [[access]]: prints the token, for the
+                   client, and the token_sha256 line, for the configuration
+                   (`baton token --hash` hashes a token read from stdin instead)
 
 Options:
   -h, --help       print this help
@@ -105,6 +108,10 @@ pub enum Command {
     ServeHelp,
     /// `baton serve [--config FILE] [--check-config]`.
     Serve(ServeOptions),
+    /// `baton token`: a new random bearer token and its hash.
+    Token,
+    /// `baton token --hash`: the hash of the token on stdin.
+    TokenHash,
 }
 
 /// Runs the command line `args` (without the program name); returns the exit status.
@@ -116,6 +123,8 @@ pub fn main(args: &[OsString]) -> i32 {
         Ok(Command::ServeHelp) => print_and_exit(SERVE_USAGE),
         Ok(Command::Serve(options)) => serve(&options),
         Ok(Command::Run(options)) => run(&options),
+        Ok(Command::Token) => new_token(),
+        Ok(Command::TokenHash) => hash_token(),
         Err(message) => {
             eprintln!("baton: {message}\n\n{USAGE}");
             EXIT_USAGE
@@ -150,8 +159,50 @@ pub fn parse(args: &[OsString]) -> Result<Command, String> {
             let rest: Vec<&str> = words.collect::<Result<_, _>>()?;
             parse_run(&rest)
         }
+        "token" => match words.next().transpose()? {
+            None => Ok(Command::Token),
+            Some("--hash") if words.next().is_none() => Ok(Command::TokenHash),
+            Some(other) => Err(format!("unexpected argument '{other}' for token")),
+        },
         other => Err(format!("unknown command '{other}'")),
     }
+}
+
+/// Bytes of entropy in a token `baton token` makes: 256 bits, written as 64 hex digits.
+const TOKEN_BYTES: usize = 32;
+
+/// `baton token`: a token from the operating system's random source, and its hash.
+fn new_token() -> i32 {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; TOKEN_BYTES];
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        eprintln!("baton: the operating system's random source failed");
+        return EXIT_FAILURE;
+    }
+    let token: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    let hash = crate::access::token_hash_hex(&token);
+    let text = format!(
+        "token: {token}\n\
+         # For the configuration (the token itself is not stored anywhere):\n\
+         token_sha256 = \"{hash}\"\n"
+    );
+    print_and_exit(&text)
+}
+
+/// `baton token --hash`: the `token_sha256` of the token on stdin (surrounding white space
+/// ignored), for a tokens file or an existing client.
+fn hash_token() -> i32 {
+    let mut token = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut token) {
+        eprintln!("baton: cannot read the token from stdin: {e}");
+        return EXIT_FAILURE;
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        eprintln!("baton: no token on stdin");
+        return EXIT_USAGE;
+    }
+    print_and_exit(&format!("{}\n", crate::access::token_hash_hex(token)))
 }
 
 /// Options of `baton serve`.

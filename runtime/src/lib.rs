@@ -6,9 +6,11 @@
 //! what happens; the runtime only carries it out, so every host behaves the same.
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod cli;
 pub mod config;
 pub mod documents;
+pub mod entropy;
 pub mod local;
 pub mod orchestration;
 pub mod outbound;

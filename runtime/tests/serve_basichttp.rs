@@ -219,7 +219,7 @@ impl Baton {
         let text = format!(
             "[runtime]\ncores = {cores}\nio_memory_bytes = 1048576\n\n[limits]\n\
              sessions_per_shard_max = 1000\n\n[[listener]]\nname = \"api\"\n\
-             address = \"{ip}:{port}\"\n\n{extra}"
+             address = \"{ip}:{port}\"\naccess = \"open\"\n\n{extra}"
         );
         let baton = Baton(Server::start(&format!("basichttp-{tag}"), &text, port));
         baton.dir().write("session.scxml", SESSION);

@@ -546,7 +546,8 @@ fn entry_points_reload_without_a_restart() {
 fn any_shard_reaches_the_routing_shard() {
     let port = free_port();
     let text = format!(
-        "[runtime]\ncores = [0, 1]\nio_memory_bytes = 1048576\n\n[routing]\nshard = 1\n\n\
+        "[runtime]\ncores = [0, 1]\nio_memory_bytes = 1048576\n\n[routing]\nshard = 1\n\
+         offer_streams_per_agent_max = 4\n\n\
          [[listener]]\nname = \"api\"\naddress = \"127.0.0.1:{port}\"\n\n\
          [[entry_point]]\nname = \"group\"\napplication = \"{}\"\n",
         strategy("group")

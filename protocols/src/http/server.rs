@@ -14,9 +14,10 @@
 //! connection closes after it.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -31,6 +32,7 @@ use super::codec::{
     encode_response, has_body, Decoded, HttpError, HttpLimits, Method, Request, RequestDecoder,
     Response, Version, CHUNK_SIZE_LINE_BYTES_MAX, CONTINUE_RESPONSE,
 };
+use crate::tls::identity::certificate_names;
 use crate::tls::{MaybeTls, SharedServerTls, TlsError};
 
 mod relay;
@@ -41,10 +43,22 @@ mod relay;
 /// state directly. Static dispatch keeps `async fn` free of boxing.
 #[allow(async_fn_in_trait)] // No Send bound wanted: shards are single-threaded.
 pub trait Handler {
-    /// Answers one complete request. Errors are responses too (4xx/5xx with a JSON reason).
-    /// A [`Response::stream`] answer is relayed piece by piece (see [`BodyStream`]), after
-    /// which the connection closes.
-    async fn handle(&self, request: &Request) -> Response;
+    /// Answers one complete request from `peer`. Errors are responses too (4xx/5xx with a
+    /// JSON reason). A [`Response::stream`] answer is relayed piece by piece (see
+    /// [`BodyStream`]), after which the connection closes.
+    async fn handle(&self, request: &Request, peer: &Peer) -> Response;
+}
+
+/// Who is at the other end of a connection, as far as the transport knows: the address,
+/// and the names of the client certificate a mutual-TLS handshake verified. Taken once per
+/// connection, when it is accepted, so that each request costs nothing for it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Peer {
+    /// The remote address, when the socket could tell it.
+    pub address: Option<SocketAddr>,
+    /// Every name of the verified client certificate (subject CN, then alternative names;
+    /// see [`crate::tls::identity::certificate_names`]); empty without one.
+    pub certificate_names: Vec<String>,
 }
 
 /// Connection timeouts. Each closes the connection when it expires.
@@ -299,6 +313,7 @@ impl Connection {
     async fn answer_buffered<H: Handler + ?Sized>(
         &mut self,
         handler: &H,
+        peer: &Peer,
         stop: &StopSignal,
     ) -> Option<ConnectionEnd> {
         loop {
@@ -326,7 +341,7 @@ impl Connection {
                 }
                 Decoded::Complete => {
                     let request = self.decoder.request();
-                    let mut response = handler.handle(request).await;
+                    let mut response = handler.handle(request, peer).await;
                     // A stream on a status without a body (built by hand, not with
                     // `Response::stream`) is dropped: the response goes out as it is.
                     let streamed = response.body_stream.take();
@@ -407,10 +422,11 @@ impl Connection {
 /// Serves one connection until it closes; never panics on peer input. Codec errors are
 /// answered with their status and a JSON body `{"error": reason, "status": N}`, then the
 /// connection closes. When `stop` is raised, an idle connection closes at once and a busy one
-/// after answering its current request.
+/// after answering its current request. Every request is handed to `handler` with `peer`.
 pub async fn serve_connection<S, H>(
     mut stream: S,
     handler: &H,
+    peer: &Peer,
     limits: &HttpLimits,
     timeouts: &ServerTimeouts,
     stop: &StopSignal,
@@ -421,7 +437,7 @@ where
 {
     let mut connection = Connection::new(limits);
     let end = loop {
-        let closing = connection.answer_buffered(handler, stop).await;
+        let closing = connection.answer_buffered(handler, peer, stop).await;
         if let Some((body, framing)) = connection.pending_stream.take() {
             break relay::relay(&mut stream, &mut connection, body, framing, timeouts, stop).await;
         }
@@ -527,6 +543,10 @@ pub struct ServerConfig {
     /// Open connections per listener per shard, default 10 000. A connection beyond it is
     /// answered 503 and closed. Cost: buffers (4 KiB up to `header_bytes_max`) per connection.
     pub connections_max: u32,
+    /// Open connections from one IP address per listener per shard, default 256. One more
+    /// from that address is refused as above, so a client holding connections open (a
+    /// slow-loris sender) fills its own share, never the listener.
+    pub connections_per_address_max: u32,
 }
 
 impl Default for ServerConfig {
@@ -535,6 +555,7 @@ impl Default for ServerConfig {
             limits: HttpLimits::DEFAULT,
             timeouts: ServerTimeouts::DEFAULT,
             connections_max: 10_000,
+            connections_per_address_max: 256,
         }
     }
 }
@@ -585,7 +606,8 @@ fn assert_valid(config: &ServerConfig) {
 pub struct AcceptReport {
     /// Connections served.
     pub accepted: u64,
-    /// Connections refused with 503 because `connections_max` were open.
+    /// Connections refused with 503 because `connections_max` were open, or
+    /// `connections_per_address_max` from the connection's address.
     pub refused: u64,
     /// Failed accepts (e.g. out of file descriptors).
     pub accept_errors: u64,
@@ -631,6 +653,9 @@ pub trait Acceptor {
     /// the connection's own task, so a slow peer never blocks the accept loop. A failure
     /// concerns this connection only; the acceptor may log it.
     async fn accept(&self, stream: TcpStream) -> Result<Self::Stream, TlsError>;
+
+    /// Who an accepted stream's peer is: its address and verified certificate names.
+    fn peer(stream: &Self::Stream) -> Peer;
 }
 
 /// Plain TCP: the accepted stream is served as it is.
@@ -644,6 +669,25 @@ impl Acceptor for Plain {
     async fn accept(&self, stream: TcpStream) -> Result<TcpStream, TlsError> {
         Ok(stream)
     }
+
+    fn peer(stream: &TcpStream) -> Peer {
+        Peer {
+            address: stream.peer_addr().ok(),
+            certificate_names: Vec::new(),
+        }
+    }
+}
+
+/// The peer of a stream that may be TLS: the address, and the names of the certificate the
+/// handshake verified (a listener without `client_ca` asks for none).
+pub fn maybe_tls_peer(stream: &MaybeTls<TcpStream>) -> Peer {
+    Peer {
+        address: stream.get_ref().peer_addr().ok(),
+        certificate_names: stream
+            .peer_certificate()
+            .map(|der| certificate_names(der))
+            .unwrap_or_default(),
+    }
 }
 
 /// TLS with the listener's configuration current when the handshake starts, so a reload
@@ -656,6 +700,10 @@ impl Acceptor for SharedServerTls {
         SharedServerTls::accept(self, stream)
             .await
             .map(MaybeTls::from)
+    }
+
+    fn peer(stream: &MaybeTls<TcpStream>) -> Peer {
+        maybe_tls_peer(stream)
     }
 }
 
@@ -678,6 +726,7 @@ where
     let shared: SharedServerConfig = config.into();
     let report = Rc::new(Cell::new(AcceptReport::default()));
     let open = Rc::new(Cell::new(0u32));
+    let by_address: Rc<RefCell<HashMap<IpAddr, u32>>> = Rc::default();
     let drained = StopSignal::new();
     loop {
         let accepted = future::or(async { Some(listener.accept().await) }, async {
@@ -697,22 +746,47 @@ where
         // Small answers must not wait for Nagle; a failure here only costs latency.
         let _ = stream.set_nodelay(true);
         let config = shared.get();
-        if open.get() >= config.connections_max {
+        let address = stream.peer_addr().ok().map(|peer| peer.ip());
+        let from_address = address.map_or(0, |ip| {
+            let counts = by_address.borrow();
+            counts.get(&ip).copied().unwrap_or(0)
+        });
+        let refusal = if open.get() >= config.connections_max {
+            Some((
+                "too many connections",
+                "connections_max",
+                config.connections_max,
+            ))
+        } else if from_address >= config.connections_per_address_max {
+            let limit = config.connections_per_address_max;
+            Some((
+                "too many connections from this address",
+                "connections_per_address_max",
+                limit,
+            ))
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
             update(&report, |r| r.refused += 1);
             if A::ANSWERS_REFUSALS {
-                glommio::spawn_local(refuse(stream, config.connections_max)).detach();
+                glommio::spawn_local(refuse(stream, refusal)).detach();
             }
             continue;
         }
         open.set(open.get() + 1);
+        if let Some(ip) = address {
+            *by_address.borrow_mut().entry(ip).or_insert(0) += 1;
+        }
         update(&report, |r| r.accepted += 1);
-        let (acceptor, handler, stop, open, drained, report) = (
+        let (acceptor, handler, stop, open, drained, report, by_address) = (
             Rc::clone(&acceptor),
             Rc::clone(&handler),
             stop.clone(),
             Rc::clone(&open),
             drained.clone(),
             Rc::clone(&report),
+            Rc::clone(&by_address),
         );
         glommio::spawn_local(async move {
             let done = serve_accepted(stream, &*acceptor, &*handler, &config, &stop).await;
@@ -721,6 +795,9 @@ where
                 None => r.handshake_failures += 1,
             });
             open.set(open.get() - 1);
+            if let Some(ip) = address {
+                release(&mut by_address.borrow_mut(), ip);
+            }
             if open.get() == 0 && stop.is_stopped() {
                 drained.stop();
             }
@@ -753,8 +830,22 @@ async fn serve_accepted<A: Acceptor, H: Handler + ?Sized>(
         Some(Err(_)) => return None,
         None => return Some(0),
     };
-    let done = serve_connection(stream, handler, &config.limits, &config.timeouts, stop).await;
+    let peer = A::peer(&stream);
+    let (limits, timeouts) = (&config.limits, &config.timeouts);
+    let done = serve_connection(stream, handler, &peer, limits, timeouts, stop).await;
     Some(done.requests)
+}
+
+/// One connection from `ip` fewer; an address with none left is forgotten, so the map holds
+/// only addresses with open connections.
+fn release(by_address: &mut HashMap<IpAddr, u32>, ip: IpAddr) {
+    if let Some(count) = by_address.get_mut(&ip) {
+        assert!(*count > 0);
+        *count -= 1;
+        if *count == 0 {
+            by_address.remove(&ip);
+        }
+    }
 }
 
 fn update(report: &Cell<AcceptReport>, change: impl FnOnce(&mut AcceptReport)) {
@@ -763,13 +854,14 @@ fn update(report: &Cell<AcceptReport>, change: impl FnOnce(&mut AcceptReport)) {
     report.set(value);
 }
 
-/// Answers 503 to a connection over the limit, then closes it.
-async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, connections_max: u32) {
-    let body = serde_json::json!({
-        "error": "too many connections",
-        "status": 503,
-        "connections_max": connections_max,
-    });
+/// Answers 503 to a connection over a limit (reason, the limit's name, its value), then
+/// closes it.
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    (reason, limit, value): (&str, &str, u32),
+) {
+    let mut body = serde_json::json!({ "error": reason, "status": 503 });
+    body[limit] = value.into();
     let mut out = Vec::with_capacity(256);
     encode_response(
         &Response::json(503, body.to_string().into_bytes()),

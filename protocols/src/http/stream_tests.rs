@@ -14,7 +14,7 @@ use super::body_stream::BodyStream;
 use super::client::{self, BodyReader, LocalBind};
 use super::codec::{HttpLimits, OutboundRequest, Request, Response};
 use super::server::{
-    accept_loop, accept_loop_with, listen, AcceptReport, Handler, ServerConfig, StopSignal,
+    accept_loop, accept_loop_with, listen, AcceptReport, Handler, Peer, ServerConfig, StopSignal,
 };
 use super::sse::{self, SseDecoder, SseEvent};
 use super::tests::run;
@@ -31,7 +31,7 @@ struct Streams {
 }
 
 impl Handler for Streams {
-    async fn handle(&self, request: &Request) -> Response {
+    async fn handle(&self, request: &Request, _peer: &Peer) -> Response {
         if request.path() != "/events" {
             return Response::json(200, br#"{"plain":true}"#.to_vec());
         }

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::client::{self, LocalBind};
 use super::codec::{Decoded, HttpLimits, OutboundRequest, Request, Response, ResponseDecoder};
-use super::server::{accept_loop, listen, AcceptReport, Handler, ServerConfig, StopSignal};
+use super::server::{accept_loop, listen, AcceptReport, Handler, Peer, ServerConfig, StopSignal};
 
 /// The machine locks at most 8 MiB per process; executors run one at a time with 512 KiB.
 static EXECUTOR: Mutex<()> = Mutex::new(());
@@ -30,7 +30,7 @@ pub(super) fn run<F: Future<Output = ()> + 'static>(test: impl FnOnce() -> F + S
 struct Echo;
 
 impl Handler for Echo {
-    async fn handle(&self, request: &Request) -> Response {
+    async fn handle(&self, request: &Request, _peer: &Peer) -> Response {
         let body = json!({
             "method": request.method_str(),
             "path": request.path(),
@@ -264,6 +264,37 @@ fn connection_limit_answers_503() {
         drop(first);
         let report = server.stop().await;
         assert_eq!((report.accepted, report.refused), (1, 1));
+    });
+}
+
+#[test]
+fn connections_per_address_are_bounded_and_freed() {
+    run(|| async {
+        let mut config = test_config();
+        config.connections_per_address_max = 2;
+        let server = Server::start(config);
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut connection = connect(server.address).await;
+            let request = get("/a");
+            let reply = client::send(&mut connection, &request, &HttpLimits::DEFAULT, 1_000);
+            assert_eq!(reply.await.unwrap().response.status, 200);
+            held.push(connection);
+        }
+        let mut third = connect(server.address).await;
+        third.write_all(b"GET /b HTTP/1.1\r\n\r\n").await.unwrap();
+        let responses = responses_until_close(&mut third).await;
+        assert_eq!(responses[0].status, 503);
+        assert_eq!(json_of(&responses[0])["connections_per_address_max"], 2);
+        // One closes: the address has room again.
+        drop(held.pop());
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+        let mut fourth = connect(server.address).await;
+        let reply = client::send(&mut fourth, &get("/c"), &HttpLimits::DEFAULT, 1_000).await;
+        assert_eq!(reply.unwrap().response.status, 200);
+        drop((held, fourth));
+        let report = server.stop().await;
+        assert_eq!((report.accepted, report.refused), (3, 1));
     });
 }
 

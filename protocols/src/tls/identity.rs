@@ -1,5 +1,6 @@
-//! The name a peer certificate identifies, for logs: the subject's common name, or else the
-//! first subject alternative name.
+//! The names a peer certificate identifies: for logs, the subject's common name or else the
+//! first subject alternative name ([`peer_name`]); for access control, every one of them
+//! ([`certificate_names`]), which an operator maps to a principal.
 //!
 //! A minimal DER walk over the fixed X.509 layout, borrowing from the certificate: no
 //! allocation, no recursion, and any malformed input is `None`. It never decides trust; rustls
@@ -14,7 +15,9 @@ const TAG_OID: u8 = 0x06;
 const TAG_OCTET_STRING: u8 = 0x04;
 const TAG_VERSION: u8 = 0xA0;
 const TAG_EXTENSIONS: u8 = 0xA3;
+const TAG_SAN_EMAIL: u8 = 0x81;
 const TAG_SAN_DNS: u8 = 0x82;
+const TAG_SAN_URI: u8 = 0x86;
 const TAG_SAN_IP: u8 = 0x87;
 /// id-at-commonName, 2.5.4.3.
 const OID_COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
@@ -49,6 +52,89 @@ pub fn peer_name(certificate_der: &[u8]) -> Option<PeerName<'_>> {
         return Some(PeerName::CommonName(name));
     }
     first_alt_name(extensions?)
+}
+
+/// Most names [`certificate_names`] returns: a certificate is bounded by the handshake's
+/// size, but a principal needs only a few names, and matching stays cheap.
+pub const CERTIFICATE_NAMES_MAX: usize = 16;
+
+/// Every name a DER certificate gives its holder: each subject common name, then each
+/// DNS, e-mail, URI and IP subject alternative name, in certificate order, at most
+/// [`CERTIFICATE_NAMES_MAX`]. Names that are not UTF-8 are skipped; malformed input gives
+/// what was read before the fault (never a panic).
+pub fn certificate_names(certificate_der: &[u8]) -> Vec<String> {
+    let mut names = Vec::new();
+    let Some((subject, extensions)) = subject_and_extensions(certificate_der) else {
+        return names;
+    };
+    common_names(subject, &mut names);
+    if let Some(extensions) = extensions {
+        alt_names(extensions, &mut names);
+    }
+    names.truncate(CERTIFICATE_NAMES_MAX);
+    names
+}
+
+/// Appends every CN attribute of a Name.
+fn common_names(name: &[u8], names: &mut Vec<String>) {
+    let mut rdns = Reader::new(name);
+    while let Some(rdn) = rdns.take(TAG_SET) {
+        let mut attributes = Reader::new(rdn);
+        while let Some(attribute) = attributes.take(TAG_SEQUENCE) {
+            let mut fields = Reader::new(attribute);
+            if fields.take(TAG_OID) != Some(OID_COMMON_NAME) {
+                continue;
+            }
+            if let Some(value) = fields.next().and_then(|(_, v)| std::str::from_utf8(v).ok()) {
+                push_name(names, value.to_owned());
+            }
+        }
+    }
+}
+
+/// Appends every DNS, e-mail, URI and IP entry of the subjectAltName extension.
+fn alt_names(extensions: &[u8], names: &mut Vec<String>) {
+    let Some(mut entries) = alt_name_entries(extensions) else {
+        return;
+    };
+    while let Some((tag, content)) = entries.next() {
+        let name = match tag {
+            TAG_SAN_DNS | TAG_SAN_EMAIL | TAG_SAN_URI => {
+                std::str::from_utf8(content).ok().map(str::to_owned)
+            }
+            TAG_SAN_IP => ip_address(content).map(|ip| ip.to_string()),
+            _ => None,
+        };
+        if let Some(name) = name {
+            push_name(names, name);
+        }
+    }
+}
+
+fn push_name(names: &mut Vec<String>, name: String) {
+    if names.len() < CERTIFICATE_NAMES_MAX {
+        names.push(name);
+    }
+}
+
+/// The GeneralNames of the subjectAltName extension, as a reader over its entries.
+fn alt_name_entries(extensions: &[u8]) -> Option<Reader<'_>> {
+    let mut list = Reader::new(extensions);
+    while let Some(extension) = list.take(TAG_SEQUENCE) {
+        let mut fields = Reader::new(extension);
+        if fields.take(TAG_OID)? != OID_SUBJECT_ALT_NAME {
+            continue;
+        }
+        // Skip the optional `critical` BOOLEAN to reach the OCTET STRING.
+        let value = loop {
+            let (tag, content) = fields.next()?;
+            if tag == TAG_OCTET_STRING {
+                break content;
+            }
+        };
+        return Some(Reader::new(Reader::new(value).take(TAG_SEQUENCE)?));
+    }
+    None
 }
 
 /// The subject Name and the extensions of a certificate's TBSCertificate.
@@ -91,28 +177,13 @@ fn common_name(name: &[u8]) -> Option<&str> {
 
 /// The first DNS or IP entry of the subjectAltName extension.
 fn first_alt_name(extensions: &[u8]) -> Option<PeerName<'_>> {
-    let mut list = Reader::new(extensions);
-    while let Some(extension) = list.take(TAG_SEQUENCE) {
-        let mut fields = Reader::new(extension);
-        if fields.take(TAG_OID)? != OID_SUBJECT_ALT_NAME {
-            continue;
+    let mut entries = alt_name_entries(extensions)?;
+    while let Some((tag, content)) = entries.next() {
+        match tag {
+            TAG_SAN_DNS => return std::str::from_utf8(content).ok().map(PeerName::Dns),
+            TAG_SAN_IP => return ip_address(content).map(PeerName::Ip),
+            _ => {}
         }
-        // Skip the optional `critical` BOOLEAN to reach the OCTET STRING.
-        let value = loop {
-            let (tag, content) = fields.next()?;
-            if tag == TAG_OCTET_STRING {
-                break content;
-            }
-        };
-        let mut names = Reader::new(Reader::new(value).take(TAG_SEQUENCE)?);
-        while let Some((tag, content)) = names.next() {
-            match tag {
-                TAG_SAN_DNS => return std::str::from_utf8(content).ok().map(PeerName::Dns),
-                TAG_SAN_IP => return ip_address(content).map(PeerName::Ip),
-                _ => {}
-            }
-        }
-        return None;
     }
     None
 }

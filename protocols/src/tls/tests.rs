@@ -618,3 +618,31 @@ fn peer_name_survives_truncated_and_corrupted_certificates() {
         let _ = identity::peer_name(&corrupted);
     }
 }
+
+#[test]
+fn certificate_names_lists_the_common_name_and_every_alternative_name() {
+    let ca = Ca::new("Baton test CA");
+    let usage = rcgen::ExtendedKeyUsagePurpose::ClientAuth;
+    let leaf = ca.leaf(Some("crm"), &["crm.example", "10.0.0.1"], usage.clone());
+    assert_eq!(
+        identity::certificate_names(&leaf.cert_der),
+        ["crm", "crm.example", "10.0.0.1"]
+    );
+    let unnamed = ca.leaf(None, &[], usage);
+    assert!(identity::certificate_names(&unnamed.cert_der).is_empty());
+}
+
+#[test]
+fn certificate_names_survives_truncated_and_corrupted_certificates() {
+    let der = Ca::new("Baton test CA").client("agent").cert_der;
+    assert_eq!(identity::certificate_names(&der), ["agent"]);
+    for length in 0..der.len() {
+        let names = identity::certificate_names(&der[..length]);
+        assert!(names.len() <= identity::CERTIFICATE_NAMES_MAX);
+    }
+    for index in 0..der.len() {
+        let mut corrupted = der.clone();
+        corrupted[index] ^= 0xFF;
+        let _ = identity::certificate_names(&corrupted);
+    }
+}

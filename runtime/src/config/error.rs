@@ -262,6 +262,13 @@ pub enum Problem {
         /// What is wrong.
         fault: String,
     },
+    /// An `[[access]]` entry, or a listener's `access`, breaks a rule.
+    Access {
+        /// The table or key, e.g. `access[1].roles` or `listener "api"`.
+        key: String,
+        /// What is wrong.
+        fault: String,
+    },
     /// An `[[outbound.bind]]` rule that can never bind.
     BindRule {
         /// Its position among the rules, from 0.
@@ -322,7 +329,9 @@ impl fmt::Display for Problem {
                 f,
                 "routing.shard = {shard} names no shard: {shards} configured (runtime.cores)"
             ),
-            Problem::Routing { key, fault } => write!(f, "{key}: {fault}"),
+            Problem::Routing { key, fault } | Problem::Access { key, fault } => {
+                write!(f, "{key}: {fault}")
+            }
             Problem::BasicHttpLocation { location, fault } => {
                 write!(f, "basichttp.location = \"{location}\" {fault}")
             }

@@ -12,6 +12,7 @@
 //! Paths (`application.src`, `cert`, `key`, `client_ca`, `outbound.roots`) are used as
 //! written: relative paths are relative to the server's working directory, not to the file.
 
+mod access;
 mod basichttp;
 mod cores;
 mod error;
@@ -30,6 +31,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use access::{
+    applies as access_applies, effective as effective_access, parse_sha256, AccessRule,
+    EffectiveAccess, ListenerAccess, Role, ACCESS_RULES_MAX,
+};
 pub use basichttp::{BasicHttpConfig, BasicHttpLocation, SENDS_IN_FLIGHT_MAX};
 pub use cores::Cores;
 pub use error::{ConfigError, Problem};
@@ -37,7 +42,8 @@ pub use machine::Machine;
 pub use outbound::{BindRule, DocumentsConfig, HostMatch, LocalPorts, OutboundConfig};
 pub use reload::{ListenerChange, ReloadPlan};
 pub use routing::{
-    Conversation, EntryPointConfig, GatewayConfig, RoutingConfig, MEDIA_BUILT_IN, MEDIA_EXTRA_MAX,
+    Conversation, EntryPointConfig, GatewayConfig, RoutingConfig, INTERACTIONS_MAX, MEDIA_BUILT_IN,
+    MEDIA_EXTRA_MAX,
 };
 pub use sip::{is_redirect_uri, RoutingPointConfig, SipConfig, SIP_TRANSACTIONS_MAX};
 
@@ -67,6 +73,10 @@ pub struct Config {
     /// `127.0.0.1:8080` named `http`, serving the admin endpoints (loopback only).
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
+    /// Who may use the HTTP API and as what (`[[access]]` entries), reloadable. Default:
+    /// none, so only loopback listeners (open) may run.
+    #[serde(rename = "access")]
+    pub access: Vec<AccessRule>,
     /// The default application document.
     pub application: ApplicationConfig,
     /// Outbound connections: trust roots, client certificate, timeouts, local binds.
@@ -101,6 +111,7 @@ impl Default for Config {
                 admin: true,
                 ..ListenerConfig::default()
             }],
+            access: Vec::new(),
             application: ApplicationConfig::default(),
             outbound: OutboundConfig::default(),
             documents: DocumentsConfig::default(),
@@ -163,6 +174,12 @@ pub struct LimitsConfig {
     /// Open client connections per shard (default 10,000). Cost: a connection slot and
     /// its buffers; an accept past it is closed at once.
     pub connections_per_shard_max: u32,
+    /// Open HTTP connections from one IP address per listener per shard (default 256;
+    /// `connections_per_shard_max` still bounds them all). One more from that address is
+    /// refused (503 on
+    /// plain HTTP, closed on TLS), so a client holding connections open fills only its own
+    /// share. Raise it for many clients behind one NAT address.
+    pub connections_per_address_max: u32,
     /// Largest HTTP request head, in bytes (default 16 KiB). Cost: the per-connection read
     /// buffer; a larger head answers 431.
     pub header_bytes_max: u32,
@@ -188,6 +205,10 @@ pub struct LimitsConfig {
     /// 86,400,000: one day). A deferred session holds its slot and scope until it starts;
     /// an `idealtime` further ahead answers 400.
     pub idealtime_ahead_max_ms: u32,
+    /// Largest datamodel `GET /scxml/session/{id}/query` answers with, as JSON, in bytes
+    /// (default 1 MiB). A larger one is left out of the answer (`datamodel` null and
+    /// `datamodel_omitted` saying why); the configuration and the rest still come. Reloads.
+    pub query_bytes_max: u32,
     /// Events waiting in one session's external queue (default 1,000). A send past it is
     /// refused: 503 over HTTP, `error.communication` for an SCXML `<send>`.
     pub event_queue_max: u32,
@@ -228,6 +249,7 @@ impl Default for LimitsConfig {
         LimitsConfig {
             sessions_per_shard_max: 100_000,
             connections_per_shard_max: 10_000,
+            connections_per_address_max: 256,
             header_bytes_max: 16 << 10,
             body_bytes_max: 1 << 20,
             request_timeout_ms: 30_000,
@@ -236,6 +258,7 @@ impl Default for LimitsConfig {
             request_reply_timeout_ms: 5_000,
             pending_requests_per_shard_max: 10_000,
             idealtime_ahead_max_ms: 86_400_000,
+            query_bytes_max: 1 << 20,
             event_queue_max: 1_000,
             mesh_queue_max: 1_024,
             microsteps_per_macrostep_max: engine.microsteps_per_macrostep_max,
@@ -319,8 +342,13 @@ pub struct ListenerConfig {
     /// Whether this listener serves the admin endpoints (`POST /admin/reload`) besides the
     /// session API. Default `false`: an integrator-facing listener must not let its clients
     /// reconfigure the server. Enable it on a loopback or mutual-TLS listener only; the
-    /// embedded default's loopback listener has it.
+    /// embedded default's loopback listener has it. With access rules, an admin request
+    /// also needs the `admin` role.
     pub admin: bool,
+    /// `"open"` or `"rules"`; not written: rules when an `[[access]]` entry applies to the
+    /// listener, else open on a loopback address (a non-loopback listener without rules is
+    /// refused). HTTP listeners only. Reloads live.
+    pub access: ListenerAccess,
 }
 
 impl Default for ListenerConfig {
@@ -334,6 +362,7 @@ impl Default for ListenerConfig {
             key: None,
             client_ca: None,
             admin: false,
+            access: ListenerAccess::Auto,
         }
     }
 }
@@ -414,6 +443,7 @@ impl Config {
         validate::request_limits(&self.limits)?;
         validate::runtime(self, machine)?;
         validate::listeners(&self.listeners)?;
+        access::validate(&self.access, &self.listeners)?;
         validate::application(&self.application)?;
         basichttp::validate(&self.basichttp)?;
         let shards = self.cores(machine).len();

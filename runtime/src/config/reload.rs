@@ -30,6 +30,10 @@ pub struct ReloadPlan {
     /// Listeners in both whose `admin` flag changed: it applies from the next request, on
     /// connections already open too (revoking admin must not wait for them to close).
     pub admin_changed: Vec<String>,
+    /// Whether `[[access]]` entries or a listener's `access` changed: the next request on
+    /// every connection is judged by the new rules. Tokens files are re-read on every
+    /// reload whatever the plan says, as certificates are.
+    pub access_changed: bool,
     /// Whether `[limits]` keys applied per request or per session changed (timeouts,
     /// sizes, queue bounds, engine limits): new requests and sessions use the new values.
     pub limits_changed: bool,
@@ -83,6 +87,11 @@ pub(super) fn plan(old: &Config, new: &Config) -> ReloadPlan {
     // Apart from the keys fixed at start, any other limit change applies live.
     plan.limits_changed = in_force(old, new).limits != old.limits;
     plan.application_changed = old.application != new.application;
+    // Listeners added or removed are in the plan already; a kept one may change its mode.
+    let mode_changed = new.listeners.iter().any(|listener| {
+        find(&old.listeners, &listener.name).is_some_and(|before| before.access != listener.access)
+    });
+    plan.access_changed = old.access != new.access || mode_changed;
     plan.entry_points_changed = old.entry_points != new.entry_points
         || old.gateways != new.gateways
         || old.routing_points != new.routing_points;
@@ -240,6 +249,9 @@ impl fmt::Display for ReloadPlan {
         }
         if self.limits_changed {
             parts.push("limits changed".into());
+        }
+        if self.access_changed {
+            parts.push("access rules changed".into());
         }
         if self.application_changed {
             parts.push("application changed".into());

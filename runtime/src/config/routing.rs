@@ -33,7 +33,8 @@ pub struct RoutingConfig {
     /// entries each; a `PUT /agents/{id}` past it answers 503. Fixed at start.
     pub agents_max: u32,
     /// Interactions alive at once, in any state (default 1,000,000). Cost: a record each
-    /// (about 200 bytes plus its data); a `POST /interactions` past it answers 503.
+    /// (about 200 bytes plus its data); a `POST /interactions` past it answers 503. At
+    /// most 16,777,216 (2^24: an interaction id is its slot under a 40-bit random tag).
     pub interactions_max: u32,
     /// Queue submissions waiting or reserved at once (default 1,000,000). A
     /// `<queue:submit>` past it raises `error.queue.submit` with the bound named.
@@ -44,6 +45,10 @@ pub struct RoutingConfig {
     /// Agents' offer streams open at once on one shard (default 10,000). Cost: an open
     /// connection and a channel each; a stream past it answers 503.
     pub offer_streams_max: u32,
+    /// Offer streams one agent may have open at once (default 1, at most 16). A new one
+    /// replaces the oldest (`event: replaced`, then closed): a reconnecting desktop never
+    /// waits for its dead connection, and one agent cannot hold the shard's stream slots.
+    pub offer_streams_per_agent_max: u32,
     /// Offers buffered per stream for a slow desktop (default 64). A stream whose buffer is
     /// full misses the offer (it is still pending, and visible with `GET /agents/{id}`);
     /// the drop is counted.
@@ -63,6 +68,7 @@ impl Default for RoutingConfig {
             submissions_max: 1_000_000,
             reservation_timeout_ms: 15_000,
             offer_streams_max: 10_000,
+            offer_streams_per_agent_max: 1,
             offer_stream_buffer: 64,
             stream_keepalive_ms: 15_000,
         }
@@ -207,7 +213,7 @@ fn unknown_media(media: &str) -> String {
 }
 
 fn validate_limits(routing: &RoutingConfig) -> Result<(), Problem> {
-    let values: [(&'static str, u32); 7] = [
+    let values: [(&'static str, u32); 8] = [
         ("routing.agents_max", routing.agents_max),
         ("routing.interactions_max", routing.interactions_max),
         ("routing.submissions_max", routing.submissions_max),
@@ -216,14 +222,34 @@ fn validate_limits(routing: &RoutingConfig) -> Result<(), Problem> {
             routing.reservation_timeout_ms,
         ),
         ("routing.offer_streams_max", routing.offer_streams_max),
+        (
+            "routing.offer_streams_per_agent_max",
+            routing.offer_streams_per_agent_max,
+        ),
         ("routing.offer_stream_buffer", routing.offer_stream_buffer),
         ("routing.stream_keepalive_ms", routing.stream_keepalive_ms),
     ];
     if let Some((key, _)) = values.iter().find(|(_, value)| *value == 0) {
         return Err(Problem::Zero { key });
     }
-    Ok(())
+    super::validate::at_most(
+        "routing.offer_streams_per_agent_max",
+        routing.offer_streams_per_agent_max,
+        OFFER_STREAMS_PER_AGENT_MAX,
+    )?;
+    // An interaction id holds the slot under its random tag (`InteractionId::SLOT_BITS`).
+    super::validate::at_most(
+        "routing.interactions_max",
+        routing.interactions_max,
+        INTERACTIONS_MAX,
+    )
 }
+
+/// Largest `routing.offer_streams_per_agent_max`: a desktop, a wallboard, a few spares.
+pub const OFFER_STREAMS_PER_AGENT_MAX: u32 = 16;
+
+/// Largest `routing.interactions_max`: the slots an interaction id can name (2^24).
+pub const INTERACTIONS_MAX: u32 = 1 << 24;
 
 fn validate_media(routing: &RoutingConfig) -> Result<(), Problem> {
     if routing.media.len() > MEDIA_EXTRA_MAX {

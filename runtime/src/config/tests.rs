@@ -187,7 +187,10 @@ fn listener_names_and_addresses() {
         "test.toml: listener \"all\": address 0.0.0.0:8080 overlaps listener \"api\" \
          (127.0.0.1:8080)"
     );
-    let other_port = format!("{API_PLAIN}[[listener]]\nname = \"b\"\naddress = \"0.0.0.0:81\"\n");
+    let other_port = format!(
+        "{API_PLAIN}[[listener]]\nname = \"b\"\naddress = \"0.0.0.0:81\"\n\
+         access = \"open\"\n"
+    );
     assert!(Config::from_toml_str_on(&other_port, "t", &two_cores()).is_ok());
     assert_eq!(
         refusal("[[listener]]\nname = \"voice\"\nprotocol = \"sip\"\nadmin = true\n"),
@@ -423,7 +426,8 @@ fn admin_is_off_unless_asked_and_exposure_is_reported() {
         "the loopback default has it"
     );
     assert!(Config::default().exposed_admin_listeners().is_empty());
-    let open = "[[listener]]\nname = \"a\"\naddress = \"0.0.0.0:9000\"\nadmin = true\n";
+    let open = "[[listener]]\nname = \"a\"\naddress = \"0.0.0.0:9000\"\nadmin = true\n\
+                access = \"open\"\n";
     let config = Config::from_toml_str_on(open, "t", &two_cores()).unwrap();
     let exposed: Vec<&str> = config
         .exposed_admin_listeners()
@@ -462,7 +466,7 @@ fn basichttp_location_is_configured_or_derived_from_a_listener() {
             base: "https://[::1]:8443".into()
         }
     );
-    let any = "[[listener]]\nname = \"api\"\naddress = \"0.0.0.0:8080\"\n";
+    let any = "[[listener]]\nname = \"api\"\naddress = \"0.0.0.0:8080\"\naccess = \"open\"\n";
     let unknown = parse(any).basichttp_location();
     assert_eq!(unknown.base(), None);
     assert!(format!("{unknown:?}").contains("0.0.0.0:8080"));
@@ -638,4 +642,66 @@ fn sip_listeners_and_settings_need_a_restart() {
     let in_force = Config::in_force_after_reload(&old, &new);
     assert_eq!(in_force.listeners, old.listeners);
     assert_eq!(in_force.sip, old.sip);
+}
+
+#[test]
+fn access_rules_are_checked_with_the_key_at_fault() {
+    let hash = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b";
+    let listener = "[[listener]]\nname = \"api\"\naddress = \"0.0.0.0:8080\"\n\n";
+    assert_eq!(
+        refusal(listener),
+        "test.toml: listener \"api\": address 0.0.0.0:8080 is not loopback and no [[access]] \
+         entry applies to it: add [[access]] entries, or write access = \"open\" if a \
+         firewall guards it"
+    );
+    let rule = |body: &str| format!("{listener}[[access]]\nname = \"crm\"\n{body}");
+    let ok = rule(&format!(
+        "roles = [\"integrator\"]\ntoken_sha256 = \"{hash}\"\n"
+    ));
+    let config = Config::from_toml_str_on(&ok, "t", &two_cores()).unwrap();
+    assert_eq!(
+        crate::config::effective_access(&config.listeners[0], &config.access),
+        Ok(crate::config::EffectiveAccess::Rules)
+    );
+    let cases = [
+        ("roles = []\ntoken_sha256 = \"x\"\n", "roles is empty"),
+        ("roles = [\"root\"]\n", "unknown variant `root`"),
+        (
+            "roles = [\"integrator\"]\n",
+            "needs exactly one of certificate",
+        ),
+        (
+            "roles = [\"integrator\"]\ntoken_sha256 = \"abc\"\n",
+            "not 64 hex digits",
+        ),
+        (
+            "roles = [\"agent\"]\ntoken_sha256 = \"{hash}\"\n",
+            "needs agent = \"ID\"",
+        ),
+        (
+            "roles = [\"agent\", \"admin\"]\nagent = \"a\"\n",
+            "the agent role stands alone",
+        ),
+        (
+            "roles = [\"admin\"]\nagent = \"a\"\ncertificate = \"x\"\n",
+            "without the agent",
+        ),
+        (
+            "roles = [\"admin\"]\ncertificate = \"ops\"\nlisteners = [\"api\"]\n",
+            "does not ask for client certificates",
+        ),
+        (
+            "roles = [\"admin\"]\ncertificate = \"ops\"\nlisteners = [\"nope\"]\n",
+            "not a [[listener]]",
+        ),
+    ];
+    for (body, expected) in cases {
+        let error = refusal(&rule(&body.replace("{hash}", hash)));
+        assert!(error.contains(expected), "{body}: {error}");
+    }
+    let twice =
+        format!("{ok}\n[[access]]\nname = \"crm\"\nroles = [\"metrics\"]\ncertificate = \"m\"\n");
+    assert!(refusal(&twice).contains("access[1]: name \"crm\" is used twice"));
+    let rules_without_entries = "[[listener]]\nname = \"api\"\naccess = \"rules\"\n";
+    assert!(refusal(rules_without_entries).contains("no [[access]] entry applies"));
 }

@@ -12,7 +12,7 @@ const HEADER_BYTES_MIN: u32 = 64;
 
 /// Every limit is at least 1, the session bound fits a session id, timeouts nest.
 pub(super) fn limits(limits: &LimitsConfig) -> Result<(), Problem> {
-    let values: [(&'static str, u32); 20] = [
+    let values: [(&'static str, u32); 22] = [
         (
             "limits.sessions_per_shard_max",
             limits.sessions_per_shard_max,
@@ -20,6 +20,10 @@ pub(super) fn limits(limits: &LimitsConfig) -> Result<(), Problem> {
         (
             "limits.connections_per_shard_max",
             limits.connections_per_shard_max,
+        ),
+        (
+            "limits.connections_per_address_max",
+            limits.connections_per_address_max,
         ),
         ("limits.header_bytes_max", limits.header_bytes_max),
         ("limits.body_bytes_max", limits.body_bytes_max),
@@ -31,6 +35,7 @@ pub(super) fn limits(limits: &LimitsConfig) -> Result<(), Problem> {
             limits.request_reply_timeout_ms,
         ),
         ("limits.event_queue_max", limits.event_queue_max),
+        ("limits.query_bytes_max", limits.query_bytes_max),
         ("limits.mesh_queue_max", limits.mesh_queue_max),
         (
             "limits.microsteps_per_macrostep_max",

@@ -239,6 +239,11 @@ impl Orchestration {
         Ok(json)
     }
 
+    /// The agent an interaction is reserved for, offered to or taken by.
+    pub fn interaction_agent(&self, id: InteractionId) -> Option<&str> {
+        self.interactions.get(id)?.agent.as_deref()
+    }
+
     /// The interaction as the APIs show it (`null` if gone).
     pub fn interaction_json(&self, id: InteractionId) -> Json {
         self.interactions

@@ -1,8 +1,10 @@
 //! Interactions: one customer contact on one media (a call, a chat, an e-mail, a fax), from
 //! the moment it enters until it is completed, and the session that owns it.
 //!
-//! The table is fixed-capacity (`routing.interactions_max`) with generation-checked ids, as
-//! the session table is: an id of a completed and reused slot names nothing. A completed
+//! The table is fixed-capacity (`routing.interactions_max`). An id is the slot and a tag of
+//! 40 bits from the operating system's cryptographic source ([`crate::entropy`]), checked on
+//! every look-up: an id of a completed and reused slot names nothing, ids do not repeat
+//! across restarts, and another customer's interaction cannot be found by counting. A completed
 //! interaction stays readable while its session lives (the strategy may still look at it)
 //! and is removed when that session ends, or at once when no session owns it.
 //!
@@ -26,17 +28,22 @@ use engine::value::Value;
 use serde_json::{json, Map, Value as Json};
 use slab::Slab;
 
-/// An interaction's id: slot and generation, shown as 16 hex digits.
+/// An interaction's id: a random tag above the slot, shown as 16 hex digits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InteractionId(pub u64);
 
 impl InteractionId {
-    fn new(slot: u32, generation: u32) -> InteractionId {
-        InteractionId(u64::from(generation) << 32 | u64::from(slot))
+    /// Bits of the slot; `routing.interactions_max` is at most `1 << SLOT_BITS`.
+    pub const SLOT_BITS: u32 = 24;
+
+    /// The id of `slot` with the random `tag` (its low bits are dropped).
+    fn new(slot: u32, tag: u64) -> InteractionId {
+        assert!(slot < 1 << Self::SLOT_BITS);
+        InteractionId(tag << Self::SLOT_BITS | u64::from(slot))
     }
 
     fn slot(self) -> usize {
-        (self.0 & u64::from(u32::MAX)) as usize
+        (self.0 & ((1 << Self::SLOT_BITS) - 1)) as usize
     }
 
     /// Parses the text form; `None` for anything else.
@@ -53,6 +60,9 @@ impl fmt::Display for InteractionId {
         write!(f, "{:016x}", self.0)
     }
 }
+
+// Every slot the configuration allows fits under the tag.
+const _: () = assert!(crate::config::INTERACTIONS_MAX <= 1 << InteractionId::SLOT_BITS);
 
 /// Where an interaction is in its life (see the module notes for the transitions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,8 +241,7 @@ pub struct NewInteraction {
 
 /// The interactions of the routing shard.
 pub struct Interactions {
-    slots: Slab<(u32, Interaction)>,
-    generations: Vec<u32>,
+    slots: Slab<Interaction>,
     interactions_max: u32,
     /// Each owning session's interactions, oldest first.
     by_session: HashMap<Box<str>, Vec<InteractionId>>,
@@ -243,9 +252,9 @@ impl Interactions {
     /// they are first used (a million interactions' worth would be wasted on small hosts).
     pub fn new(interactions_max: u32) -> Interactions {
         assert!(interactions_max > 0);
+        assert!(interactions_max <= 1 << InteractionId::SLOT_BITS);
         Interactions {
             slots: Slab::new(),
-            generations: Vec::new(),
             interactions_max,
             by_session: HashMap::new(),
         }
@@ -273,42 +282,33 @@ impl Interactions {
             });
         }
         let entry = self.slots.vacant_entry();
-        let slot = entry.key();
-        if slot >= self.generations.len() {
-            self.generations.resize(slot + 1, 0);
-        }
-        let generation = self.generations[slot].wrapping_add(1);
-        self.generations[slot] = generation;
-        let slot_u32 = u32::try_from(slot).expect("slots are bounded by a u32 limit");
-        let id = InteractionId::new(slot_u32, generation);
-        entry.insert((
-            generation,
-            Interaction {
-                id,
-                media: new.media,
-                entry_point: new.entry_point,
-                customer: new.customer,
-                data: new.data,
-                state: InteractionState::Routing,
-                session: None,
-                agent: None,
-                created_ms: now_ms,
-                accepted_ms: 0,
-            },
-        ));
+        let slot = u32::try_from(entry.key()).expect("slots are bounded by a u32 limit");
+        let id = InteractionId::new(slot, crate::entropy::random_u64());
+        entry.insert(Interaction {
+            id,
+            media: new.media,
+            entry_point: new.entry_point,
+            customer: new.customer,
+            data: new.data,
+            state: InteractionState::Routing,
+            session: None,
+            agent: None,
+            created_ms: now_ms,
+            accepted_ms: 0,
+        });
         Ok(id)
     }
 
     /// The interaction `id`, if alive.
     pub fn get(&self, id: InteractionId) -> Option<&Interaction> {
-        let (generation, interaction) = self.slots.get(id.slot())?;
-        (interaction.id == id && *generation == (id.0 >> 32) as u32).then_some(interaction)
+        let interaction = self.slots.get(id.slot())?;
+        (interaction.id == id).then_some(interaction)
     }
 
     /// The interaction `id`, if alive, to change (its owner changes only by
     /// [`Interactions::assign`]).
     pub fn get_mut(&mut self, id: InteractionId) -> Option<&mut Interaction> {
-        let (_, interaction) = self.slots.get_mut(id.slot())?;
+        let interaction = self.slots.get_mut(id.slot())?;
         (interaction.id == id).then_some(interaction)
     }
 
@@ -328,7 +328,7 @@ impl Interactions {
     /// Removes `id`; a stale id is ignored.
     pub fn remove(&mut self, id: InteractionId) -> Option<Interaction> {
         self.get(id)?;
-        let interaction = self.slots.remove(id.slot()).1;
+        let interaction = self.slots.remove(id.slot());
         if let Some(session) = &interaction.session {
             if let Some(owned) = self.by_session.get_mut(session) {
                 owned.retain(|&other| other != id);
@@ -348,7 +348,7 @@ impl Interactions {
     /// Counts per state, in [`InteractionState`] order, for metrics.
     pub fn counts(&self) -> [u64; 5] {
         let mut counts = [0; 5];
-        for (_, (_, interaction)) in &self.slots {
+        for (_, interaction) in &self.slots {
             counts[interaction.state as usize] += 1;
         }
         counts
@@ -375,7 +375,8 @@ mod tests {
         assert_eq!(InteractionId::parse(&first.to_string()), Some(first));
         assert!(table.remove(first).is_some());
         let second = table.insert(new_interaction(), 2).unwrap();
-        assert_ne!(first, second, "a reused slot gets a new generation");
+        assert_ne!(first, second, "a reused slot gets a new tag");
+        assert_eq!(first.slot(), second.slot());
         assert!(table.get(first).is_none());
         assert!(table.get(second).is_some());
         assert_eq!(InteractionId::parse("xyz"), None);

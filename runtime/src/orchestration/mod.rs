@@ -211,11 +211,7 @@ impl Orchestration {
             conversation_of: HashMap::new(),
             submissions: HashMap::new(),
             targets_cache: HashMap::new(),
-            offers: OfferStreams::new(
-                config.offer_streams_max,
-                config.offer_stream_buffer,
-                config.stream_keepalive_ms,
-            ),
+            offers: OfferStreams::new(config),
             outbox: Outbox::default(),
             router_events: Vec::new(),
             calls: HashSet::new(),

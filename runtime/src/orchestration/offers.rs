@@ -6,12 +6,18 @@
 //! (or reconnects) after the offer was made still receives it first thing. A channel is
 //! bounded: a desktop too slow to read misses the event (counted), never the shard's
 //! memory; a closed channel (the desktop went away) is forgotten at the next send.
+//!
+//! An agent has at most `routing.offer_streams_per_agent_max` streams (default 1): a new
+//! one replaces the oldest, which is told so (`event: replaced`) and closed. A desktop that
+//! reconnects after a network break thus never waits for its dead connection to time out,
+//! and one client cannot hold every stream slot of the shard through one agent.
 
 use std::collections::HashMap;
 
 use serde_json::{json, Value as Json};
 
 use super::InteractionId;
+use crate::config::RoutingConfig;
 
 /// One SSE message: `event: NAME`, the JSON on one `data:` line (compact JSON has no
 /// newline), and the blank line that ends it.
@@ -26,24 +32,28 @@ pub struct OfferStreams {
     buffer: u32,
     dropped: u64,
     streams_max: u32,
+    streams_per_agent_max: u32,
     keepalive_ms: u64,
     last_keepalive_ms: u64,
 }
 
 impl OfferStreams {
-    /// No streams yet; at most `streams_max` at once, each buffering `buffer` messages and
-    /// sent a keep-alive comment every `keepalive_ms`.
-    pub fn new(streams_max: u32, buffer: u32, keepalive_ms: u32) -> OfferStreams {
-        assert!(streams_max > 0);
-        assert!(buffer > 0);
-        assert!(keepalive_ms > 0);
+    /// No streams yet, under `config`'s bounds: `offer_streams_max` at once,
+    /// `offer_streams_per_agent_max` per agent, each buffering `offer_stream_buffer`
+    /// messages and sent a keep-alive comment every `stream_keepalive_ms`.
+    pub fn new(config: &RoutingConfig) -> OfferStreams {
+        assert!(config.offer_streams_max > 0);
+        assert!(config.offer_streams_per_agent_max > 0);
+        assert!(config.offer_stream_buffer > 0);
+        assert!(config.stream_keepalive_ms > 0);
         OfferStreams {
             streams: HashMap::new(),
             pending: HashMap::new(),
-            buffer,
+            buffer: config.offer_stream_buffer,
             dropped: 0,
-            streams_max,
-            keepalive_ms: keepalive_ms.into(),
+            streams_max: config.offer_streams_max,
+            streams_per_agent_max: config.offer_streams_per_agent_max,
+            keepalive_ms: config.stream_keepalive_ms.into(),
             last_keepalive_ms: 0,
         }
     }
@@ -81,14 +91,24 @@ impl OfferStreams {
         rx
     }
 
-    /// Adds a stream opened elsewhere (another shard's desktop connection).
+    /// Adds a stream opened elsewhere (another shard's desktop connection). At the agent's
+    /// bound, the oldest stream is told it is replaced and closed first.
     pub fn attach(&mut self, agent: &str, tx: flume::Sender<Vec<u8>>) {
         for (_, message) in self.pending.get(agent).into_iter().flatten() {
             if tx.try_send(message.clone()).is_err() {
                 self.dropped += 1;
             }
         }
-        self.streams.entry(agent.to_owned()).or_default().push(tx);
+        let streams = self.streams.entry(agent.to_owned()).or_default();
+        // Streams of desktops that went away are not counted against the bound.
+        streams.retain(|old| !old.is_disconnected());
+        while streams.len() >= self.streams_per_agent_max as usize {
+            let oldest = streams.remove(0);
+            let reason = json!({"reason": "another offer stream was opened for this agent"});
+            // Best effort: a full stream closes without the notice.
+            let _ = oldest.try_send(sse_message("replaced", &reason));
+        }
+        streams.push(tx);
     }
 
     /// Offers interaction `id` to `agent`: `offer` is the event's data.
@@ -167,9 +187,19 @@ impl OfferStreams {
 mod tests {
     use super::*;
 
+    fn streams(per_agent: u32, buffer: u32) -> OfferStreams {
+        OfferStreams::new(&RoutingConfig {
+            offer_streams_max: 10,
+            offer_streams_per_agent_max: per_agent,
+            offer_stream_buffer: buffer,
+            stream_keepalive_ms: 1_000,
+            ..RoutingConfig::default()
+        })
+    }
+
     #[test]
     fn a_late_desktop_gets_the_pending_offer_and_revocations() {
-        let mut offers = OfferStreams::new(10, 4, 1_000);
+        let mut offers = streams(1, 4);
         let id = InteractionId(7);
         offers.offer("alice", id, &json!({"n": 1}));
         let rx = offers.open("alice");
@@ -183,7 +213,7 @@ mod tests {
 
     #[test]
     fn closed_streams_are_forgotten_and_full_ones_count_drops() {
-        let mut offers = OfferStreams::new(10, 1, 1_000);
+        let mut offers = streams(2, 1);
         let rx = offers.open("bob");
         drop(offers.open("bob"));
         offers.offer("bob", InteractionId(1), &json!({}));
@@ -191,5 +221,31 @@ mod tests {
         offers.offer("bob", InteractionId(2), &json!({}));
         assert_eq!(offers.dropped(), 1, "the buffer of one was full");
         assert!(rx.try_recv().is_ok());
+    }
+
+    #[test]
+    fn a_new_stream_replaces_the_oldest_at_the_agents_bound() {
+        let mut offers = streams(2, 4);
+        let first = offers.open("carol");
+        let second = offers.open("carol");
+        let third = offers.open("carol");
+        assert_eq!(offers.streams("carol"), 2);
+        let notice = String::from_utf8(first.try_recv().unwrap()).unwrap();
+        assert!(
+            notice.starts_with(
+                "event: replaced
+"
+            ),
+            "{notice}"
+        );
+        assert!(first.recv().is_err(), "the replaced stream is closed");
+        offers.offer("carol", InteractionId(3), &json!({}));
+        assert!(second.try_recv().is_ok());
+        assert!(third.try_recv().is_ok());
+        // A stream whose desktop went away does not count.
+        drop(second);
+        let _fourth = offers.open("carol");
+        assert!(third.try_recv().is_err(), "the live stream was kept");
+        assert_eq!(offers.streams("carol"), 2);
     }
 }

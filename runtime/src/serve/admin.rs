@@ -1,23 +1,33 @@
-//! The handler of one listener: the session API ([`SessionApi`]), and the admin endpoints
-//! (`POST /admin/reload`) when the listener has `admin = true`.
+//! The handler of one listener: who is asking ([`ListenerPolicy::authenticate`]), then the
+//! session API ([`SessionApi`]), or the admin endpoints (`POST /admin/reload`) when the
+//! listener has `admin = true` and the principal the `admin` role.
+//!
+//! A request without a principal is refused before its path is even looked at (401, or 403
+//! for a client certificate mapped to none), so an unauthenticated client learns nothing of
+//! which paths or sessions exist. Every refusal and every admin action is audited
+//! ([`super::audit`]). The policy is swapped by reloads and read per request, so revoking a
+//! token applies to connections already open.
 //!
 //! Admin paths are recognised by their `/admin` prefix before anything else, so the session
 //! API pays one prefix comparison for them. On a listener without `admin`, they answer 403:
 //! a customer-facing listener must not let its clients reconfigure the server. The flag is
 //! read per request, so a reload that revokes it applies to connections already open too.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
-use protocols::http::server::Handler;
+use protocols::http::server::{Handler, Peer};
 use protocols::http::{Request, Response};
 use serde_json::{json, Value};
 
 use super::answer::{json_response, route_error};
 use super::api::{SessionApi, Shard};
+use super::authorize::authorize_admin;
 use super::reload::{Applied, Origin, Refusal, ReloadHandle};
 use super::route::{admin_route, is_admin_path, AdminRoute, RouteKind};
+use crate::access::{ListenerPolicy, Principal};
 use crate::config::{ListenerConfig, ReloadPlan};
 
 /// What one listener on one shard answers.
@@ -27,14 +37,17 @@ pub struct ListenerHandler {
     shard_id: u16,
     name: String,
     admin: Cell<bool>,
+    policy: RefCell<Arc<ListenerPolicy>>,
     reload: ReloadHandle,
 }
 
 impl ListenerHandler {
-    /// The handler of `listener` on shard `shard_id`, serving `shard`'s sessions.
+    /// The handler of `listener` on shard `shard_id`, serving `shard`'s sessions to the
+    /// principals `policy` admits.
     pub fn new(
         shard: Rc<Shard>,
         listener: &ListenerConfig,
+        policy: Arc<ListenerPolicy>,
         shard_id: u16,
         reload: ReloadHandle,
     ) -> ListenerHandler {
@@ -44,6 +57,7 @@ impl ListenerHandler {
             shard_id,
             name: listener.name.clone(),
             admin: Cell::new(listener.admin),
+            policy: RefCell::new(policy),
             reload,
         }
     }
@@ -53,15 +67,47 @@ impl ListenerHandler {
         self.admin.set(admin);
     }
 
-    async fn admin(&self, request: &Request) -> Response {
+    /// Judges requests by `policy` from the next request on.
+    pub fn set_policy(&self, policy: Arc<ListenerPolicy>) {
+        *self.policy.borrow_mut() = policy;
+    }
+
+    async fn admin(&self, request: &Request, peer: &Peer, principal: &Principal) -> Response {
         if !self.admin.get() {
             let reason = "the admin endpoints are not served on this listener \
                           (listener key admin = false)";
-            return Response::error(403, reason);
+            return self.refuse(request, peer, Some(principal), 403, reason);
         }
-        match admin_route(request.method(), request.path()) {
+        if let Err(forbidden) = authorize_admin(principal) {
+            let reason = forbidden.reason();
+            return self.refuse(request, peer, Some(principal), 403, &reason);
+        }
+        let response = match admin_route(request.method(), request.path()) {
             Ok(AdminRoute::Reload) => self.reload().await,
             Err(e) => route_error(e),
+        };
+        let audit = &self.shard.audit;
+        audit.admin_action(&self.name, peer, &principal.name, request, response.status);
+        response
+    }
+
+    /// A refusal, audited and counted: `principal` is `None` when there is none.
+    fn refuse(
+        &self,
+        request: &Request,
+        peer: &Peer,
+        principal: Option<&Principal>,
+        status: u16,
+        reason: &str,
+    ) -> Response {
+        let name = principal.map(|p| &*p.name);
+        let audit = &self.shard.audit;
+        audit.refusal(&self.name, peer, name, request, status, reason);
+        self.shard.metrics.access_refused(principal.is_none());
+        let response = Response::error(status, reason);
+        match status {
+            401 => response.with_header("WWW-Authenticate", "Bearer realm=\"baton\""),
+            _ => response,
         }
     }
 
@@ -78,12 +124,29 @@ impl ListenerHandler {
 }
 
 impl Handler for ListenerHandler {
-    async fn handle(&self, request: &Request) -> Response {
+    async fn handle(&self, request: &Request, peer: &Peer) -> Response {
+        // One reference count per request; the policy a reload replaces lives on until
+        // the requests judged by it are answered.
+        let policy = Arc::clone(&self.policy.borrow());
+        let authorization = request.header("authorization");
+        let principal = match policy.authenticate(authorization, peer) {
+            Ok(principal) => principal,
+            Err(refused) => {
+                let reason = refused.to_string();
+                return self.refuse(request, peer, None, refused.status(), &reason);
+            }
+        };
         if !is_admin_path(request.path()) {
-            return self.api.handle(request).await;
+            return match self.api.handle_as(request, principal).await {
+                Ok(response) => response,
+                Err(forbidden) => {
+                    let reason = forbidden.reason();
+                    self.refuse(request, peer, Some(principal), 403, &reason)
+                }
+            };
         }
         let started = Instant::now();
-        let response = self.admin(request).await;
+        let response = self.admin(request, peer, principal).await;
         let metrics = &self.shard.metrics;
         metrics.request(RouteKind::Admin, response.status, started);
         response
@@ -123,6 +186,7 @@ fn plan_json(plan: &ReloadPlan) -> Value {
         "listeners_changed": changed,
         "certificates_changed": plan.certificates_changed,
         "admin_changed": plan.admin_changed,
+        "access_changed": plan.access_changed,
         "limits_changed": plan.limits_changed,
         "application_changed": plan.application_changed,
         "entry_points_changed": plan.entry_points_changed,

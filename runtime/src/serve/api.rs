@@ -23,11 +23,12 @@ use std::time::Instant;
 use engine::event::Event;
 use engine::value::Value;
 use protocols::http::params::{request_params, Params};
-use protocols::http::server::Handler;
 use protocols::http::{Request, Response};
 use serde_json::json;
 
 use super::answer::{deliver_error, json_response, queued_answer, route_error, JsonAnswer};
+use super::audit::Audit;
+use super::authorize::{authorize, Forbidden};
 use super::basichttp;
 use super::driver::Wake;
 use super::idealtime;
@@ -36,6 +37,7 @@ use super::peer::{Call, Home, Peers, SessionsPage};
 use super::reply::{self, Replies};
 use super::route::{route, Route, RouteKind, RoutingRoute};
 use super::routing_api;
+use crate::access::Principal;
 use crate::config::ApplicationConfig;
 use crate::documents::Documents;
 use crate::local::basichttp::event_data;
@@ -53,6 +55,8 @@ pub struct Shard {
     pub page_max: u32,
     /// The shard's counters and latency histograms (`GET /metrics`).
     pub metrics: Metrics,
+    /// The shard's audit log: admin actions and refused requests.
+    pub audit: Audit,
     /// The other shards: where requests for their sessions go.
     pub peers: Peers,
     /// Documents fetched over HTTP(S), compiled and cached for this shard.
@@ -61,6 +65,9 @@ pub struct Shard {
     pub replies: Replies,
     /// How far ahead a start's `idealtime` may be, in ms (`limits.idealtime_ahead_max_ms`).
     pub idealtime_ahead_max_ms: u32,
+    /// Largest datamodel a query answers with, as JSON bytes (`limits.query_bytes_max`);
+    /// a reload changes it.
+    pub query_bytes_max: Cell<u32>,
     /// The provisioned application (`[application]`): a start whose `src` is its `name`
     /// starts its document. A reload replaces it.
     pub application: RefCell<ApplicationConfig>,
@@ -105,27 +112,37 @@ impl SessionApi {
         &self.shard
     }
 
-    /// The answer to `request`, and its route for the counters. `started` is the handler's
-    /// entry time (an accepted event's timestamp, so that it needs no clock read of its own).
-    async fn answer(&self, request: &Request, started: Instant) -> (RouteKind, Response) {
-        let route = match route(request.method(), request.path()) {
+    /// The answer to `request` from `principal`, and its route for the counters; `Err`
+    /// when the principal may not use the route. `started` is the handler's entry time (an
+    /// accepted event's timestamp, so that it needs no clock read of its own).
+    async fn answer(
+        &self,
+        request: &Request,
+        principal: &Principal,
+        started: Instant,
+    ) -> (RouteKind, Result<Response, Forbidden>) {
+        let mut route = match route(request.method(), request.path()) {
             Ok(route) => route,
-            Err(e) => return (RouteKind::Unmatched, route_error(e)),
+            Err(e) => return (RouteKind::Unmatched, Ok(route_error(e))),
         };
         let kind = route.kind();
+        if let Err(forbidden) = authorize(principal, &mut route) {
+            return (kind, Err(forbidden));
+        }
+        (kind, Ok(self.answer_route(request, route, started).await))
+    }
+
+    async fn answer_route(&self, request: &Request, route: Route, started: Instant) -> Response {
         // Its event carries the request text, so it is built here, from the request.
         if let Route::BasicHttp { id } = &route {
             let shard = &self.shard;
-            return (
-                kind,
-                Box::pin(basichttp::inbound::answer(shard, id, request, started)).await,
-            );
+            return Box::pin(basichttp::inbound::answer(shard, id, request, started)).await;
         }
         let mut params = Params::new();
         if let Err(e) = request_params(request, &mut params) {
-            return (kind, Response::error(e.status(), e.reason()));
+            return Response::error(e.status(), e.reason());
         }
-        (kind, self.dispatch(route, params, started).await)
+        self.dispatch(route, params, started).await
     }
 
     /// Answers a routing request on the routing shard, forwarding it there if need be (an
@@ -263,7 +280,7 @@ impl SessionApi {
         let Some(info) = self.shard.host.borrow_mut().query(id) else {
             return Response::error(404, "no such session");
         };
-        let body = json!({
+        let mut body = json!({
             "sessionid": id,
             "configuration": info.configuration,
             "datamodel": info.datamodel.to_json(),
@@ -272,6 +289,15 @@ impl SessionApi {
             "started_at_ms": info.started_at_ms,
             "status": format!("{:?}", info.status),
         });
+        // Written under the bound: an oversized datamodel is left out, not sent (the rest
+        // of the answer is small), so a query never costs more than its share.
+        let bytes_max = self.shard.query_bytes_max.get();
+        if json_bytes_above(&body["datamodel"], bytes_max) {
+            body["datamodel"] = serde_json::Value::Null;
+            body["datamodel_omitted"] = json!(format!(
+                "the datamodel's JSON is larger than limits.query_bytes_max ({bytes_max} bytes)"
+            ));
+        }
         json_response(200, &body)
     }
 
@@ -423,13 +449,43 @@ impl SessionApi {
 /// The usual size of one shard's part of the `GET /metrics` text, reserved up front.
 const METRICS_TEXT_BYTES: usize = 8 * 1024;
 
-impl Handler for SessionApi {
-    async fn handle(&self, request: &Request) -> Response {
+impl SessionApi {
+    /// Answers `request` from `principal`, counted and timed; `Err` when the principal's
+    /// roles do not allow it (the caller answers 403 and audits it).
+    pub async fn handle_as(
+        &self,
+        request: &Request,
+        principal: &Principal,
+    ) -> Result<Response, Forbidden> {
         let started = Instant::now();
-        let (route, response) = self.answer(request, started).await;
-        self.shard.metrics.request(route, response.status, started);
-        response
+        let (route, answer) = self.answer(request, principal, started).await;
+        let status = answer.as_ref().map_or(403, |response| response.status);
+        self.shard.metrics.request(route, status, started);
+        answer
     }
+}
+
+/// Whether `value` written as JSON takes more than `bytes_max` bytes; stops writing at the
+/// bound, so the check costs at most that much.
+fn json_bytes_above(value: &serde_json::Value, bytes_max: u32) -> bool {
+    struct Bounded(usize);
+    impl std::io::Write for Bounded {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            match self.0.checked_sub(buf.len()) {
+                Some(left) => {
+                    self.0 = left;
+                    Ok(buf.len())
+                }
+                None => Err(std::io::ErrorKind::WriteZero.into()),
+            }
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let room = usize::try_from(bytes_max).unwrap_or(usize::MAX);
+    serde_json::to_writer(Bounded(room), value).is_err()
 }
 
 /// The session a route names, if any.

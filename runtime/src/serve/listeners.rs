@@ -38,6 +38,7 @@ use super::admin::ListenerHandler;
 use super::api::Shard;
 use super::reload::{BindFailure, Change, Order, Prepared, ReloadHandle};
 use super::tls::TlsListener;
+use crate::access::ListenerPolicy;
 use crate::config::{Config, ListenerConfig, Protocol, Tls};
 use crate::shard::Shutdown;
 
@@ -76,18 +77,21 @@ pub struct ShardListeners {
 }
 
 impl ShardListeners {
-    /// Opens every listener of `config` on this shard; `tls` holds each listener's loaded
-    /// material in listener order. If a listener cannot bind, none is kept open and the
-    /// failures are returned: a server must not run short of a listener its configuration
-    /// names, so that the configuration in force always describes what runs.
+    /// Opens every listener of `config` on this shard; `security` holds each listener's
+    /// loaded TLS material and access policy, in listener order. If a listener cannot
+    /// bind, none is kept open and the failures are returned: a server must not run short
+    /// of a listener its configuration names, so that the configuration in force always
+    /// describes what runs.
     pub fn open(
         shard: u16,
         config: &Config,
-        tls: &[Option<ServerTls>],
+        security: (&[Option<ServerTls>], &[Arc<ListenerPolicy>]),
         api: Rc<Shard>,
         reload: ReloadHandle,
     ) -> Result<ShardListeners, Vec<BindFailure>> {
+        let (tls, access) = security;
         assert_eq!(config.listeners.len(), tls.len());
+        assert_eq!(config.listeners.len(), access.len());
         let mut listeners = ShardListeners {
             shard,
             api,
@@ -98,12 +102,13 @@ impl ShardListeners {
             draining: Vec::new(),
         };
         let mut failures = Vec::new();
-        for (listener, loaded) in config.listeners.iter().zip(tls) {
+        for (index, listener) in config.listeners.iter().enumerate() {
             if listener.protocol == Protocol::Sip {
                 continue; // the routing shard's SIP endpoint serves it (`super::sip`)
             }
+            let (loaded, policy) = (tls[index].as_ref(), &access[index]);
             match listen(listener.address) {
-                Ok(socket) => listeners.start(listener, loaded.as_ref(), socket),
+                Ok(socket) => listeners.start(listener, loaded, policy, socket),
                 Err(e) => failures.push(BindFailure {
                     shard,
                     listener: listener.name.clone(),
@@ -245,7 +250,8 @@ impl ShardListeners {
         }
         for (index, socket) in pending.sockets {
             let listener = &change.config.listeners[index];
-            self.start(listener, change.tls[index].as_ref(), socket);
+            let policy = &change.access[index];
+            self.start(listener, change.tls[index].as_ref(), policy, socket);
             if self.shard == 0 {
                 eprintln!("baton: listening on {}", describe(listener));
             }
@@ -257,6 +263,7 @@ impl ShardListeners {
         self.api
             .replies
             .set_timeout_ms(limits.request_reply_timeout_ms);
+        self.api.query_bytes_max.set(limits.query_bytes_max);
         drop(host);
         *self.api.application.borrow_mut() = change.config.application.clone();
         if let Some(orchestration) = &self.api.orchestration {
@@ -272,11 +279,18 @@ impl ShardListeners {
         }
     }
 
-    /// Starts accepting on `socket` for `listener`.
-    fn start(&mut self, listener: &ListenerConfig, tls: Option<&ServerTls>, socket: TcpListener) {
+    /// Starts accepting on `socket` for `listener`, admitting the principals of `policy`.
+    fn start(
+        &mut self,
+        listener: &ListenerConfig,
+        tls: Option<&ServerTls>,
+        policy: &Arc<ListenerPolicy>,
+        socket: TcpListener,
+    ) {
         let handler = Rc::new(ListenerHandler::new(
             Rc::clone(&self.api),
             listener,
+            Arc::clone(policy),
             self.shard,
             self.reload.clone(),
         ));
@@ -315,8 +329,9 @@ impl ShardListeners {
     }
 }
 
-/// Brings a listener that keeps its socket up to date: certificate files re-read (always,
-/// since files are rotated in place), `admin`, and the configuration it reports.
+/// Brings a listener that keeps its socket up to date: certificate and tokens files re-read
+/// (always, since files are rotated in place), `admin`, its access policy, and the
+/// configuration it reports.
 fn keep(running: &mut Running, change: &Change) {
     let index = change
         .config
@@ -329,6 +344,9 @@ fn keep(running: &mut Running, change: &Change) {
         shared.reload(loaded.clone());
     }
     running.handler.set_admin(listener.admin);
+    running
+        .handler
+        .set_policy(Arc::clone(&change.access[index]));
     running.config = listener.clone();
 }
 
@@ -370,5 +388,6 @@ pub fn server_config(config: &Config) -> ServerConfig {
             idle_timeout_ms: limits.idle_timeout_ms,
         },
         connections_max: limits.connections_per_shard_max,
+        connections_per_address_max: limits.connections_per_address_max,
     }
 }

@@ -99,6 +99,8 @@ pub struct Metrics {
     events_delivered: Cell<u64>,
     forwarded: Cell<u64>,
     mesh_dropped: Cell<u64>,
+    unauthenticated: Cell<u64>,
+    forbidden: Cell<u64>,
     /// Events accepted since the driver last ran out of ready work.
     events_pending: Cell<u64>,
     /// When the oldest of those was accepted.
@@ -124,6 +126,8 @@ impl Metrics {
             sessions_terminated: Cell::new(0),
             events_delivered: Cell::new(0),
             forwarded: Cell::new(0),
+            unauthenticated: Cell::new(0),
+            forbidden: Cell::new(0),
             mesh_dropped: Cell::new(0),
             events_pending: Cell::new(0),
             events_pending_since: Cell::new(None),
@@ -198,6 +202,15 @@ impl Metrics {
         increment(&self.forwarded);
     }
 
+    /// Counts a request refused for want of a principal (401, or 403 for an unmapped client
+    /// certificate) or for its principal's roles (403).
+    pub fn access_refused(&self, unauthenticated: bool) {
+        match unauthenticated {
+            true => increment(&self.unauthenticated),
+            false => increment(&self.forbidden),
+        }
+    }
+
     /// Counts an event from another shard's session that found no session here, or a
     /// full queue, and was dropped.
     pub fn mesh_event_dropped(&self) {
@@ -223,6 +236,8 @@ impl Metrics {
             events_delivered: self.events_delivered.get(),
             forwarded: self.forwarded.get(),
             mesh_dropped: self.mesh_dropped.get(),
+            unauthenticated: self.unauthenticated.get(),
+            forbidden: self.forbidden.get(),
             request_latency: self.request_latency.snapshot(),
             event_latency: self.event_latency.snapshot(),
             sip_answer_latency: self.sip_answer_latency.snapshot(),
@@ -258,6 +273,8 @@ pub struct ShardSnapshot {
     events_delivered: u64,
     forwarded: u64,
     mesh_dropped: u64,
+    unauthenticated: u64,
+    forbidden: u64,
     request_latency: LatencySnapshot,
     event_latency: LatencySnapshot,
     sip_answer_latency: LatencySnapshot,
@@ -288,7 +305,7 @@ type PerShard = (
 );
 
 /// The families with one unlabelled (but for `shard`) sample per shard.
-const PER_SHARD: [PerShard; 10] = [
+const PER_SHARD: [PerShard; 12] = [
     (
         "baton_refusals_total",
         "counter",
@@ -318,6 +335,19 @@ const PER_SHARD: [PerShard; 10] = [
         "counter",
         "API requests for a session of another shard, forwarded to it over the mesh",
         |s| s.forwarded,
+    ),
+    (
+        "baton_access_unauthenticated_total",
+        "counter",
+        "HTTP requests refused without a principal: no or unknown credentials (401), or a \
+         client certificate mapped to none (403)",
+        |s| s.unauthenticated,
+    ),
+    (
+        "baton_access_forbidden_total",
+        "counter",
+        "HTTP requests refused because the principal's roles do not allow the operation (403)",
+        |s| s.forbidden,
     ),
     (
         "baton_mesh_events_dropped_total",

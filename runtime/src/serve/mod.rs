@@ -31,8 +31,12 @@
 pub mod admin;
 pub mod answer;
 pub mod api;
+pub mod audit;
+pub mod authorize;
 pub mod basichttp;
 pub mod driver;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod idealtime;
 pub mod ids;
 pub mod jobs;
@@ -55,6 +59,7 @@ use std::time::Duration;
 use protocols::http::server::StopSignal;
 use protocols::tls::{ClientTls, ServerTls, TlsError};
 
+use crate::access::{ListenerPolicy, Policies};
 use crate::config::{BasicHttpLocation, Config, Machine};
 use crate::documents::Documents;
 use crate::local::{Host, HostConfig, LogMode};
@@ -82,6 +87,8 @@ pub enum ServeError {
     /// The `[outbound]` trust roots or client certificate cannot be used (the message names
     /// the file).
     OutboundTls(TlsError),
+    /// An `[[access]]` tokens file cannot be used, or a credential is given twice.
+    Access(crate::access::AccessError),
     /// The shards did not start or stop cleanly.
     Shards(crate::shard::ShardError),
     /// The signal handlers could not be installed.
@@ -99,6 +106,7 @@ impl std::fmt::Display for ServeError {
                 write!(f, "listener \"{listener}\": {source}")
             }
             ServeError::OutboundTls(e) => write!(f, "[outbound]: {e}"),
+            ServeError::Access(e) => write!(f, "[[access]]: {e}"),
             ServeError::Shards(e) => write!(f, "{e}"),
             ServeError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
             ServeError::Reloader(e) => write!(f, "cannot start the reload thread: {e}"),
@@ -113,7 +121,10 @@ impl std::fmt::Display for ServeError {
 impl ServeError {
     /// Whether the configuration is at fault (exit status 2) rather than the host.
     pub fn is_configuration(&self) -> bool {
-        matches!(self, ServeError::Tls { .. } | ServeError::OutboundTls(_))
+        matches!(
+            self,
+            ServeError::Tls { .. } | ServeError::OutboundTls(_) | ServeError::Access(_)
+        )
     }
 }
 
@@ -126,6 +137,7 @@ pub fn serve(config: Config, source: Source) -> Result<(), ServeError> {
         eprintln!("baton: warning: {warning}");
     }
     let listener_tls = tls::load(&config)?;
+    let access = Policies::load(&config).map_err(ServeError::Access)?;
     let outbound_tls = outbound_tls(&config)?;
     let (order_senders, orders) = order_channels(&config);
     let signals = signal_hook::iterator::Signals::new([
@@ -138,6 +150,7 @@ pub fn serve(config: Config, source: Source) -> Result<(), ServeError> {
     let startup = Arc::new(Startup {
         config: config.clone(),
         tls: listener_tls,
+        access,
         outbound_tls,
         orders,
         reload: reload.clone(),
@@ -165,6 +178,8 @@ struct Startup {
     config: Config,
     /// Each listener's TLS material, in listener order.
     tls: Vec<Option<ServerTls>>,
+    /// Each listener's access policy, in listener order.
+    access: Vec<Arc<ListenerPolicy>>,
     /// The `[outbound]` TLS roots and client certificate, read once.
     outbound_tls: ClientTls,
     /// One reload order receiver per shard, each taken by its shard.
@@ -251,7 +266,8 @@ async fn run_shard(context: ShardContext<peer::Call>, startup: Arc<Startup>) {
         }
     };
     let reload = startup.reload.clone();
-    match ShardListeners::open(id, config, &startup.tls, Rc::clone(&shard), reload) {
+    let security = (&startup.tls[..], &startup.access[..]);
+    match ShardListeners::open(id, config, security, Rc::clone(&shard), reload) {
         Ok(listeners) => {
             if id == 0 {
                 for listener in &config.listeners {
@@ -300,7 +316,7 @@ fn new_shard(
     };
     let mut host = Host::with_ids(
         host_config,
-        Box::new(ids::ShardSessionIds::new(context.shard, seed)),
+        Box::new(ids::ShardSessionIds::new(context.shard)),
     );
     let routing_shard = ShardId(config.routing.shard);
     let orchestration = (context.shard == routing_shard).then(|| {
@@ -321,10 +337,12 @@ fn new_shard(
         wake: driver::Wake::default(),
         page_max: SESSIONS_PAGE_MAX,
         metrics: metrics::Metrics::new(context.shard.0),
+        audit: audit::Audit::new(context.shard.0),
         peers: peer::Peers::new(Rc::clone(&context.mesh), request_timeout(config)),
         documents: Documents::new(config, outbound_tls.for_shard()),
         replies: reply::Replies::new(config.limits.request_reply_timeout_ms),
         idealtime_ahead_max_ms: config.limits.idealtime_ahead_max_ms,
+        query_bytes_max: Cell::new(config.limits.query_bytes_max),
         application: RefCell::new(config.application.clone()),
         routing_shard,
         orchestration,

@@ -33,6 +33,7 @@ use protocols::tls::ServerTls;
 
 use super::listeners::server_config;
 use super::{tls, ServeError};
+use crate::access::{ListenerPolicy, Policies};
 use crate::config::{Config, ReloadPlan};
 use crate::shard::Shutdown;
 
@@ -201,6 +202,8 @@ pub struct Change {
     pub plan: ReloadPlan,
     /// Each listener's TLS material, in listener order (`None` for plain listeners).
     pub tls: Vec<Option<ServerTls>>,
+    /// Each listener's access policy, in listener order (tokens files read again).
+    pub access: Vec<Arc<ListenerPolicy>>,
 }
 
 /// An order from the coordinator to one shard.
@@ -381,6 +384,8 @@ impl Coordinator {
             }
             other => Refusal::Certificate(other.to_string()),
         })?;
+        // A tokens file that cannot be read refuses the reload as a bad file does.
+        let access = Policies::load(&config).map_err(|e| Refusal::Config(e.to_string()))?;
         let certificates_reloaded = config
             .listeners
             .iter()
@@ -390,7 +395,12 @@ impl Coordinator {
             .collect();
         let warnings = warnings(&self.source, &plan, &config);
         self.generation += 1;
-        let change = Arc::new(Change { config, plan, tls });
+        let change = Arc::new(Change {
+            config,
+            plan,
+            tls,
+            access,
+        });
         self.prepare(&change)?;
         let mut applied = Applied {
             generation: self.generation,

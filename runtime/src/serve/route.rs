@@ -63,6 +63,8 @@ pub enum RoutingRoute {
     Interaction {
         /// The interaction id.
         id: String,
+        /// Set for an agent's principal: only an interaction of this agent is shown.
+        as_agent: Option<String>,
     },
     /// `POST /interactions/{id}/accept|reject|complete`.
     Answer {
@@ -70,6 +72,9 @@ pub enum RoutingRoute {
         id: String,
         /// What the agent (or integrator) says.
         answer: OfferAnswer,
+        /// Set for an agent's principal: the answer is this agent's, for an interaction
+        /// offered to or taken by it.
+        as_agent: Option<String>,
     },
     /// `PUT /agents/{id}`: create or replace an agent's profile.
     PutAgent {
@@ -261,7 +266,10 @@ pub fn route(method: Method, path: &str) -> Result<Route, RouteError> {
         ["basichttp", id] => return Ok(Route::BasicHttp { id: id.to_string() }),
         ["interactions"] => (Route::Routing(RoutingRoute::Create), "POST"),
         ["interactions", id] => (
-            routing(RoutingRoute::Interaction { id: id.to_string() }),
+            routing(RoutingRoute::Interaction {
+                id: id.to_string(),
+                as_agent: None,
+            }),
             "GET",
         ),
         ["interactions", id, answer] => (offer_answer(id, answer)?, "POST"),
@@ -325,7 +333,12 @@ fn offer_answer(id: &str, answer: &str) -> Result<Route, RouteError> {
         _ => return Err(RouteError::NotFound),
     };
     let id = id.to_string();
-    Ok(routing(RoutingRoute::Answer { id, answer }))
+    let as_agent = None;
+    Ok(routing(RoutingRoute::Answer {
+        id,
+        answer,
+        as_agent,
+    }))
 }
 
 /// `/agents/{id}` takes GET (and HEAD), PUT and DELETE.
@@ -389,7 +402,8 @@ mod tests {
             route(Method::Post, "/interactions/0a/reject"),
             Ok(Route::Routing(RoutingRoute::Answer {
                 id: "0a".into(),
-                answer: OfferAnswer::Reject
+                answer: OfferAnswer::Reject,
+                as_agent: None,
             }))
         );
         assert_eq!(

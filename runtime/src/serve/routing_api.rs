@@ -45,15 +45,26 @@ pub async fn answer_here(shard: &Rc<Shard>, route: RoutingRoute, params: Params)
     let body = body_object(params);
     let response = match route {
         RoutingRoute::Create => return Box::pin(create(shard, body)).await,
-        RoutingRoute::Interaction { id } => {
+        RoutingRoute::Interaction { id, as_agent } => {
             let id = InteractionId::parse(&id);
-            let found = id.map(|id| orchestration.borrow().interaction_json(id));
+            let orchestration = orchestration.borrow();
+            // An agent sees its own interactions only; another's is "no such" to it, so
+            // that ids cannot be probed.
+            let visible = id.filter(|id| match &as_agent {
+                None => true,
+                Some(agent) => orchestration.interaction_agent(*id) == Some(agent.as_str()),
+            });
+            let found = visible.map(|id| orchestration.interaction_json(id));
             match found {
                 Some(json) if !json.is_null() => json_response(200, &json),
                 _ => Response::error(404, "no such interaction"),
             }
         }
-        RoutingRoute::Answer { id, answer } => offer_answer(shard, &id, answer, &body, now_ms),
+        RoutingRoute::Answer {
+            id,
+            answer,
+            as_agent,
+        } => offer_answer(shard, &id, answer, as_agent.as_deref(), &body, now_ms),
         RoutingRoute::PutAgent { id } => match profile_from_json(&body) {
             Ok(profile) => {
                 let put = orchestration.borrow_mut().put_agent(&id, profile, now_ms);
@@ -129,10 +140,14 @@ fn statistics(shard: &Shard, body: &Map<String, Json>) -> Response {
     }
 }
 
+/// An answer to an offer. With `as_agent` (an agent's principal) the answer is that agent's
+/// whatever the body says, and the interaction must be offered to or taken by it: another
+/// agent's interaction is "no such interaction" to it.
 fn offer_answer(
     shard: &Shard,
     id: &str,
     answer: OfferAnswer,
+    as_agent: Option<&str>,
     body: &Map<String, Json>,
     now_ms: u64,
 ) -> Response {
@@ -140,8 +155,13 @@ fn offer_answer(
     let Some(id) = InteractionId::parse(id) else {
         return Response::error(404, "no such interaction");
     };
-    let agent = body.get("agent").and_then(Json::as_str);
     let mut orchestration = orchestration.borrow_mut();
+    if let Some(agent) = as_agent {
+        if orchestration.interaction_agent(id) != Some(agent) {
+            return Response::error(404, "no such interaction");
+        }
+    }
+    let agent = as_agent.or_else(|| body.get("agent").and_then(Json::as_str));
     let answered = match (answer, agent) {
         (OfferAnswer::Complete, _) => orchestration.complete(id, now_ms),
         (_, None) => return Response::error(400, "missing parameter 'agent'"),

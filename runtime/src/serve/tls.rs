@@ -8,7 +8,7 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use glommio::net::TcpStream;
-use protocols::http::server::Acceptor;
+use protocols::http::server::{maybe_tls_peer, Acceptor, Peer};
 use protocols::tls::{MaybeTls, ServerTls, SharedServerTls, TlsError, TlsMode};
 
 use super::ServeError;
@@ -122,5 +122,9 @@ impl Acceptor for TlsListener {
             self.log_failure(peer, error);
         }
         accepted
+    }
+
+    fn peer(stream: &MaybeTls<TcpStream>) -> Peer {
+        maybe_tls_peer(stream)
     }
 }

@@ -12,12 +12,23 @@ const READ_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// One request on a fresh connection (`Connection: close`); returns (head, body).
 pub fn request_text(port: u16, method: &str, path: &str, body: &str) -> (String, String) {
+    request_text_with(port, method, path, "", body)
+}
+
+/// [`request_text`] with `headers` (whole lines, each ending in CRLF) added to the head.
+pub fn request_text_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (String, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream
         .set_read_timeout(Some(READ_TIMEOUT))
         .expect("timeout");
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{headers}\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
@@ -29,7 +40,6 @@ pub fn request_text(port: u16, method: &str, path: &str, body: &str) -> (String,
     (head.to_owned(), body.to_owned())
 }
 
-/// One request on a fresh connection; returns (status, JSON body or null).
 /// Starts a session on a fresh connection with the JSON `body`; asserts 200 and returns
 /// its id.
 pub fn start_session(port: u16, body: &str) -> String {
@@ -41,10 +51,30 @@ pub fn start_session(port: u16, body: &str) -> String {
         .to_string()
 }
 
+/// One request on a fresh connection; returns (status, JSON body or null).
 pub fn request(port: u16, method: &str, path: &str, body: &str) -> (u16, Value) {
     let (head, body) = request_text(port, method, path, body);
     let status: u16 = head[9..12].parse().expect("status code");
     (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// One request with `Authorization: Bearer TOKEN` on a fresh connection; returns (status,
+/// JSON body or null, head).
+pub fn request_as(
+    port: u16,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, Value, String) {
+    let authorization = format!("Authorization: Bearer {token}\r\n");
+    let (head, body) = request_text_with(port, method, path, &authorization, body);
+    let status: u16 = head[9..12].parse().expect("status code");
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::Null),
+        head,
+    )
 }
 
 /// The value of the one sample `series` (name and labels exactly as exposed) in a
@@ -75,6 +105,26 @@ impl Connection {
 
     pub fn open(port: u16) -> Connection {
         Connection::try_open(port).expect("connect")
+    }
+
+    /// A connection from the loopback address `source` (any of 127.0.0.0/8), so that a
+    /// test can be another client address than 127.0.0.1.
+    pub fn open_from(port: u16, source: [u8; 4]) -> Connection {
+        use socket2::{Domain, SockAddr, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a socket");
+        let from = std::net::SocketAddr::from((source, 0));
+        socket
+            .bind(&SockAddr::from(from))
+            .expect("bind a loopback source");
+        let to = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        socket.connect(&SockAddr::from(to)).expect("connect");
+        let stream: TcpStream = socket.into();
+        stream
+            .set_read_timeout(Some(READ_TIMEOUT))
+            .expect("timeout");
+        Connection {
+            reader: BufReader::new(stream),
+        }
     }
 
     /// The socket, for writing partial requests by hand.

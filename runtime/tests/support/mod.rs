@@ -15,7 +15,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-pub use http::{metric, request, request_text, start_session, Connection};
+pub use http::{metric, request, request_as, request_text, start_session, Connection};
 
 /// The sample document every crate ships with.
 pub const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/hello.scxml");

@@ -147,9 +147,14 @@ impl Desktop {
 
     /// Opens the stream; answers the status, the head, and the desktop.
     pub fn try_open(port: u16, agent: &str) -> (u16, String, Desktop) {
+        Desktop::try_open_with(port, agent, "")
+    }
+
+    /// [`Desktop::try_open`] with `headers` (whole lines, each ending in CRLF) added.
+    pub fn try_open_with(port: u16, agent: &str, headers: &str) -> (u16, String, Desktop) {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
-        let request = format!("GET /agents/{agent}/offers HTTP/1.1\r\nHost: test\r\n\r\n");
+        let request = format!("GET /agents/{agent}/offers HTTP/1.1\r\nHost: test\r\n{headers}\r\n");
         stream.write_all(request.as_bytes()).expect("write");
         let mut reader = BufReader::new(stream);
         let mut head = String::new();
@@ -194,6 +199,21 @@ impl Desktop {
         let sse = self.next();
         assert_eq!(sse.event, name, "{sse:?}");
         sse.data
+    }
+
+    /// Asserts that the server ended the stream (the last chunk, or the connection closed).
+    pub fn expect_closed(&mut self) {
+        assert_eq!(self.chunk_left, 0, "an event was left half read");
+        let mut size = String::new();
+        self.reader.read_line(&mut size).expect("a chunk size");
+        if size == "\r\n" {
+            size.clear();
+            self.reader.read_line(&mut size).expect("a chunk size");
+        }
+        assert!(
+            size.is_empty() || size.trim() == "0",
+            "the stream goes on: {size:?}"
+        );
     }
 
     /// One line of the body (without its LF), across chunk boundaries.

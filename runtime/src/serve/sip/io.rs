@@ -7,6 +7,7 @@
 //! without another task in between. Timers run in the shard's driver
 //! ([`SipEndpoint::run_timers`]). Borrows of the endpoint's state never cross an await.
 
+use std::net::IpAddr;
 use std::rc::Rc;
 
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
@@ -31,18 +32,38 @@ const CONNECTION_QUEUE_MAX: usize = 1_024;
 
 /// One accepted stream connection in [`SipEndpoint::streams`], from its accept until its
 /// task ends.
-struct CountedStream(Rc<SipEndpoint>);
+struct CountedStream(Rc<SipEndpoint>, IpAddr);
 
 impl CountedStream {
-    fn new(endpoint: &Rc<SipEndpoint>) -> Self {
+    /// Counts a connection from `ip`, or `None` when the shard's or the address's bound is
+    /// reached (`limits.connections_per_shard_max`, `limits.connections_per_address_max`).
+    fn new(endpoint: &Rc<SipEndpoint>, ip: IpAddr) -> Option<Self> {
+        let mut by_address = endpoint.streams_by_address.borrow_mut();
+        let from_address = by_address.entry(ip).or_insert(0);
+        if endpoint.streams.get() >= endpoint.connections_max
+            || *from_address >= endpoint.connections_per_address_max
+        {
+            if *from_address == 0 {
+                by_address.remove(&ip);
+            }
+            return None;
+        }
+        *from_address += 1;
         endpoint.streams.set(endpoint.streams.get() + 1);
-        Self(Rc::clone(endpoint))
+        Some(Self(Rc::clone(endpoint), ip))
     }
 }
 
 impl Drop for CountedStream {
     fn drop(&mut self) {
         self.0.streams.set(self.0.streams.get() - 1);
+        let mut by_address = self.0.streams_by_address.borrow_mut();
+        if let Some(count) = by_address.get_mut(&self.1) {
+            *count -= 1;
+            if *count == 0 {
+                by_address.remove(&self.1);
+            }
+        }
     }
 }
 
@@ -137,20 +158,19 @@ async fn accept_loop(
             Some(Ok(stream)) => stream,
             Some(Err(_)) => continue,
         };
+        let Ok(addr) = stream.peer_addr() else {
+            continue;
+        };
         // Counted from the accept, handshakes included, so that half-open TLS connections
-        // cannot exceed the bound either.
-        if endpoint.streams.get() >= endpoint.connections_max {
-            continue; // dropped: closes the connection (limits.connections_per_shard_max)
-        }
-        let counted = CountedStream::new(&endpoint);
+        // cannot exceed the bounds either; past one, the connection is dropped (closed).
+        let Some(counted) = CountedStream::new(&endpoint, addr.ip()) else {
+            continue;
+        };
         let endpoint = Rc::clone(&endpoint);
         let (tls, stop) = (tls.clone(), stop.clone());
         glommio::spawn_local(async move {
             let _counted = counted;
             let _ = stream.set_nodelay(true);
-            let Ok(addr) = stream.peer_addr() else {
-                return;
-            };
             match tls {
                 None => connection(endpoint, stream, addr, transport, stop).await,
                 Some(tls) => {

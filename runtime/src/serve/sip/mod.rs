@@ -114,6 +114,10 @@ pub struct SipEndpoint {
     /// Accepted TCP/TLS connections, handshakes included; at most `connections_max`.
     streams: Cell<u32>,
     connections_max: u32,
+    /// Accepted TCP/TLS connections per peer address; each at most
+    /// `connections_per_address_max` (addresses without one are not kept).
+    streams_by_address: RefCell<HashMap<std::net::IpAddr, u32>>,
+    connections_per_address_max: u32,
     /// A tag for responses the endpoint sends outside a transaction (400s).
     stateless_tags: Cell<u64>,
     /// The TLS listeners' certificates, by listener name; a reload swaps them for new
@@ -203,6 +207,8 @@ impl SipEndpoint {
             next_connection: Cell::new(1),
             streams: Cell::new(0),
             connections_max: config.limits.connections_per_shard_max,
+            streams_by_address: RefCell::new(HashMap::new()),
+            connections_per_address_max: config.limits.connections_per_address_max,
             stateless_tags: Cell::new(seed),
             tls: RefCell::new(Vec::new()),
             counters: SipCounters::default(),
