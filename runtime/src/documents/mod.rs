@@ -125,14 +125,19 @@ impl Documents {
             })
         })?;
         let loaded = host.borrow_mut().load(Path::new(&path));
-        loaded.map_err(|error| match error {
-            // Named as given (`file:` and all), like a refused URL.
-            LoadError::NotAllowed { .. } => LoadError::NotAllowed {
-                src: src.to_owned(),
-            },
-            error => error,
-        })
-        .map_err(DocumentError::File)
+        let this_file = path.to_string_lossy();
+        loaded
+            .map_err(|error| match error {
+                // The document itself (not a source it names) is named as given, `file:`
+                // and all, like a refused URL.
+                LoadError::NotAllowed { src: refused } if refused == this_file => {
+                    LoadError::NotAllowed {
+                        src: src.to_owned(),
+                    }
+                }
+                error => error,
+            })
+            .map_err(DocumentError::File)
     }
 
     /// The compiled document at `url`: cached and fresh, revalidated, or fetched.
