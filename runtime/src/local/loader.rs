@@ -107,7 +107,7 @@ impl Loader for FileLoader<'_> {
                 if refusal == FileRefusal::NotAllowed && self.refused.is_none() {
                     self.refused = Some(src.to_owned());
                 }
-                Err(format!("'{src}': {refusal}"))
+                Err(format!("{}: {refusal}", path.display()))
             }
         }
     }
@@ -228,7 +228,8 @@ impl DocumentCache {
         self.files.len()
     }
 
-    /// Loads and compiles the file `path` names (as `src`, for messages), or finds it.
+    /// Loads and compiles the file `path` names (as `src`, for messages), or finds it by
+    /// its canonical path.
     pub fn file(&mut self, path: &Path, limits: &Limits) -> Result<Rc<Document>, LoadError> {
         let src = path.to_string_lossy();
         let canonical = self
@@ -244,8 +245,10 @@ impl DocumentCache {
             .places
             .read(&canonical, limits.document_bytes_max)
             .map_err(|refusal| LoadError::refused(&src, refusal))?;
-        let name = canonical.to_string_lossy();
-        let document = Rc::new(compile_with(&text, &name, &self.places, limits)?);
+        // Messages name the file as the first start spelt it (not its resolved path, which
+        // would tell API callers where documents live), and its relative sources resolve
+        // from there; any spelling reaches the same allowed file.
+        let document = Rc::new(compile_with(&text, &src, &self.places, limits)?);
         self.keep(canonical, Rc::clone(&document), text.len() as u64);
         Ok(document)
     }

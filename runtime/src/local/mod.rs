@@ -396,7 +396,7 @@ impl Host {
     }
 
     /// Loads and compiles a document file from the allowed places (cached by canonical
-    /// path). Messages name it by that path; refusals by `path` as given.
+    /// path). Messages name it as `path`, as the first load spelt it.
     pub fn load(&mut self, path: &Path) -> Result<Rc<Document>, LoadError> {
         self.core.docs.file(path, &self.core.config.limits)
     }
