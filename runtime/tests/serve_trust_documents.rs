@@ -119,9 +119,15 @@ fn dev_zero_fifos_and_large_files_are_refused_quickly_and_the_shard_keeps_workin
     let fifo = dir.join("pipe.scxml");
     let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
     assert!(made.success());
-    dir.write("large.scxml", &format!("{FINAL}<!--{}-->", "x".repeat(8192)));
+    dir.write(
+        "large.scxml",
+        &format!("{FINAL}<!--{}-->", "x".repeat(8192)),
+    );
     let allow = documents(&[Path::new("."), Path::new("/dev"), dir.path()], "");
-    let server = start("special", &format!("[limits]\ndocument_bytes_max = 4096\n\n{allow}"));
+    let server = start(
+        "special",
+        &format!("[limits]\ndocument_bytes_max = 4096\n\n{allow}"),
+    );
     let cases = [
         ("/dev/zero".to_owned(), "not a regular file"),
         (fifo.display().to_string(), "not a regular file"),
@@ -136,7 +142,10 @@ fn dev_zero_fifos_and_large_files_are_refused_quickly_and_the_shard_keeps_workin
         let (status, body) = start_session(server.port, json!({"src": src}));
         assert_eq!(status, 400, "{src}: {body}");
         assert!(error_of(&body).contains(reason), "{src}: {body}");
-        assert!(started.elapsed() < Duration::from_secs(2), "{src} took long");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{src} took long"
+        );
     }
     canary(server.port);
 
@@ -180,7 +189,10 @@ fn paths_outside_are_refused_alike_whether_or_not_they_exist() {
     let params = json!({"src": "/nonexistent.scxml", "alternate_url": "/etc/passwd"});
     let (status, body) = start_session(server.port, params);
     assert_eq!(status, 400, "{body}");
-    assert!(error_of(&body).contains(&not_allowed("/etc/passwd")), "{body}");
+    assert!(
+        error_of(&body).contains(&not_allowed("/etc/passwd")),
+        "{body}"
+    );
     canary(server.port);
 }
 
@@ -222,8 +234,56 @@ fn a_data_src_outside_is_a_load_error_not_a_leak() {
     let (status, body) = start_session(server.port, json!({"src": fine}));
     assert_eq!(status, 200, "{body}");
     let id = body["sessionid"].as_str().expect("a session id");
-    let (_, query) = request(server.port, "GET", &format!("/scxml/session/{id}/query"), "");
+    let (_, query) = request(
+        server.port,
+        "GET",
+        &format!("/scxml/session/{id}/query"),
+        "",
+    );
     assert_eq!(query["datamodel"]["x"], "fine", "{query}");
+    canary(server.port);
+}
+
+#[test]
+fn an_invoke_src_outside_fails_the_invoke() {
+    let dir = TempDir::new("trust-invoke");
+    let parent = dir.write(
+        "parent.scxml",
+        r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
+            datamodel="ecmascript" initial="s">
+          <datamodel><data id="reason" expr="''"/></datamodel>
+          <state id="s">
+            <invoke src="/etc/passwd"/>
+            <transition event="error" target="refused">
+              <assign location="reason" expr="JSON.stringify(_event.data)"/>
+            </transition>
+          </state>
+          <state id="refused"/>
+        </scxml>"#,
+    );
+    let server = start("invoke", &documents(&[Path::new("."), dir.path()], ""));
+    let (status, body) = start_session(server.port, json!({"src": parent}));
+    assert_eq!(status, 200, "{body}");
+    let id = body["sessionid"].as_str().expect("a session id");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let path = format!("/scxml/session/{id}/query");
+        let (_, query) = request(server.port, "GET", &path, "");
+        if query["configuration"] == json!(["refused"]) {
+            let reason = query["datamodel"]["reason"].as_str().unwrap_or_default();
+            assert!(
+                reason.contains("not an allowed document location"),
+                "{query}"
+            );
+            assert!(!reason.contains("root:"), "{query}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the invoke did not fail: {query}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     canary(server.port);
 }
 
@@ -254,7 +314,10 @@ fn one_file_under_several_spellings_is_one_cache_entry_and_the_cache_is_bounded(
         let other = dir.write(&format!("other{n}.scxml"), FINAL);
         let (status, body) = start_session(server.port, json!({"src": other}));
         assert_eq!(status, 200, "{body}");
-        assert!(documents_cached(server.port) <= 3.0, "cache_entries_max = 3");
+        assert!(
+            documents_cached(server.port) <= 3.0,
+            "cache_entries_max = 3"
+        );
     }
     assert_eq!(documents_cached(server.port), 3.0);
     canary(server.port);
@@ -284,11 +347,18 @@ fn session_fetch_to_loopback_is_refused_by_default_and_says_nothing_of_the_port(
     for url in [&open, &closed, &metadata, &via_name] {
         let (outcome, detail) = fetch(server.port, &fetcher, url, "GET");
         assert_eq!(outcome, "error", "{url}: {detail}");
-        assert_eq!(detail, format!("{url}: not an allowed destination (outbound.allow)"));
+        assert_eq!(
+            detail,
+            format!("{url}: not an allowed destination (outbound.allow)")
+        );
         reasons.push(detail.replace(url.as_str(), "URL"));
     }
     reasons.dedup();
-    assert_eq!(reasons.len(), 1, "one message for every refusal: {reasons:?}");
+    assert_eq!(
+        reasons.len(),
+        1,
+        "one message for every refusal: {reasons:?}"
+    );
     assert!(sink.received("/customers/1").is_empty(), "nothing was sent");
     canary(server.port);
 }
@@ -313,12 +383,18 @@ fn session_fetch_to_the_admin_listener_is_refused_even_when_loopback_is_allowed(
     ] {
         let (outcome, detail) = fetch(server.port, &fetcher, &url, "POST");
         assert_eq!(outcome, "error", "{url}: {detail}");
-        assert_eq!(detail, format!("{url}: not an allowed destination (outbound.allow)"));
+        assert_eq!(
+            detail,
+            format!("{url}: not an allowed destination (outbound.allow)")
+        );
     }
     assert!(!server.log().contains("reload"), "{}", server.log());
     // Loopback is allowed here, so the CRM on loopback answers.
     let (outcome, detail) = fetch(server.port, &fetcher, &sink.url("/customers/1"), "GET");
-    assert_eq!((outcome.as_str(), detail.as_str()), ("done", r#"{"tier":"gold"}"#));
+    assert_eq!(
+        (outcome.as_str(), detail.as_str()),
+        ("done", r#"{"tier":"gold"}"#)
+    );
     assert_eq!(sink.received("/customers/1").len(), 1);
     canary(server.port);
 }
@@ -349,7 +425,12 @@ fn basichttp_send_to_a_link_local_address_is_refused() {
     let id = body["sessionid"].as_str().expect("a session id");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let (_, query) = request(server.port, "GET", &format!("/scxml/session/{id}/query"), "");
+        let (_, query) = request(
+            server.port,
+            "GET",
+            &format!("/scxml/session/{id}/query"),
+            "",
+        );
         if query["configuration"] == json!(["refused"]) {
             let reason = query["datamodel"]["reason"].as_str().unwrap_or_default();
             assert!(reason.contains("not an allowed destination"), "{query}");

@@ -449,7 +449,10 @@ impl Config {
     /// The addresses of the listeners that serve the admin endpoints: never a destination
     /// of an outbound connection (see [`crate::outbound::destination`]).
     pub fn admin_addresses(&self) -> Vec<SocketAddr> {
-        let admin = self.listeners.iter().filter(|l| l.admin && l.protocol != Protocol::Sip);
+        let admin = self
+            .listeners
+            .iter()
+            .filter(|l| l.admin && l.protocol != Protocol::Sip);
         admin.map(|listener| listener.address).collect()
     }
 

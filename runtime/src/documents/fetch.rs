@@ -60,7 +60,10 @@ pub async fn get(
                 headers.push(("If-Modified-Since", date));
             }
         }
-        let response = fetcher.outbound.request("GET", &current, &headers, b"").await;
+        let response = fetcher
+            .outbound
+            .request("GET", &current, &headers, b"")
+            .await;
         let response = response.map_err(|source| DocumentError::Fetch {
             url: current.to_string(),
             source,

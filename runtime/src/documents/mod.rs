@@ -189,13 +189,7 @@ impl Documents {
     }
 
     /// Renews a revalidated document, fresh for what the 304 says (or what it had).
-    fn renew(
-        &self,
-        url: &Url,
-        validators: Validators,
-        fresh_for: Duration,
-        response: &Response,
-    ) {
+    fn renew(&self, url: &Url, validators: Validators, fresh_for: Duration, response: &Response) {
         // Evicted since the lookup: not kept again (the next start fetches it anew).
         let mut cache = self.cache.borrow_mut();
         match freshness::storage(response) {
@@ -238,7 +232,13 @@ impl Documents {
             // Stale at once and nothing to revalidate with: a cache entry would never be used.
             Some(fresh_for) if !fresh_for.is_zero() || validators.any() => {
                 let (document, bytes) = (Rc::clone(&document), text.len() as u64);
-                cache.insert(url, document, bytes, (validators, fresh_for), Instant::now());
+                cache.insert(
+                    url,
+                    document,
+                    bytes,
+                    (validators, fresh_for),
+                    Instant::now(),
+                );
             }
             _ => cache.remove(url),
         }

@@ -168,7 +168,9 @@ impl LoadError {
     /// The error for `src` that `places` refused.
     fn refused(src: &str, refusal: FileRefusal) -> LoadError {
         match refusal {
-            FileRefusal::NotAllowed => LoadError::NotAllowed { src: src.to_owned() },
+            FileRefusal::NotAllowed => LoadError::NotAllowed {
+                src: src.to_owned(),
+            },
             refusal => LoadError::Read {
                 path: src.to_owned(),
                 reason: refusal.to_string(),
@@ -271,7 +273,10 @@ impl DocumentCache {
         };
         self.files_bytes += bytes;
         let replaced = self.files.insert(path, entry);
-        assert!(replaced.is_none(), "a cached file is found, not compiled again");
+        assert!(
+            replaced.is_none(),
+            "a cached file is found, not compiled again"
+        );
         assert!(self.files.len() <= self.entries_max);
         assert!(self.files_bytes <= self.bytes_max);
     }

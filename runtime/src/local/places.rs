@@ -60,7 +60,10 @@ impl fmt::Display for FileRefusal {
             FileRefusal::NotAllowed => f.write_str("not an allowed document location"),
             FileRefusal::NotAFile => f.write_str("not a regular file"),
             FileRefusal::TooLarge { bytes_max } => {
-                write!(f, "larger than {bytes_max} bytes (limits.document_bytes_max)")
+                write!(
+                    f,
+                    "larger than {bytes_max} bytes (limits.document_bytes_max)"
+                )
             }
             FileRefusal::Io { reason } => f.write_str(reason),
         }
@@ -112,7 +115,10 @@ impl Places {
     pub fn file(&self, path: &Path) -> Result<PathBuf, FileRefusal> {
         let path = resolved(&self.working_dir, path);
         if let Some(directories) = &self.directories {
-            if !directories.iter().any(|directory| path.starts_with(directory)) {
+            if !directories
+                .iter()
+                .any(|directory| path.starts_with(directory))
+            {
                 return Err(FileRefusal::NotAllowed);
             }
         }
@@ -279,6 +285,34 @@ mod tests {
         assert!(!Places::from_config(None).url_allowed(&url("http://apps.example/")));
     }
 
+    /// The fuzz target's properties over crafted and seeded pseudo-random inputs (cargo-fuzz
+    /// needs nightly; this runs on every `cargo test`).
+    #[test]
+    fn fuzz_places_holds_on_seeded_inputs() {
+        let crafted = [
+            "../../..\nhttp://h",
+            "a/./b/../../../c\n",
+            "//x//y/..\nhttp://h/",
+            "\n",
+            "http://h.evil/a\nhttp://h",
+        ];
+        for text in crafted {
+            fuzz_places(text.as_bytes());
+        }
+        let alphabet = b"./a\n:?h";
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..2_000 {
+            let mut bytes = Vec::new();
+            for _ in 0..(state % 24) {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                bytes.push(alphabet[(state >> 59) as usize % alphabet.len()]);
+            }
+            fuzz_places(&bytes);
+        }
+    }
+
     fn temp_dir(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("baton-places-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -294,7 +328,10 @@ mod tests {
         std::fs::write(dir.join("secret.txt"), "secret").unwrap();
         std::os::unix::fs::symlink(dir.join("secret.txt"), allowed.join("link.txt")).unwrap();
         let places = Places::from_config(Some(&[allowed.to_string_lossy().into_owned()]));
-        let spellings = [allowed.join("a.scxml"), allowed.join("../allowed/./a.scxml")];
+        let spellings = [
+            allowed.join("a.scxml"),
+            allowed.join("../allowed/./a.scxml"),
+        ];
         let canonical = std::fs::canonicalize(allowed.join("a.scxml")).unwrap();
         for path in spellings {
             assert_eq!(places.read(&path, 100).unwrap().0, canonical);
@@ -308,7 +345,11 @@ mod tests {
             PathBuf::from("/dev/zero"),
         ];
         for path in refused {
-            assert_eq!(places.read(&path, 100), Err(FileRefusal::NotAllowed), "{path:?}");
+            assert_eq!(
+                places.read(&path, 100),
+                Err(FileRefusal::NotAllowed),
+                "{path:?}"
+            );
         }
         let too_large = places.read(&allowed.join("a.scxml"), 4);
         assert_eq!(too_large, Err(FileRefusal::TooLarge { bytes_max: 4 }));

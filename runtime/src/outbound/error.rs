@@ -86,9 +86,7 @@ impl fmt::Display for OutboundError {
                 "no complete response within {timeout_ms} ms (outbound.request_timeout_ms)"
             ),
             OutboundError::Exchange(error) => write!(f, "{error}"),
-            OutboundError::NotAllowed => {
-                f.write_str("not an allowed destination (outbound.allow)")
-            }
+            OutboundError::NotAllowed => f.write_str("not an allowed destination (outbound.allow)"),
         }
     }
 }

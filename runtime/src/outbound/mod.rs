@@ -108,11 +108,9 @@ impl Outbound {
     /// rules say.
     async fn connect(&self, url: &Url) -> Result<glommio::net::TcpStream, OutboundError> {
         let addresses = resolve::addresses(url.host(), url.port(), self.connect_timeout_ms);
-        let mut addresses = addresses.await?;
+        let addresses = addresses.await?;
         assert!(!addresses.is_empty());
-        let destinations = self.destinations.borrow();
-        addresses.retain(|address| destinations.allowed(url.host(), *address));
-        drop(destinations);
+        let addresses = self.allowed(url.host(), addresses);
         if addresses.is_empty() {
             return Err(OutboundError::NotAllowed);
         }
@@ -125,6 +123,16 @@ impl Outbound {
             }
         }
         Err(last_error.expect("at least one address was tried"))
+    }
+}
+
+impl Outbound {
+    /// The `addresses` of `host` that `[[outbound.allow]]` admits (the borrow ends here,
+    /// before any await).
+    fn allowed(&self, host: &str, mut addresses: Vec<SocketAddr>) -> Vec<SocketAddr> {
+        let destinations = self.destinations.borrow();
+        addresses.retain(|address| destinations.allowed(host, *address));
+        addresses
     }
 }
 
