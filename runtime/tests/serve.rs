@@ -7,7 +7,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use support::{free_port, metric, request, request_text, start_session, Server, SAMPLE};
+use support::{
+    allow_documents, free_port, metric, request, request_text, start_session, Server, SAMPLE,
+};
 
 fn start_server() -> Server {
     let port = free_port();
@@ -15,7 +17,8 @@ fn start_server() -> Server {
         "[runtime]\ncores = [0]\nio_memory_bytes = 1048576\n\n[limits]\n\
          sessions_per_shard_max = 100\n\n[[listener]]\nname = \"api\"\n\
          address = \"127.0.0.1:{port}\"\n\n[application]\nname = \"greeter\"\n\
-         src = \"{SAMPLE}\"\n"
+         src = \"{SAMPLE}\"\n\n{}",
+        allow_documents(&[])
     );
     Server::start("serve", &text, port)
 }

@@ -18,7 +18,7 @@ use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use serde_json::{json, Value};
 
 use support::pki::{server_tls, Ca};
-use support::{free_port, Connection, Server};
+use support::{allow_documents, free_port, Connection, Server, ALLOW_LOOPBACK};
 
 use runtime::shard::SessionId;
 
@@ -219,7 +219,8 @@ impl Baton {
         let text = format!(
             "[runtime]\ncores = {cores}\nio_memory_bytes = 1048576\n\n[limits]\n\
              sessions_per_shard_max = 1000\n\n[[listener]]\nname = \"api\"\n\
-             address = \"{ip}:{port}\"\naccess = \"open\"\n\n{extra}"
+             address = \"{ip}:{port}\"\naccess = \"open\"\n\n{extra}\n{}{ALLOW_LOOPBACK}",
+            allow_documents(&[])
         );
         let baton = Baton(Server::start(&format!("basichttp-{tag}"), &text, port));
         baton.dir().write("session.scxml", SESSION);

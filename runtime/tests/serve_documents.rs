@@ -16,7 +16,7 @@ use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use serde_json::{json, Value};
 
 use support::pki::{server_tls, Ca};
-use support::{free_port, request, Server, TempDir};
+use support::{allow_documents, free_port, request, Server, TempDir, ALLOW_LOOPBACK};
 
 // ---------------------------------------------------------------------------------------
 // The application server.
@@ -186,12 +186,16 @@ fn exchange<S: Read + Write>(
 // ---------------------------------------------------------------------------------------
 // Baton.
 
-/// Starts `baton serve` with `outbound` appended to a one-shard config.
-fn start_baton(name: &str, outbound: &str) -> Server {
+/// Starts `baton serve` with `outbound` appended to a one-shard config, documents
+/// allowed from the temp dir and from the application servers on loopback `ports`, and
+/// outbound connections allowed to loopback.
+fn start_baton(name: &str, outbound: &str, ports: &[u16]) -> Server {
     let port = free_port();
     let text = format!(
         "[runtime]\ncores = [0]\nio_memory_bytes = 1048576\n\n\
-         [[listener]]\nname = \"api\"\naddress = \"127.0.0.1:{port}\"\n\n{outbound}"
+         [[listener]]\nname = \"api\"\naddress = \"127.0.0.1:{port}\"\n\n{outbound}\n{}\
+         {ALLOW_LOOPBACK}",
+        allow_documents(ports)
     );
     Server::start(&format!("docs-{name}"), &text, port)
 }
@@ -266,7 +270,7 @@ fn documents_over_http_cached_by_etag_and_max_age() {
         STRATEGY,
     );
     app.serve("/fresh.scxml", fresh);
-    let baton = start_baton("baton", "");
+    let baton = start_baton("baton", "", &[app.port]);
 
     let url = app.url("http", "/etag.scxml");
     let params = json!({"src": url, "customer": "c-1", "alternate_url": "/nowhere.scxml"});
@@ -310,7 +314,8 @@ fn alternate_url_when_the_primary_is_missing_or_invalid() {
     app.serve("/broken.scxml", answer(200, &[("Content-Type", XML)], "<scxml xmlns=\"http://www.w3.org/2005/07/scxml\">\n  <state id=\"a\">\n    <transition target=\"nowhere\"/>\n  </state>\n</scxml>"));
     let dir = TempDir::new("alternate");
     let file = dir.write("local.scxml", ALTERNATE);
-    let baton = start_baton("baton", "");
+    let down_port = free_port();
+    let baton = start_baton("baton", "", &[app.port, down_port]);
     let alternate = app.url("http", "/alternate.scxml");
 
     let missing = json!({"src": app.url("http", "/missing.scxml"), "alternate_url": alternate});
@@ -349,7 +354,7 @@ fn alternate_url_when_the_primary_is_missing_or_invalid() {
     assert!(error_of(&body).contains("answered 404"), "{body}");
 
     // An application server that is down is the upstream's fault: 502.
-    let down = format!("http://127.0.0.1:{}/x.scxml", free_port());
+    let down = format!("http://127.0.0.1:{down_port}/x.scxml");
     let (status, body) = start(baton.port, json!({"src": down}));
     assert_eq!(status, 502, "{body}");
     assert!(error_of(&body).contains(&down), "{body}");
@@ -403,7 +408,8 @@ fn media_types_json_documents_and_sources() {
         "/invoking.scxml",
         answer(200, &[("Content-Type", XML)], invoking),
     );
-    let baton = start_baton("baton", "");
+    let https = AppServer::start(Some(server_tls(&Ca::new("Some CA"), None)));
+    let baton = start_baton("baton", "", &[app.port, https.port]);
 
     let page = app.url("http", "/page.scxml");
     let (status, body) = start(baton.port, json!({"src": page}));
@@ -440,7 +446,6 @@ fn media_types_json_documents_and_sources() {
     );
 
     // Without [outbound] roots, https is refused with the reason.
-    let https = AppServer::start(Some(server_tls(&Ca::new("Some CA"), None)));
     let (status, body) = start(baton.port, json!({"src": https.url("https", "/x.scxml")}));
     assert_eq!(status, 502, "{body}");
     assert!(error_of(&body).contains("no trust roots"), "{body}");
@@ -463,9 +468,12 @@ fn https_verified_against_roots_and_mutual_tls_with_batons_certificate() {
     let identity = client_ca.leaf("baton", &[], ExtendedKeyUsagePurpose::ClientAuth);
     let cert = dir.write("baton.pem", &identity.cert_pem);
     let key = dir.write("baton.key", &identity.key_pem);
-    let anonymous = start_baton("anonymous", &format!("[outbound]\nroots = {roots:?}\n"));
+    let stranger = AppServer::start(Some(server_tls(&Ca::new("Unknown CA"), None)));
+    let ports = [tls.port, mutual.port, stranger.port];
+    let with_roots = format!("[outbound]\nroots = {roots:?}\n");
+    let anonymous = start_baton("anonymous", &with_roots, &ports);
     let with_cert = format!("[outbound]\nroots = {roots:?}\ncert = {cert:?}\nkey = {key:?}\n");
-    let identified = start_baton("identified", &with_cert);
+    let identified = start_baton("identified", &with_cert, &ports);
 
     let query = start_and_query(
         anonymous.port,
@@ -495,7 +503,6 @@ fn https_verified_against_roots_and_mutual_tls_with_batons_certificate() {
     assert!(seen[0].client_certificate);
 
     // A server whose CA is not in the roots is not trusted.
-    let stranger = AppServer::start(Some(server_tls(&Ca::new("Unknown CA"), None)));
     stranger.serve(
         "/app.scxml",
         answer(200, &[("Content-Type", XML)], ALTERNATE),
@@ -528,7 +535,7 @@ fn outbound_bind_is_seen_by_the_server() {
          local_port = \"{first}-{last}\"\n",
         app.port
     );
-    let baton = start_baton("baton", &rule);
+    let baton = start_baton("baton", &rule, &[app.port, other.port]);
     start_and_query(baton.port, json!({"src": app.url("http", "/app.scxml")}));
     start_and_query(baton.port, json!({"src": other.url("http", "/app.scxml")}));
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use support::{free_port, request, request_text, Server};
+use support::{allow_documents, free_port, request, request_text, Server};
 
 /// The configured reply timeout: short, so the 504 test is quick.
 const REPLY_TIMEOUT_MS: u64 = 400;
@@ -54,7 +54,8 @@ fn start_server(pending_max: u32) -> Server {
         "[runtime]\ncores = [0]\nio_memory_bytes = 1048576\n\n[limits]\n\
          sessions_per_shard_max = 100\nrequest_reply_timeout_ms = {REPLY_TIMEOUT_MS}\n\
          pending_requests_per_shard_max = {pending_max}\nidealtime_ahead_max_ms = 60000\n\n\
-         [[listener]]\nname = \"api\"\naddress = \"127.0.0.1:{port}\"\n"
+         [[listener]]\nname = \"api\"\naddress = \"127.0.0.1:{port}\"\n\n{}",
+        allow_documents(&[])
     );
     let server = Server::start("request", &text, port);
     server.dir().write("responder.scxml", RESPONDER);

@@ -11,7 +11,7 @@ use serde_json::json;
 use support::routing::{
     answer_offer, await_interaction, create_interaction, put_agent, set_state, Desktop, Sink,
 };
-use support::{free_port, request, Server};
+use support::{allow_documents, free_port, request, Server, ALLOW_LOOPBACK};
 
 /// The bundled strategy catalogue.
 fn strategy(name: &str) -> String {
@@ -26,7 +26,8 @@ fn start(tag: &str, extra: &str) -> Server {
     let port = free_port();
     let text = format!(
         "[runtime]\ncores = [0]\nio_memory_bytes = 1048576\n\n[[listener]]\nname = \"api\"\n\
-         address = \"127.0.0.1:{port}\"\n\n{extra}"
+         address = \"127.0.0.1:{port}\"\n\n{extra}\n{}{ALLOW_LOOPBACK}",
+        allow_documents(&[])
     );
     Server::start(&format!("routing-{tag}"), &text, port)
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use runtime::shard::{SessionId, ShardId};
 use serde_json::json;
 
-use support::{free_port, metric, Connection, SAMPLE};
+use support::{allow_documents, free_port, metric, Connection, SAMPLE};
 
 /// How long to try reaching both shards. Each connection lands on a given shard with
 /// probability about 1/2 once both listen, but a shard binds its socket when it has started,
@@ -31,7 +31,8 @@ impl Server {
         let text = format!(
             "[runtime]\ncores = [0, 1]\nio_memory_bytes = 1048576\n\n[limits]\n\
              sessions_per_shard_max = 1000\n\n[[listener]]\nname = \"api\"\n\
-             address = \"127.0.0.1:{port}\"\n"
+             address = \"127.0.0.1:{port}\"\n\n{}",
+            allow_documents(&[])
         );
         Server(support::Server::start("shards", &text, port))
     }

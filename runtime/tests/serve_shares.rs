@@ -10,13 +10,14 @@ use std::time::Duration;
 use serde_json::json;
 
 use support::routing::{create_interaction, put_agent, set_state, Desktop};
-use support::{free_port, request, Connection, Server};
+use support::{allow_documents, free_port, request, Connection, Server};
 
 fn start(tag: &str, limits: &str, extra: &str) -> Server {
     let port = free_port();
     let text = format!(
         "[runtime]\ncores = [0]\nio_memory_bytes = 1048576\n\n[limits]\n{limits}\n\
-         [[listener]]\nname = \"api\"\naddress = \"127.0.0.1:{port}\"\n\n{extra}"
+         [[listener]]\nname = \"api\"\naddress = \"127.0.0.1:{port}\"\n\n{extra}\n{}",
+        allow_documents(&[])
     );
     Server::start(&format!("shares-{tag}"), &text, port)
 }

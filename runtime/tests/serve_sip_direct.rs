@@ -15,7 +15,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde_json::json;
 use support::pki::Ca;
-use support::{free_port, request, Server};
+use support::{allow_documents, free_port, request, Server};
 
 fn strategy(name: &str) -> String {
     format!(
@@ -49,7 +49,9 @@ media = ["voice"]
 [[entry_point]]
 name = "treatment"
 application = "{treatment}"
-{points}"#,
+{points}
+{documents}"#,
+        documents = allow_documents(&[]),
         cert = dir.join("server.pem").display(),
         key = dir.join("server.key").display(),
         voice = strategy("voice"),

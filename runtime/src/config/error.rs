@@ -276,6 +276,22 @@ pub enum Problem {
         /// What is wrong.
         fault: &'static str,
     },
+    /// A `[[outbound.allow]]` rule that cannot match anything.
+    AllowRule {
+        /// Its position among the rules, from 0.
+        index: usize,
+        /// What is wrong.
+        fault: &'static str,
+    },
+    /// A `documents.allow` entry that is neither a path nor an `http:`/`https:` URL prefix.
+    DocumentPlace {
+        /// Its position in the list, from 0.
+        index: usize,
+        /// The entry as written.
+        place: String,
+        /// What is wrong.
+        fault: &'static str,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -325,6 +341,14 @@ impl fmt::Display for Problem {
                 write!(f, "outbound.{present} is set without outbound.{missing}")
             }
             Problem::BindRule { index, fault } => write!(f, "outbound.bind[{index}]: {fault}"),
+            Problem::AllowRule { index, fault } => {
+                write!(f, "outbound.allow[{index}]: {fault}")
+            }
+            Problem::DocumentPlace {
+                index,
+                place,
+                fault,
+            } => write!(f, "documents.allow[{index}] = '{place}': {fault}"),
             Problem::RoutingShard { shard, shards } => write!(
                 f,
                 "routing.shard = {shard} names no shard: {shards} configured (runtime.cores)"

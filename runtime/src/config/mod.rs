@@ -39,7 +39,9 @@ pub use basichttp::{BasicHttpConfig, BasicHttpLocation, SENDS_IN_FLIGHT_MAX};
 pub use cores::Cores;
 pub use error::{ConfigError, Problem};
 pub use machine::Machine;
-pub use outbound::{BindRule, DocumentsConfig, HostMatch, LocalPorts, OutboundConfig};
+pub use outbound::{
+    in_network, AllowRule, BindRule, DocumentsConfig, HostMatch, LocalPorts, OutboundConfig,
+};
 pub use reload::{ListenerChange, ReloadPlan};
 pub use routing::{
     Conversation, EntryPointConfig, GatewayConfig, RoutingConfig, INTERACTIONS_MAX, MEDIA_BUILT_IN,
@@ -472,6 +474,16 @@ impl Config {
     /// with the keys that need a restart ([`ReloadPlan::restart_required`]) still `old`.
     pub fn in_force_after_reload(old: &Config, new: &Config) -> Config {
         reload::in_force(old, new)
+    }
+
+    /// The addresses of the listeners that serve the admin endpoints: never a destination
+    /// of an outbound connection (see [`crate::outbound::destination`]).
+    pub fn admin_addresses(&self) -> Vec<SocketAddr> {
+        let admin = self
+            .listeners
+            .iter()
+            .filter(|l| l.admin && l.protocol != Protocol::Sip);
+        admin.map(|listener| listener.address).collect()
     }
 
     /// Listeners that serve the admin endpoints where anyone who reaches the address may

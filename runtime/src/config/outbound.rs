@@ -29,6 +29,12 @@ pub const SOURCES_MAX: u32 = 256;
 /// Largest `documents.cache_entries_max`: the cache is scanned linearly on eviction.
 pub const CACHE_ENTRIES_MAX: u32 = 65_536;
 
+/// Largest `documents.cache_bytes_max` (1 GiB per cache per shard).
+pub const CACHE_BYTES_MAX: u32 = 1 << 30;
+
+/// Most `documents.allow` entries and `[[outbound.allow]]` rules: each check scans them.
+pub const ALLOW_ENTRIES_MAX: usize = 1_024;
+
 /// `[outbound]`: how Baton connects to other servers.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -57,6 +63,14 @@ pub struct OutboundConfig {
     /// the kernel picks.
     #[serde(rename = "bind")]
     pub binds: Vec<BindRule>,
+    /// Where connections may go (`[[outbound.allow]]`), checked against the resolved
+    /// address right before connecting, for every outbound connection (documents,
+    /// `<session:fetch>`, `basichttp` sends, gateways). Absent: any destination except the
+    /// refused classes (loopback, link-local, unspecified, multicast, broadcast, cloud
+    /// metadata addresses). Present: only destinations a rule matches; a refused-class
+    /// address only through an address or network rule inside that class. An admin
+    /// listener is never a destination.
+    pub allow: Option<Vec<AllowRule>>,
 }
 
 impl Default for OutboundConfig {
@@ -70,6 +84,7 @@ impl Default for OutboundConfig {
             response_bytes_max: 4 << 20,
             header_bytes_max: 16 << 10,
             binds: Vec::new(),
+            allow: None,
         }
     }
 }
@@ -95,7 +110,19 @@ pub struct BindRule {
     pub local_port: LocalPorts,
 }
 
-/// The destination hosts a [`BindRule`] applies to.
+/// One `[[outbound.allow]]` rule: a destination host, and optionally its port.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowRule {
+    /// A name (`apps.example.com`, `*.example.com`), an IP address or a network
+    /// (`10.0.0.0/8`). Names match the URL's host and never reach a refused-class address.
+    pub host: HostMatch,
+    /// Destination port. Absent: any port.
+    #[serde(default)]
+    pub port: Option<u16>,
+}
+
+/// The destination hosts a [`BindRule`] or an [`AllowRule`] applies to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HostMatch {
     /// A host name, lower case; a leading `*.` matches any subdomain.
@@ -125,7 +152,8 @@ impl HostMatch {
     }
 }
 
-fn in_network(address: IpAddr, network: IpAddr, prefix: u8) -> bool {
+/// Whether `address` lies in `network/prefix` (families must agree).
+pub fn in_network(address: IpAddr, network: IpAddr, prefix: u8) -> bool {
     let (address, network, bits) = match (address, network) {
         (IpAddr::V4(a), IpAddr::V4(n)) => (u128::from(u32::from(a)), u128::from(u32::from(n)), 32),
         (IpAddr::V6(a), IpAddr::V6(n)) => (u128::from(a), u128::from(n), 128),
@@ -232,10 +260,21 @@ impl Visitor<'_> for LocalPortsVisitor {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DocumentsConfig {
-    /// Compiled documents kept per shard, keyed by URL (default 256). Cost: one compiled
-    /// document each (tens of KB for a typical strategy); past it the least recently used
-    /// entry is dropped.
+    /// Where documents and their sources may be read from: directory prefixes (relative
+    /// ones against the server's working directory; symbolic links resolved) and
+    /// `http:`/`https:` URL prefixes. Absent: the server's working directory and no URL.
+    /// Applies to session starts (`src`, `alternate_url`), `[application] src`, entry
+    /// points, `<session:start>`, `<script src>`, `<data src>` and `<invoke src>`.
+    pub allow: Option<Vec<String>>,
+    /// Compiled documents kept per shard in each of the two caches (files by resolved
+    /// path, URLs), default 256. Cost: one compiled document each (tens of KB for a
+    /// typical strategy); past it the least recently used entry is dropped.
     pub cache_entries_max: u32,
+    /// Source bytes of the documents kept per shard in each of the two caches, default
+    /// 32 MiB (at most 1 GiB). Cost: a compiled document takes a few times its source;
+    /// past it the least recently used entries are dropped, and a document larger than it
+    /// is compiled but not kept.
+    pub cache_bytes_max: u32,
     /// Redirects followed per fetch (default 5; 0 follows none, at most 20).
     pub redirects_max: u32,
     /// `<script src>` and `<data src>` fetched for one document (default 16; 0 refuses
@@ -246,7 +285,9 @@ pub struct DocumentsConfig {
 impl Default for DocumentsConfig {
     fn default() -> Self {
         DocumentsConfig {
+            allow: None,
             cache_entries_max: 256,
+            cache_bytes_max: 32 << 20,
             redirects_max: 5,
             sources_max: 16,
         }
@@ -289,6 +330,11 @@ pub(super) fn validate(
             documents.cache_entries_max,
             CACHE_ENTRIES_MAX,
         ),
+        (
+            "documents.cache_bytes_max",
+            documents.cache_bytes_max,
+            CACHE_BYTES_MAX,
+        ),
     ];
     for (key, value, max) in bounded {
         if value == 0 {
@@ -305,7 +351,45 @@ pub(super) fn validate(
     for (index, rule) in outbound.binds.iter().enumerate() {
         bind_rule(index, rule)?;
     }
+    let rules = outbound.allow.as_deref().unwrap_or_default();
+    if rules.len() > ALLOW_ENTRIES_MAX {
+        let fault = "more rules than the 1,024 allowed";
+        return Err(Problem::AllowRule { index: 0, fault });
+    }
+    if let Some(index) = rules.iter().position(|rule| rule.port == Some(0)) {
+        let fault = "port 0 matches no destination";
+        return Err(Problem::AllowRule { index, fault });
+    }
+    let places = documents.allow.as_deref().unwrap_or_default();
+    for (index, place) in places.iter().enumerate() {
+        document_place(index, place)?;
+    }
     Ok(())
+}
+
+/// One `documents.allow` entry: a non-empty path, or an `http:`/`https:` URL that parses.
+fn document_place(index: usize, place: &str) -> Result<(), Problem> {
+    let fault = if index >= ALLOW_ENTRIES_MAX {
+        Some("more entries than the 1,024 allowed")
+    } else if place.trim().is_empty() {
+        Some("an empty place would allow nothing")
+    } else if crate::outbound::is_http_url(place) {
+        crate::outbound::Url::parse(place)
+            .err()
+            .map(|_| "not an absolute http: or https: URL")
+    } else if place.contains("://") || place.starts_with("file:") {
+        Some("write a directory path or an http:/https: URL prefix")
+    } else {
+        None
+    };
+    match fault {
+        None => Ok(()),
+        Some(fault) => Err(Problem::DocumentPlace {
+            index,
+            place: place.to_owned(),
+            fault,
+        }),
+    }
 }
 
 fn bind_rule(index: usize, rule: &BindRule) -> Result<(), Problem> {

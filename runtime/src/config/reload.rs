@@ -7,7 +7,8 @@
 //! listeners now point at different files.
 //!
 //! Keys fixed when shards start (executor placement, table and channel sizes, the shard's
-//! JS runtime) cannot change live: the plan lists them as needing a restart, and
+//! JS runtime, `[outbound]` and `[documents]` with their allow-lists) cannot change live:
+//! the plan lists them as needing a restart, and
 //! [`in_force`] keeps their old values in the configuration that replaces the old one, so
 //! the configuration in force always describes what the shards actually run.
 
@@ -106,6 +107,11 @@ pub(super) fn in_force(old: &Config, new: &Config) -> Config {
     config.basichttp = old.basichttp.clone();
     config.routing = old.routing.clone();
     config.sip = old.sip.clone();
+    // Each shard builds its outbound client and its document caches (with the allow-lists
+    // that guard them) once, at start: a changed allow-list must not look applied when it
+    // is not, so both sections are reported as needing a restart.
+    config.outbound = old.outbound.clone();
+    config.documents = old.documents.clone();
     // SIP sockets are opened once, on the routing shard: the listeners stay as they were.
     config.listeners.retain(|l| l.protocol != Protocol::Sip);
     let sip_listeners = old.listeners.iter().filter(|l| l.protocol == Protocol::Sip);
@@ -138,6 +144,9 @@ fn fixed_at_start(old: &Config, new: &Config) -> Vec<&'static str> {
         // The router (its owner, media table and sizes) is built when shards start.
         ("routing", old.routing != new.routing),
         ("sip", old.sip != new.sip),
+        // The outbound client, its allow rules and the document allow-list and caches.
+        ("outbound", old.outbound != new.outbound),
+        ("documents", old.documents != new.documents),
         ("SIP listeners", sip_listeners(old) != sip_listeners(new)),
         (
             "runtime.io_memory_bytes",

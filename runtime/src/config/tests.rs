@@ -388,6 +388,60 @@ fn outbound_refusals_name_the_key() {
 }
 
 #[test]
+fn allow_lists_parse_and_refusals_name_the_key() {
+    let text = "[documents]\nallow = [\".\", \"/srv/strategies\", \"https://apps.example/s/\"]\n\
+                cache_bytes_max = 1000\n\n\
+                [[outbound.allow]]\nhost = \"127.0.0.0/8\"\nport = 8080\n\n\
+                [[outbound.allow]]\nhost = \"*.example.com\"\n";
+    let config = Config::from_toml_str_on(text, "test.toml", &two_cores()).expect("valid");
+    let allow = config.documents.allow.as_deref().expect("set");
+    assert_eq!(allow.len(), 3);
+    assert_eq!(config.documents.cache_bytes_max, 1000);
+    let rules = config.outbound.allow.as_deref().expect("set");
+    assert_eq!(rules.len(), 2);
+    assert_eq!(rules[0].port, Some(8080));
+    assert_eq!(rules[1].host, HostMatch::Name("*.example.com".into()));
+    assert_eq!(Config::default().documents.allow, None);
+    assert_eq!(Config::default().outbound.allow, None);
+    assert_eq!(
+        refusal("[documents]\nallow = [\"\"]\n"),
+        "test.toml: documents.allow[0] = '': an empty place would allow nothing"
+    );
+    assert_eq!(
+        refusal("[documents]\nallow = [\".\", \"ftp://h/\"]\n"),
+        "test.toml: documents.allow[1] = 'ftp://h/': write a directory path or an http:/https: \
+         URL prefix"
+    );
+    assert_eq!(
+        refusal("[documents]\nallow = [\"http://\"]\n"),
+        "test.toml: documents.allow[0] = 'http://': not an absolute http: or https: URL"
+    );
+    assert_eq!(
+        refusal("[documents]\ncache_bytes_max = 0\n"),
+        "test.toml: documents.cache_bytes_max must be at least 1"
+    );
+    assert_eq!(
+        refusal("[[outbound.allow]]\nhost = \"10.0.0.1\"\nport = 0\n"),
+        "test.toml: outbound.allow[0]: port 0 matches no destination"
+    );
+    let error = refusal("[[outbound.allow]]\nport = 80\n");
+    assert!(error.contains("missing field `host`"), "{error}");
+}
+
+#[test]
+fn allow_lists_need_a_restart() {
+    let old = Config::default();
+    let mut new = old.clone();
+    new.documents.allow = Some(vec!["/srv".into()]);
+    new.outbound.allow = Some(Vec::new());
+    let plan = Config::reload_plan(&old, &new);
+    assert_eq!(plan.restart_required, ["outbound", "documents"]);
+    let in_force = Config::in_force_after_reload(&old, &new);
+    assert_eq!(in_force.documents, old.documents);
+    assert_eq!(in_force.outbound, old.outbound);
+}
+
+#[test]
 fn reload_keeps_keys_fixed_at_start_in_force() {
     let old = Config::default();
     let mut new = old.clone();

@@ -83,6 +83,7 @@ impl DocumentError {
         match self {
             DocumentError::Alternate { alternate, .. } => alternate.status(),
             DocumentError::Fetch { source, .. } if source.is_too_large() => 400,
+            DocumentError::Fetch { source, .. } if source.is_not_allowed() => 400,
             DocumentError::Fetch { .. } | DocumentError::Redirect { .. } => 502,
             DocumentError::Status { status, .. } if *status >= 500 => 502,
             _ => 400,

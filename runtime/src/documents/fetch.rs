@@ -5,7 +5,18 @@ use protocols::http::Response;
 
 use super::error::DocumentError;
 use super::freshness::Validators;
+use crate::local::{LoadError, Places};
 use crate::outbound::{Outbound, Url};
+
+/// What a GET needs besides the URL.
+pub struct Fetcher<'a> {
+    /// The shard's outbound client.
+    pub outbound: &'a Outbound,
+    /// Where documents may come from: every URL requested, redirects included.
+    pub places: &'a Places,
+    /// Redirects followed at most (`documents.redirects_max`).
+    pub redirects_max: u32,
+}
 
 /// What documents are asked for, most wanted first.
 const ACCEPT: &str = "application/scxml+xml, application/xml;q=0.9, text/xml;q=0.9, \
@@ -27,15 +38,19 @@ pub enum Fetched {
     NotModified(Response),
 }
 
-/// GETs `url`, following redirects; conditional on `validators` when given.
+/// GETs `url`, following redirects; conditional on `validators` when given. Each URL is
+/// checked against the allowed places before it is requested.
 pub async fn get(
-    outbound: &Outbound,
+    fetcher: &Fetcher<'_>,
     url: &Url,
     validators: Option<&Validators>,
-    redirects_max: u32,
 ) -> Result<Fetched, DocumentError> {
     let mut current = url.clone();
-    for _ in 0..=redirects_max {
+    for _ in 0..=fetcher.redirects_max {
+        if !fetcher.places.url_allowed(&current) {
+            let src = current.to_string();
+            return Err(DocumentError::File(LoadError::NotAllowed { src }));
+        }
         let mut headers = vec![("Accept", ACCEPT), ("User-Agent", USER_AGENT)];
         if let Some(validators) = validators {
             if let Some(etag) = &validators.etag {
@@ -45,7 +60,10 @@ pub async fn get(
                 headers.push(("If-Modified-Since", date));
             }
         }
-        let response = outbound.request("GET", &current, &headers, b"").await;
+        let response = fetcher
+            .outbound
+            .request("GET", &current, &headers, b"")
+            .await;
         let response = response.map_err(|source| DocumentError::Fetch {
             url: current.to_string(),
             source,

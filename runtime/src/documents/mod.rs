@@ -7,6 +7,12 @@
 //! The cache is borrowed only between awaits; two starts of one uncached URL at once fetch
 //! it twice (the second insert wins), which costs a request, never correctness.
 //!
+//! Only allowed places are read ([`Places`], `[documents] allow`): a URL must be under an
+//! allowed URL prefix before anything is sent, and so must every redirect target and every
+//! source; a file goes through the host's cache, which checks its directory. A refusal is
+//! one message naming the `src` as given, whatever the target. Every connection also
+//! passes `[outbound] allow` ([`Outbound`]).
+//!
 //! Revalidation concerns the document itself; its `<script src>`/`<data src>` sources
 //! ([`sources`]) are fetched when it is (re)compiled and are not revalidated on their own.
 
@@ -29,7 +35,7 @@ use protocols::http::Response;
 use protocols::tls::ClientTls;
 
 use crate::config::Config;
-use crate::local::{resolve, Host};
+use crate::local::{resolve, Host, LoadError, Places};
 use crate::outbound::{is_http_url, Outbound, Url};
 use cache::{Cache, Lookup};
 use fetch::Fetched;
@@ -41,6 +47,7 @@ pub use error::DocumentError;
 /// One shard's documents over HTTP(S).
 pub struct Documents {
     outbound: Outbound,
+    places: Places,
     cache: RefCell<Cache>,
     limits: Limits,
     redirects_max: u32,
@@ -51,8 +58,12 @@ impl Documents {
     /// The documents of a shard under `config`; `tls` is the shard's outbound TLS copy.
     pub fn new(config: &Config, tls: ClientTls) -> Documents {
         Documents {
-            outbound: Outbound::new(&config.outbound, tls),
-            cache: RefCell::new(Cache::new(config.documents.cache_entries_max)),
+            outbound: Outbound::new(&config.outbound, tls, config.admin_addresses()),
+            places: Places::from_config(config.documents.allow.as_deref()),
+            cache: RefCell::new(Cache::new(
+                config.documents.cache_entries_max,
+                config.documents.cache_bytes_max,
+            )),
             limits: config.limits.engine_limits(),
             redirects_max: config.documents.redirects_max,
             sources_max: config.documents.sources_max,
@@ -64,7 +75,7 @@ impl Documents {
         &self.outbound
     }
 
-    /// Documents cached now.
+    /// Documents fetched over HTTP(S) cached now.
     pub fn cached(&self) -> usize {
         self.cache.borrow().count()
     }
@@ -100,17 +111,33 @@ impl Documents {
     ) -> Result<Rc<Document>, DocumentError> {
         if is_http_url(src) {
             let url = Url::parse(src).map_err(DocumentError::Url)?;
+            if !self.places.url_allowed(&url) {
+                let src = src.to_owned();
+                return Err(DocumentError::File(LoadError::NotAllowed { src }));
+            }
             // Boxed: a fetch's future is large, and starts from files should not carry it.
             return Box::pin(self.get(&url)).await;
         }
         let path = resolve("", src).map_err(|reason| {
-            DocumentError::File(crate::local::LoadError::Read {
+            DocumentError::File(LoadError::Read {
                 path: src.to_owned(),
                 reason,
             })
         })?;
         let loaded = host.borrow_mut().load(Path::new(&path));
-        loaded.map_err(DocumentError::File)
+        let this_file = path.to_string_lossy();
+        loaded
+            .map_err(|error| match error {
+                // The document itself (not a source it names) is named as given, `file:`
+                // and all, like a refused URL.
+                LoadError::NotAllowed { src: refused } if refused == this_file => {
+                    LoadError::NotAllowed {
+                        src: src.to_owned(),
+                    }
+                }
+                error => error,
+            })
+            .map_err(DocumentError::File)
     }
 
     /// The compiled document at `url`: cached and fresh, revalidated, or fetched.
@@ -124,11 +151,12 @@ impl Documents {
             Lookup::Stale(..) | Lookup::Miss => (None, Validators::default()),
         };
         let conditional = cached.as_ref().map(|_| &validators);
-        let fetched = fetch::get(&self.outbound, url, conditional, self.redirects_max).await;
+        let fetcher = self.fetcher();
+        let fetched = fetch::get(&fetcher, url, conditional).await;
         match fetched {
             Ok(Fetched::NotModified(response)) => {
                 let (document, fresh_for) = cached.expect("304 answers a conditional request");
-                self.renew(url, &document, validators, fresh_for, &response);
+                self.renew(url, validators, fresh_for, &response);
                 Ok(document)
             }
             Ok(Fetched::Body {
@@ -151,34 +179,25 @@ impl Documents {
         }
     }
 
-    /// Keeps a revalidated document, fresh for what the 304 says (or what it had).
-    fn renew(
-        &self,
-        url: &Url,
-        document: &Rc<Document>,
-        validators: Validators,
-        fresh_for: Duration,
-        response: &Response,
-    ) {
+    /// What a fetch needs: the client, the allowed places, the redirect bound.
+    fn fetcher(&self) -> fetch::Fetcher<'_> {
+        fetch::Fetcher {
+            outbound: &self.outbound,
+            places: &self.places,
+            redirects_max: self.redirects_max,
+        }
+    }
+
+    /// Renews a revalidated document, fresh for what the 304 says (or what it had).
+    fn renew(&self, url: &Url, validators: Validators, fresh_for: Duration, response: &Response) {
+        // Evicted since the lookup: not kept again (the next start fetches it anew).
         let mut cache = self.cache.borrow_mut();
         match freshness::storage(response) {
             Some(Storage::NoStore) => cache.remove(url),
             Some(Storage::Keep { fresh_for }) => {
-                cache.insert(
-                    url,
-                    Rc::clone(document),
-                    validators,
-                    fresh_for,
-                    Instant::now(),
-                );
+                cache.renew(url, validators, fresh_for, Instant::now());
             }
-            None => cache.insert(
-                url,
-                Rc::clone(document),
-                validators,
-                fresh_for,
-                Instant::now(),
-            ),
+            None => cache.renew(url, validators, fresh_for, Instant::now()),
         }
     }
 
@@ -198,9 +217,8 @@ impl Documents {
         let validators = Validators::of(&response);
         let text = media::text(from, media, response.body)?;
         let compiling = Compiling {
-            outbound: &self.outbound,
+            fetcher: self.fetcher(),
             limits: &self.limits,
-            redirects_max: self.redirects_max,
             sources_max: self.sources_max,
         };
         let document = Rc::new(sources::compile_fetched(&compiling, from, &text).await?);
@@ -213,8 +231,14 @@ impl Documents {
         match fresh_for {
             // Stale at once and nothing to revalidate with: a cache entry would never be used.
             Some(fresh_for) if !fresh_for.is_zero() || validators.any() => {
-                let document = Rc::clone(&document);
-                cache.insert(url, document, validators, fresh_for, Instant::now());
+                let (document, bytes) = (Rc::clone(&document), text.len() as u64);
+                cache.insert(
+                    url,
+                    document,
+                    bytes,
+                    (validators, fresh_for),
+                    Instant::now(),
+                );
             }
             _ => cache.remove(url),
         }

@@ -19,9 +19,10 @@ use engine::limits::Limits;
 use engine::model::{Document, Dyn};
 
 use super::error::DocumentError;
-use super::fetch::{self, Fetched};
+use super::fetch::{self, Fetched, Fetcher};
 use super::media;
-use crate::outbound::{Outbound, Url};
+use crate::local::LoadError;
+use crate::outbound::Url;
 
 /// Records the `src` values a compile asks for.
 #[derive(Default)]
@@ -53,12 +54,10 @@ impl Loader for SourceTexts {
 
 /// What compiling needs besides the text.
 pub struct Compiling<'a> {
-    /// The shard's outbound client.
-    pub outbound: &'a Outbound,
+    /// The client, the allowed places and the redirect bound, for each source.
+    pub fetcher: Fetcher<'a>,
     /// The engine's bounds.
     pub limits: &'a Limits,
-    /// Redirects per source fetch.
-    pub redirects_max: u32,
     /// Sources per document.
     pub sources_max: u32,
 }
@@ -87,21 +86,28 @@ pub async fn compile_fetched(
     }
     let mut texts = HashMap::with_capacity(recorder.sources.len());
     for src in recorder.sources {
-        let text = source_text(compiling, url, &src).await;
+        // A source outside the allowed places refuses the document, as a file's does.
+        let text = match source_text(compiling, url, &src).await {
+            Err(DocumentError::File(LoadError::NotAllowed { .. })) => {
+                return Err(DocumentError::File(LoadError::NotAllowed { src }));
+            }
+            text => text.map_err(|e| e.to_string()),
+        };
         texts.insert(src, text);
     }
     let compiled = compile(text, &name, &mut SourceTexts { texts }, compiling.limits);
     compiled.map_err(|e| DocumentError::Compile(Box::new(e)))
 }
 
-/// The text of one source, or the reason it could not be had (for the engine's message).
-async fn source_text(compiling: &Compiling<'_>, base: &Url, src: &str) -> Result<String, String> {
-    let url = base.join(src).map_err(|e| e.to_string())?;
-    let fetched = fetch::get(compiling.outbound, &url, None, compiling.redirects_max).await;
-    match fetched.map_err(|e| e.to_string())? {
-        Fetched::Body { url, response } => {
-            media::utf8(&url, response.body).map_err(|e| e.to_string())
-        }
+/// The text of one source, or why it could not be had.
+async fn source_text(
+    compiling: &Compiling<'_>,
+    base: &Url,
+    src: &str,
+) -> Result<String, DocumentError> {
+    let url = base.join(src).map_err(DocumentError::Url)?;
+    match fetch::get(&compiling.fetcher, &url, None).await? {
+        Fetched::Body { url, response } => media::utf8(&url, response.body),
         Fetched::NotModified(_) => unreachable!("no validators were sent"),
     }
 }

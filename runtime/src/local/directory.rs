@@ -357,7 +357,7 @@ mod tests {
         let doc = engine::compile::compile(
             text,
             "stuck.scxml",
-            &mut super::super::FileLoader,
+            &mut engine::compile::NoLoader,
             &engine::limits::Limits::default(),
         )
         .expect("compiles");

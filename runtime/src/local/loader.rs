@@ -1,9 +1,10 @@
 //! Documents from files: `src` resolution, the [`Loader`] for `<data src>`/`<script src>`,
 //! and the cache of compiled documents.
 //!
-//! Only local files are read: a `src` is a path or a `file:` URL, relative ones resolve
-//! against the directory of the document that names them. Other URL schemes are refused
-//! with a reason until the runtime gains an HTTP client.
+//! Only local files are read, and only from the allowed places ([`super::places`]): a
+//! `src` is a path or a `file:` URL, relative ones resolve against the directory of the
+//! document that names them. Other URL schemes are refused with a reason (documents over
+//! HTTP(S) are [`crate::documents`]' business).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -14,6 +15,8 @@ use engine::compile::{compile, Loader};
 use engine::error::CompileError;
 use engine::limits::Limits;
 use engine::model::Document;
+
+use super::places::{FileRefusal, Places};
 
 /// Most inline (`<invoke><content>`) documents kept compiled; past it the inline cache is
 /// cleared, so that documents built by expressions cannot grow memory without bound.
@@ -68,15 +71,64 @@ fn has_url_scheme(src: &str) -> bool {
     plausible && (src[scheme.len()..].starts_with("://") || scheme.starts_with("http"))
 }
 
-/// Reads `src` of `<data>` and `<script>` from the file system.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FileLoader;
+/// Reads `src` of `<data>` and `<script>` from the allowed places, each bounded by
+/// `bytes_max`. A `src` outside the allowed places is remembered ([`FileLoader::refused`])
+/// so that the document naming it is refused at load, not only its variable left unset:
+/// a refusal is the operator's rule, not a missing file the strategy may handle.
+#[derive(Debug)]
+pub struct FileLoader<'a> {
+    places: &'a Places,
+    bytes_max: u32,
+    refused: Option<String>,
+}
 
-impl Loader for FileLoader {
+impl<'a> FileLoader<'a> {
+    /// A loader reading from `places`, each source at most `bytes_max` bytes.
+    pub fn new(places: &'a Places, bytes_max: u32) -> FileLoader<'a> {
+        FileLoader {
+            places,
+            bytes_max,
+            refused: None,
+        }
+    }
+
+    /// The first `src` refused as outside the allowed places, if any.
+    pub fn refused(&self) -> Option<&str> {
+        self.refused.as_deref()
+    }
+}
+
+impl Loader for FileLoader<'_> {
     fn load(&mut self, base: &str, src: &str) -> Result<String, String> {
         let path = resolve(base, src)?;
-        std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+        match self.places.read(&path, self.bytes_max) {
+            Ok((_, text)) => Ok(text),
+            Err(refusal) => {
+                if refusal == FileRefusal::NotAllowed && self.refused.is_none() {
+                    self.refused = Some(src.to_owned());
+                }
+                Err(format!("{}: {refusal}", path.display()))
+            }
+        }
     }
+}
+
+/// Compiles `text` named `name`, reading its sources through `places`; a source outside
+/// them refuses the document.
+pub fn compile_with(
+    text: &str,
+    name: &str,
+    places: &Places,
+    limits: &Limits,
+) -> Result<Document, LoadError> {
+    let mut loader = FileLoader::new(places, limits.document_bytes_max);
+    let compiled = compile(text, name, &mut loader, limits);
+    if let Some(src) = loader.refused() {
+        return Err(LoadError::NotAllowed {
+            src: src.to_owned(),
+        });
+    }
+    compiled.map_err(|e| LoadError::Compile(Box::new(e)))
 }
 
 /// Why a document could not be loaded.
@@ -90,6 +142,12 @@ pub enum LoadError {
         /// Why.
         reason: String,
     },
+    /// The document, or a source it names, is outside `[documents] allow`. The message
+    /// is the same whether or not the path exists.
+    NotAllowed {
+        /// The `src` as given.
+        src: String,
+    },
     /// The document is invalid (boxed: a compile error is large and rare).
     Compile(Box<CompileError>),
 }
@@ -98,6 +156,7 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::Read { path, reason } => write!(f, "cannot read {path}: {reason}"),
+            LoadError::NotAllowed { src } => write!(f, "'{src}': not an allowed document location"),
             LoadError::Compile(error) => error.fmt(f),
         }
     }
@@ -105,35 +164,138 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+impl LoadError {
+    /// The error for `src` that `places` refused.
+    fn refused(src: &str, refusal: FileRefusal) -> LoadError {
+        match refusal {
+            FileRefusal::NotAllowed => LoadError::NotAllowed {
+                src: src.to_owned(),
+            },
+            refusal => LoadError::Read {
+                path: src.to_owned(),
+                reason: refusal.to_string(),
+            },
+        }
+    }
+}
+
+/// A compiled file document and what it costs.
+struct FileEntry {
+    document: Rc<Document>,
+    /// Its source's size, the cost measure of `documents.cache_bytes_max`.
+    bytes: u64,
+    last_used: u64,
+}
+
 /// Compiled documents, shared by every session that runs them. A document compiled once is
 /// also compiled once by the datamodel, which keys its expression cache on the document.
-#[derive(Default)]
+///
+/// Files are keyed by their canonical path (one entry per file however it is spelt) and
+/// bounded in entries and source bytes; past either, the least recently used go (a linear
+/// scan, paid only when a new file is compiled into a full cache).
 pub(crate) struct DocumentCache {
-    files: HashMap<PathBuf, Rc<Document>>,
+    places: Places,
+    files: HashMap<PathBuf, FileEntry>,
+    files_bytes: u64,
+    entries_max: usize,
+    bytes_max: u64,
+    uses: u64,
     inline: HashMap<(Box<str>, Box<str>), Rc<Document>>,
 }
 
 impl DocumentCache {
-    /// Loads and compiles the file at `path`; `name` is how messages refer to it.
-    pub fn file(&mut self, path: &Path, limits: &Limits) -> Result<Rc<Document>, LoadError> {
-        if let Some(doc) = self.files.get(path) {
-            return Ok(Rc::clone(doc));
+    /// An empty cache reading from `places`, of at most `entries_max` files and
+    /// `bytes_max` source bytes.
+    pub fn new(places: Places, entries_max: u32, bytes_max: u32) -> DocumentCache {
+        assert!(entries_max > 0);
+        assert!(bytes_max > 0);
+        DocumentCache {
+            places,
+            files: HashMap::new(),
+            files_bytes: 0,
+            entries_max: entries_max as usize,
+            bytes_max: u64::from(bytes_max),
+            uses: 0,
+            inline: HashMap::new(),
         }
-        let name = path.to_string_lossy();
-        let text = std::fs::read_to_string(path).map_err(|e| LoadError::Read {
-            path: name.to_string(),
-            reason: e.to_string(),
-        })?;
-        let doc = compile(&text, &name, &mut FileLoader, limits)
-            .map_err(|e| LoadError::Compile(Box::new(e)))?;
-        let doc = Rc::new(doc);
-        self.files.insert(path.to_path_buf(), Rc::clone(&doc));
-        Ok(doc)
+    }
+
+    /// Where documents may be read from.
+    pub fn places(&self) -> &Places {
+        &self.places
+    }
+
+    /// File documents cached now.
+    pub fn files_cached(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Loads and compiles the file `path` names (as `src`, for messages), or finds it by
+    /// its canonical path.
+    pub fn file(&mut self, path: &Path, limits: &Limits) -> Result<Rc<Document>, LoadError> {
+        let src = path.to_string_lossy();
+        let canonical = self
+            .places
+            .file(path)
+            .map_err(|refusal| LoadError::refused(&src, refusal))?;
+        self.uses += 1;
+        if let Some(entry) = self.files.get_mut(&canonical) {
+            entry.last_used = self.uses;
+            return Ok(Rc::clone(&entry.document));
+        }
+        let (canonical, text) = self
+            .places
+            .read(&canonical, limits.document_bytes_max)
+            .map_err(|refusal| LoadError::refused(&src, refusal))?;
+        // Messages name the file as the first start spelt it (not its resolved path, which
+        // would tell API callers where documents live), and its relative sources resolve
+        // from there; any spelling reaches the same allowed file.
+        let document = Rc::new(compile_with(&text, &src, &self.places, limits)?);
+        self.keep(canonical, Rc::clone(&document), text.len() as u64);
+        Ok(document)
+    }
+
+    /// Keeps `document` unless it alone is above the byte bound, evicting to make room.
+    fn keep(&mut self, path: PathBuf, document: Rc<Document>, bytes: u64) {
+        if bytes > self.bytes_max {
+            return;
+        }
+        while !self.files.is_empty()
+            && (self.files.len() >= self.entries_max || self.files_bytes + bytes > self.bytes_max)
+        {
+            self.evict_least_recently_used();
+        }
+        let last_used = self.uses;
+        let entry = FileEntry {
+            document,
+            bytes,
+            last_used,
+        };
+        self.files_bytes += bytes;
+        let replaced = self.files.insert(path, entry);
+        assert!(
+            replaced.is_none(),
+            "a cached file is found, not compiled again"
+        );
+        assert!(self.files.len() <= self.entries_max);
+        assert!(self.files_bytes <= self.bytes_max);
+    }
+
+    fn evict_least_recently_used(&mut self) {
+        let oldest = self
+            .files
+            .iter()
+            .min_by_key(|(_, entry)| entry.last_used)
+            .map(|(path, _)| path.clone());
+        if let Some(entry) = oldest.and_then(|path| self.files.remove(&path)) {
+            self.files_bytes -= entry.bytes;
+        }
     }
 
     /// Forgets every cached document (new bounds apply to the next compile).
     pub fn clear(&mut self) {
         self.files.clear();
+        self.files_bytes = 0;
         self.inline.clear();
     }
 
@@ -150,9 +312,7 @@ impl DocumentCache {
         }
         let base_path = base.split('#').next().unwrap_or(base);
         let name = format!("{base_path}#content");
-        let doc = compile(text, &name, &mut FileLoader, limits)
-            .map_err(|e| LoadError::Compile(Box::new(e)))?;
-        let doc = Rc::new(doc);
+        let doc = Rc::new(compile_with(text, &name, &self.places, limits)?);
         if self.inline.len() >= INLINE_DOCUMENTS_MAX {
             self.inline.clear();
         }
@@ -195,7 +355,9 @@ mod tests {
         assert!(resolve("/t/a.scxml", "https:x").is_err());
         assert!(resolve("/t/a.scxml", "").is_err());
         assert!(resolve("/t/a.scxml", "D:\\foo").is_ok());
-        assert!(FileLoader.load("/nonexistent/a.scxml", "D:\\foo").is_err());
+        let places = Places::anywhere();
+        let mut loader = FileLoader::new(&places, 1 << 20);
+        assert!(loader.load("/nonexistent/a.scxml", "D:\\foo").is_err());
     }
 
     #[test]

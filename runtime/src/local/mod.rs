@@ -29,6 +29,7 @@ mod directory;
 mod effects;
 mod extensions;
 mod loader;
+pub mod places;
 mod remote;
 mod requests;
 mod sessions;
@@ -53,7 +54,8 @@ pub use basichttp::{BasicHttpProcessor, HttpSend};
 pub use clock::{epoch_ms_now, Clock, RealClock, VirtualClock};
 pub use directory::{SeededIds, SessionIds, SessionKey, SessionsFull, ID_ATTEMPTS_MAX};
 pub use extensions::ExtensionHandler;
-pub use loader::{resolve, FileLoader, LoadError, INLINE_DOCUMENTS_MAX};
+pub use loader::{compile_with, resolve, FileLoader, LoadError, INLINE_DOCUMENTS_MAX};
+pub use places::{FileRefusal, Places};
 pub use remote::{NoRemote, Remote};
 pub use requests::{Answer, Reply, RESPONSE_STATUS_DEFAULT, SESSION_ENDED_STATUS};
 pub use sessions::{DeliverError, Finished, Progress, SessionInfo, SessionSummary};
@@ -91,6 +93,14 @@ pub struct HostConfig {
     /// `<send type="...#BasicHTTPEventProcessor">` (default false). Cost: one thread and one
     /// loopback port per host.
     pub basichttp: bool,
+    /// Where documents and their sources may be read from (default: anywhere, for
+    /// `baton run`; the server passes `[documents] allow`).
+    pub places: Places,
+    /// Compiled file documents kept (default 256; `documents.cache_entries_max`).
+    pub documents_cached_max: u32,
+    /// Source bytes of the compiled file documents kept (default 32 MiB;
+    /// `documents.cache_bytes_max`).
+    pub documents_cached_bytes_max: u32,
 }
 
 impl Default for HostConfig {
@@ -104,6 +114,9 @@ impl Default for HostConfig {
             queue_events_max: 10_000,
             requests_pending_max: 10_000,
             basichttp: false,
+            places: Places::anywhere(),
+            documents_cached_max: 256,
+            documents_cached_bytes_max: 32 << 20,
         }
     }
 }
@@ -333,7 +346,11 @@ impl Host {
             timers: Timers::default(),
             starts: DeferredStarts::default(),
             requests: Requests::new(config.requests_pending_max),
-            docs: DocumentCache::default(),
+            docs: DocumentCache::new(
+                config.places.clone(),
+                config.documents_cached_max,
+                config.documents_cached_bytes_max,
+            ),
             work: VecDeque::new(),
             log: LogSink {
                 buffer: String::new(),
@@ -378,18 +395,22 @@ impl Host {
         self.core.config.queue_events_max = queue_events_max;
     }
 
-    /// Loads and compiles a document file (cached by path). Messages name it as `path`.
+    /// Loads and compiles a document file from the allowed places (cached by canonical
+    /// path). Messages name it as `path`, as the first load spelt it.
     pub fn load(&mut self, path: &Path) -> Result<Rc<Document>, LoadError> {
         self.core.docs.file(path, &self.core.config.limits)
+    }
+
+    /// File documents compiled and cached now.
+    pub fn documents_cached(&self) -> usize {
+        self.core.docs.files_cached()
     }
 
     /// Compiles a document from text (not cached); `name` is its location, used in messages
     /// and to resolve its relative `src` attributes.
     pub fn compile(&mut self, text: &str, name: &str) -> Result<Rc<Document>, LoadError> {
         let limits = &self.core.config.limits;
-        let doc = engine::compile::compile(text, name, &mut FileLoader, limits);
-        doc.map(Rc::new)
-            .map_err(|e| LoadError::Compile(Box::new(e)))
+        compile_with(text, name, self.core.docs.places(), limits).map(Rc::new)
     }
 
     /// Sets the Basic HTTP processor (the server's), replacing the loopback one if any.

@@ -7,8 +7,9 @@ use protocols::http::client::{ClientError, LocalBind};
 use protocols::http::HttpError;
 use protocols::tls::TlsError;
 
-/// An outbound request that got no response. Every variant is the far side's or the
-/// network's doing (or the local binding's): the URL itself was valid.
+/// An outbound request that got no response. Every variant but [`OutboundError::NotAllowed`]
+/// is the far side's or the network's doing (or the local binding's): the URL itself was
+/// valid.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum OutboundError {
@@ -39,6 +40,10 @@ pub enum OutboundError {
     Tls(TlsError),
     /// The request was not answered in time, or the response was malformed or too large.
     Exchange(ClientError),
+    /// `[[outbound.allow]]` refuses every address of the destination (or it is an admin
+    /// listener). Raised before connecting, and the same for every refusal: it says
+    /// nothing about whether anything listens there.
+    NotAllowed,
 }
 
 impl fmt::Display for OutboundError {
@@ -81,6 +86,7 @@ impl fmt::Display for OutboundError {
                 "no complete response within {timeout_ms} ms (outbound.request_timeout_ms)"
             ),
             OutboundError::Exchange(error) => write!(f, "{error}"),
+            OutboundError::NotAllowed => f.write_str("not an allowed destination (outbound.allow)"),
         }
     }
 }
@@ -88,6 +94,11 @@ impl fmt::Display for OutboundError {
 impl std::error::Error for OutboundError {}
 
 impl OutboundError {
+    /// Whether the destination was refused by `[[outbound.allow]]` (the caller's fault).
+    pub fn is_not_allowed(&self) -> bool {
+        matches!(self, OutboundError::NotAllowed)
+    }
+
     /// Whether the response was refused for its size (the document, not the upstream, is at
     /// fault).
     pub fn is_too_large(&self) -> bool {

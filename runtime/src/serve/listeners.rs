@@ -257,6 +257,8 @@ impl ShardListeners {
             }
         }
         self.server.set(server_config(&change.config));
+        let outbound = self.api.documents.outbound();
+        outbound.set_admin(change.config.admin_addresses());
         let limits = &change.config.limits;
         let mut host = self.api.host.borrow_mut();
         host.set_limits(limits.engine_limits(), limits.event_queue_max);

@@ -242,6 +242,7 @@ impl Metrics {
             event_latency: self.event_latency.snapshot(),
             sip_answer_latency: self.sip_answer_latency.snapshot(),
             replies: ReplyCounts::default(),
+            documents_cached: 0,
             routing: None,
         }
     }
@@ -279,6 +280,8 @@ pub struct ShardSnapshot {
     event_latency: LatencySnapshot,
     sip_answer_latency: LatencySnapshot,
     replies: ReplyCounts,
+    /// Compiled documents cached (files and URLs).
+    documents_cached: u64,
     routing: Option<RoutingGauges>,
 }
 
@@ -286,6 +289,12 @@ impl ShardSnapshot {
     /// The snapshot with the routing shard's gauges.
     pub fn with_routing(mut self, routing: Option<RoutingGauges>) -> ShardSnapshot {
         self.routing = routing;
+        self
+    }
+
+    /// The snapshot with the shard's count of cached compiled documents.
+    pub fn with_documents(mut self, cached: usize) -> ShardSnapshot {
+        self.documents_cached = u64::try_from(cached).expect("a count fits in u64");
         self
     }
 
@@ -305,7 +314,7 @@ type PerShard = (
 );
 
 /// The families with one unlabelled (but for `shard`) sample per shard.
-const PER_SHARD: [PerShard; 12] = [
+const PER_SHARD: [PerShard; 13] = [
     (
         "baton_refusals_total",
         "counter",
@@ -361,6 +370,13 @@ const PER_SHARD: [PerShard; 12] = [
         "gauge",
         "Live sessions, top-level and invoked",
         |s| s.sessions,
+    ),
+    (
+        "baton_documents_cached",
+        "gauge",
+        "Compiled documents cached: files by resolved path and URLs, each cache bounded by \
+         documents.cache_entries_max and documents.cache_bytes_max",
+        |s| s.documents_cached,
     ),
     (
         "baton_requests_pending",

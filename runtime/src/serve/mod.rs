@@ -62,7 +62,7 @@ use protocols::tls::{ClientTls, ServerTls, TlsError};
 use crate::access::{ListenerPolicy, Policies};
 use crate::config::{BasicHttpLocation, Config, Machine};
 use crate::documents::Documents;
-use crate::local::{Host, HostConfig, LogMode};
+use crate::local::{Host, HostConfig, LogMode, Places};
 use crate::orchestration::handler::{statistics_function, RoutingActions, STATISTICS_FUNCTION};
 use crate::orchestration::Orchestration;
 use crate::shard::{start_shards, ShardContext, ShardId};
@@ -312,6 +312,9 @@ fn new_shard(
         queue_events_max: config.limits.event_queue_max,
         log: LogMode::Buffered,
         requests_pending_max: config.limits.pending_requests_per_shard_max,
+        places: Places::from_config(config.documents.allow.as_deref()),
+        documents_cached_max: config.documents.cache_entries_max,
+        documents_cached_bytes_max: config.documents.cache_bytes_max,
         ..HostConfig::default()
     };
     let mut host = Host::with_ids(

@@ -20,6 +20,27 @@ pub use http::{metric, request, request_as, request_text, start_session, Connect
 /// The sample document every crate ships with.
 pub const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/hello.scxml");
 
+/// `[[outbound.allow]]` rules for loopback: tests whose peers (application servers, CRMs,
+/// gateways, Basic HTTP targets) listen on this host must say so, as loopback is refused
+/// by default.
+pub const ALLOW_LOOPBACK: &str = "[[outbound.allow]]\nhost = \"127.0.0.0/8\"\n\n\
+                                  [[outbound.allow]]\nhost = \"::1\"\n\n";
+
+/// `[documents] allow` for tests whose documents live in temp dirs and on loopback
+/// application servers: the working directory (the bundled samples), the system temp dir,
+/// and `http`/`https` on `127.0.0.1` and `localhost` at `ports`.
+pub fn allow_documents(ports: &[u16]) -> String {
+    let mut places = vec![".".to_owned(), std::env::temp_dir().display().to_string()];
+    for port in ports {
+        for scheme in ["http", "https"] {
+            for host in ["127.0.0.1", "localhost"] {
+                places.push(format!("{scheme}://{host}:{port}/"));
+            }
+        }
+    }
+    format!("[documents]\nallow = {places:?}\n\n")
+}
+
 /// How long a server gets to listen, log a line, or exit.
 const PATIENCE: Duration = Duration::from_secs(10);
 

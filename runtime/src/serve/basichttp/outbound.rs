@@ -101,6 +101,10 @@ impl Drop for InFlight {
 /// POSTs `send` to `url`; a failure becomes `error.communication` in the sender (dropped if
 /// it has ended or its queue is full, as any event to it would be).
 async fn deliver(shard: &Shard, url: &Url, send: HttpSend) {
+    // The task may first run while the host is still borrowed by the macrostep that
+    // handed the send over, and a destination `[[outbound.allow]]` refuses fails without
+    // awaiting anything: yield once, so the borrow below never meets the macrostep's.
+    futures_lite::future::yield_now().await;
     let headers = [("Content-Type", "application/x-www-form-urlencoded")];
     let outbound = shard.documents.outbound();
     let answered = outbound
