@@ -351,10 +351,18 @@ pub(super) fn validate(
     for (index, rule) in outbound.binds.iter().enumerate() {
         bind_rule(index, rule)?;
     }
+    allow_lists(outbound, documents)
+}
+
+/// `[[outbound.allow]]` and `documents.allow`: bounded in length, each entry usable.
+fn allow_lists(outbound: &OutboundConfig, documents: &DocumentsConfig) -> Result<(), Problem> {
     let rules = outbound.allow.as_deref().unwrap_or_default();
     if rules.len() > ALLOW_ENTRIES_MAX {
         let fault = "more rules than the 1,024 allowed";
-        return Err(Problem::AllowRule { index: 0, fault });
+        return Err(Problem::AllowRule {
+            index: ALLOW_ENTRIES_MAX,
+            fault,
+        });
     }
     if let Some(index) = rules.iter().position(|rule| rule.port == Some(0)) {
         let fault = "port 0 matches no destination";
