@@ -1,5 +1,6 @@
-//! `[outbound]` (connections Baton opens: document fetches, `basichttp` sends) and
-//! `[documents]` (the per-shard cache of compiled documents fetched over HTTP(S)).
+//! `[outbound]` (connections Baton opens: document fetches, `basichttp` sends, gateways,
+//! `<session:fetch>`, and where they may go) and `[documents]` (where documents may be read
+//! from, and the per-shard caches of compiled documents).
 //!
 //! Trust is configured, never ambient: outbound TLS verifies servers against the PEM file
 //! `outbound.roots` only (no operating-system store), so every host behaves the same and an
@@ -255,8 +256,8 @@ impl Visitor<'_> for LocalPortsVisitor {
     }
 }
 
-/// `[documents]`: documents fetched over HTTP(S) and the per-shard cache of their compiled
-/// form.
+/// `[documents]`: where documents may come from, documents fetched over HTTP(S), and the
+/// per-shard caches of their compiled form.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DocumentsConfig {

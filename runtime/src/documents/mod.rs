@@ -11,7 +11,7 @@
 //! allowed URL prefix before anything is sent, and so must every redirect target and every
 //! source; a file goes through the host's cache, which checks its directory. A refusal is
 //! one message naming the `src` as given, whatever the target. Every connection also
-//! passes `[outbound] allow` ([`Outbound`]).
+//! passes `[[outbound.allow]]` ([`Outbound`]).
 //!
 //! Revalidation concerns the document itself; its `<script src>`/`<data src>` sources
 //! ([`sources`]) are fetched when it is (re)compiled and are not revalidated on their own.
