@@ -461,7 +461,11 @@ fn a_reload_reports_the_allow_lists_as_needing_a_restart_and_keeps_them() {
     std::fs::write(server.config_path(), config(&widened)).expect("rewrite the configuration");
     let (status, body) = request(admin, "POST", "/admin/reload", "");
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["restart_required"], json!(["outbound", "documents"]), "{body}");
+    assert_eq!(
+        body["restart_required"],
+        json!(["outbound", "documents"]),
+        "{body}"
+    );
     // The running list stays in force until a restart.
     let src = doc.display().to_string();
     let (status, body) = start_session(admin, json!({"src": src}));
