@@ -263,7 +263,8 @@ impl Visitor<'_> for LocalPortsVisitor {
 pub struct DocumentsConfig {
     /// Where documents and their sources may be read from: directory prefixes (relative
     /// ones against the server's working directory; symbolic links resolved) and
-    /// `http:`/`https:` URL prefixes. Absent: the server's working directory and no URL.
+    /// `http:`/`https:` URL prefixes. Absent: the server's working directory and no URL
+    /// (nothing at all when the working directory is `/`, which would allow every file).
     /// Applies to session starts (`src`, `alternate_url`), `[application] src`, entry
     /// points, `<session:start>`, `<script src>`, `<data src>` and `<invoke src>`.
     pub allow: Option<Vec<String>>,
