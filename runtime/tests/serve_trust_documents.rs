@@ -166,9 +166,19 @@ fn paths_outside_are_refused_alike_whether_or_not_they_exist() {
     let inside = dir.write("allowed/app.scxml", FINAL);
     std::os::unix::fs::symlink(dir.join("secret.scxml"), allowed.join("link.scxml"))
         .expect("symlink");
-    let server = start("outside", &documents(&[Path::new("."), &allowed], ""));
+    let application = "[application]\nname = \"leak\"\nsrc = \"/etc/passwd\"\n\n";
+    let extra = format!(
+        "{application}{}",
+        documents(&[Path::new("."), &allowed], "")
+    );
+    let server = start("outside", &extra);
+    server.await_log("'/etc/passwd' is outside [documents] allow");
     let (status, body) = start_session(server.port, json!({"src": inside}));
     assert_eq!(status, 200, "{body}");
+    // The provisioned application is held to the list too.
+    let (status, body) = start_session(server.port, json!({"src": "leak"}));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(error_of(&body), not_allowed("/etc/passwd"));
     let escapes = [
         "/etc/passwd".to_owned(),
         "/nonexistent/x.scxml".to_owned(),

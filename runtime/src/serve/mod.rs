@@ -125,6 +125,9 @@ pub fn serve(config: Config, source: Source) -> Result<(), ServeError> {
         let warning = reload::exposed_admin_warning(&listener.name, listener.address);
         eprintln!("baton: warning: {warning}");
     }
+    for src in crate::documents::configured_outside_allow(&config) {
+        eprintln!("baton: warning: '{src}' is outside [documents] allow: its starts are refused");
+    }
     let listener_tls = tls::load(&config)?;
     let outbound_tls = outbound_tls(&config)?;
     let (order_senders, orders) = order_channels(&config);
