@@ -166,9 +166,19 @@ fn paths_outside_are_refused_alike_whether_or_not_they_exist() {
     let inside = dir.write("allowed/app.scxml", FINAL);
     std::os::unix::fs::symlink(dir.join("secret.scxml"), allowed.join("link.scxml"))
         .expect("symlink");
-    let server = start("outside", &documents(&[Path::new("."), &allowed], ""));
+    let application = "[application]\nname = \"leak\"\nsrc = \"/etc/passwd\"\n\n";
+    let extra = format!(
+        "{application}{}",
+        documents(&[Path::new("."), &allowed], "")
+    );
+    let server = start("outside", &extra);
+    server.await_log("'/etc/passwd' is outside [documents] allow");
     let (status, body) = start_session(server.port, json!({"src": inside}));
     assert_eq!(status, 200, "{body}");
+    // The provisioned application is held to the list too.
+    let (status, body) = start_session(server.port, json!({"src": "leak"}));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(error_of(&body), not_allowed("/etc/passwd"));
     let escapes = [
         "/etc/passwd".to_owned(),
         "/nonexistent/x.scxml".to_owned(),
@@ -440,4 +450,36 @@ fn basichttp_send_to_a_link_local_address_is_refused() {
         std::thread::sleep(Duration::from_millis(10));
     }
     canary(server.port);
+}
+
+#[test]
+fn a_reload_reports_the_allow_lists_as_needing_a_restart_and_keeps_them() {
+    let dir = TempDir::new("trust-reload");
+    let doc = dir.write("app.scxml", FINAL);
+    let admin = free_port();
+    let config = |more: &str| {
+        format!(
+            "[runtime]\ncores = [0]\nio_memory_bytes = 1048576\n\n[[listener]]\n\
+             name = \"admin\"\naddress = \"127.0.0.1:{admin}\"\nadmin = true\n\n{more}"
+        )
+    };
+    let server = Server::start("trust-reload", &config(""), admin);
+    let widened = format!(
+        "{}{ALLOW_LOOPBACK}",
+        documents(&[Path::new("."), dir.path()], "")
+    );
+    std::fs::write(server.config_path(), config(&widened)).expect("rewrite the configuration");
+    let (status, body) = request(admin, "POST", "/admin/reload", "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["restart_required"],
+        json!(["outbound", "documents"]),
+        "{body}"
+    );
+    // The running list stays in force until a restart.
+    let src = doc.display().to_string();
+    let (status, body) = start_session(admin, json!({"src": src}));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(error_of(&body), not_allowed(&src));
+    canary(admin);
 }

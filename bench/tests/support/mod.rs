@@ -49,9 +49,12 @@ pub fn start(name: &str, rest: &str) -> Server {
         .expect("a free port")
         .port();
     let config = std::env::temp_dir().join(format!("{name}-test-{}.toml", std::process::id()));
+    // Documents are read only from allowed places: this workspace (the bundled samples and
+    // the benchmarks' documents), as the tests run from bench/.
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let text = format!(
         "[runtime]\ncores = [0]\nio_memory_bytes = 1048576\n\n[[listener]]\nname = \"api\"\n\
-         address = \"127.0.0.1:{port}\"\n\n{rest}"
+         address = \"127.0.0.1:{port}\"\n\n[documents]\nallow = [\"{root}\"]\n\n{rest}"
     );
     std::fs::write(&config, text).expect("write the configuration");
     let child = Command::new(baton_binary())

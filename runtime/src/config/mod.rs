@@ -9,8 +9,9 @@
 //! shard sees it, so a bad file (at start or at reload) is refused with a message that
 //! names the key and the problem, and the configuration in force stays as it was.
 //!
-//! Paths (`application.src`, `cert`, `key`, `client_ca`, `outbound.roots`) are used as
-//! written: relative paths are relative to the server's working directory, not to the file.
+//! Paths (`application.src`, `cert`, `key`, `client_ca`, `outbound.roots`,
+//! `documents.allow`) are used as written: relative paths are relative to the server's
+//! working directory, not to the file.
 
 mod access;
 mod basichttp;

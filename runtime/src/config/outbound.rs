@@ -1,5 +1,6 @@
-//! `[outbound]` (connections Baton opens: document fetches, `basichttp` sends) and
-//! `[documents]` (the per-shard cache of compiled documents fetched over HTTP(S)).
+//! `[outbound]` (connections Baton opens: document fetches, `basichttp` sends, gateways,
+//! `<session:fetch>`, and where they may go) and `[documents]` (where documents may be read
+//! from, and the per-shard caches of compiled documents).
 //!
 //! Trust is configured, never ambient: outbound TLS verifies servers against the PEM file
 //! `outbound.roots` only (no operating-system store), so every host behaves the same and an
@@ -255,14 +256,15 @@ impl Visitor<'_> for LocalPortsVisitor {
     }
 }
 
-/// `[documents]`: documents fetched over HTTP(S) and the per-shard cache of their compiled
-/// form.
+/// `[documents]`: where documents may come from, documents fetched over HTTP(S), and the
+/// per-shard caches of their compiled form.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DocumentsConfig {
     /// Where documents and their sources may be read from: directory prefixes (relative
     /// ones against the server's working directory; symbolic links resolved) and
-    /// `http:`/`https:` URL prefixes. Absent: the server's working directory and no URL.
+    /// `http:`/`https:` URL prefixes. Absent: the server's working directory and no URL
+    /// (nothing at all when the working directory is `/`, which would allow every file).
     /// Applies to session starts (`src`, `alternate_url`), `[application] src`, entry
     /// points, `<session:start>`, `<script src>`, `<data src>` and `<invoke src>`.
     pub allow: Option<Vec<String>>,
@@ -351,10 +353,18 @@ pub(super) fn validate(
     for (index, rule) in outbound.binds.iter().enumerate() {
         bind_rule(index, rule)?;
     }
+    allow_lists(outbound, documents)
+}
+
+/// `[[outbound.allow]]` and `documents.allow`: bounded in length, each entry usable.
+fn allow_lists(outbound: &OutboundConfig, documents: &DocumentsConfig) -> Result<(), Problem> {
     let rules = outbound.allow.as_deref().unwrap_or_default();
     if rules.len() > ALLOW_ENTRIES_MAX {
         let fault = "more rules than the 1,024 allowed";
-        return Err(Problem::AllowRule { index: 0, fault });
+        return Err(Problem::AllowRule {
+            index: ALLOW_ENTRIES_MAX,
+            fault,
+        });
     }
     if let Some(index) = rules.iter().position(|rule| rule.port == Some(0)) {
         let fault = "port 0 matches no destination";

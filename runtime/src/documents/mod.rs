@@ -11,7 +11,7 @@
 //! allowed URL prefix before anything is sent, and so must every redirect target and every
 //! source; a file goes through the host's cache, which checks its directory. A refusal is
 //! one message naming the `src` as given, whatever the target. Every connection also
-//! passes `[outbound] allow` ([`Outbound`]).
+//! passes `[[outbound.allow]]` ([`Outbound`]).
 //!
 //! Revalidation concerns the document itself; its `<script src>`/`<data src>` sources
 //! ([`sources`]) are fetched when it is (re)compiled and are not revalidated on their own.
@@ -35,7 +35,7 @@ use protocols::http::Response;
 use protocols::tls::ClientTls;
 
 use crate::config::Config;
-use crate::local::{resolve, Host, LoadError, Places};
+use crate::local::{resolve, FileRefusal, Host, LoadError, Places};
 use crate::outbound::{is_http_url, Outbound, Url};
 use cache::{Cache, Lookup};
 use fetch::Fetched;
@@ -43,6 +43,40 @@ use freshness::{Storage, Validators};
 use sources::Compiling;
 
 pub use error::DocumentError;
+
+/// The documents the configuration names (`[application] src`, the entry points'
+/// `application`) that `[documents] allow` refuses: worth a warning at start, since every
+/// start of one of them will be refused.
+pub fn configured_outside_allow(config: &Config) -> Vec<&str> {
+    let places = Places::from_config(config.documents.allow.as_deref());
+    let application = &config.application;
+    let named =
+        config
+            .entry_points
+            .iter()
+            .map(|entry| match entry.application == application.name {
+                true => application.src.as_str(),
+                false => entry.application.as_str(),
+            });
+    let mut named: Vec<&str> = std::iter::once(application.src.as_str())
+        .chain(named)
+        .collect();
+    named.dedup();
+    named.retain(|src| !src_allowed(&places, src));
+    named
+}
+
+/// Whether `places` allows `src` (a path, `file:` or http(s) URL); one that cannot be
+/// resolved is left to the start that names it.
+fn src_allowed(places: &Places, src: &str) -> bool {
+    if is_http_url(src) {
+        return Url::parse(src).map_or(true, |url| places.url_allowed(&url));
+    }
+    match resolve("", src) {
+        Ok(path) => places.file(&path) != Err(FileRefusal::NotAllowed),
+        Err(_) => true,
+    }
+}
 
 /// One shard's documents over HTTP(S).
 pub struct Documents {

@@ -6,6 +6,8 @@
 //! (resolved against the document's URL, `http:`/`https:` only), again with their texts.
 //! A source that cannot be fetched behaves as an unreadable file does: a `<script src>`
 //! rejects the document, a `<data src>` leaves its variable unset with `error.execution`.
+//! A source outside `[documents] allow` (redirects included) rejects the document either
+//! way, as it does for files: that is the operator's rule, not a fault to handle.
 //!
 //! `<invoke src>` is resolved when the invoke runs, from the session host, which reads
 //! files only; a fetched document naming one is refused here with its position rather

@@ -81,10 +81,14 @@ impl Places {
     }
 
     /// The places `allow` names (validated `documents.allow`); absent: the working
-    /// directory and no URL.
+    /// directory and no URL, unless the working directory is the root (a service started
+    /// without one), which would allow every file: then no place at all.
     pub fn from_config(allow: Option<&[String]>) -> Places {
         let working_dir = working_dir();
-        let default = [working_dir.to_string_lossy().into_owned()];
+        let default = match working_dir.parent() {
+            Some(_) => vec![working_dir.to_string_lossy().into_owned()],
+            None => Vec::new(),
+        };
         let allow = allow.unwrap_or(&default);
         let (urls, paths): (Vec<&String>, Vec<&String>) = allow
             .iter()

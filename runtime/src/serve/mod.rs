@@ -136,6 +136,9 @@ pub fn serve(config: Config, source: Source) -> Result<(), ServeError> {
         let warning = reload::exposed_admin_warning(&listener.name, listener.address);
         eprintln!("baton: warning: {warning}");
     }
+    for src in crate::documents::configured_outside_allow(&config) {
+        eprintln!("baton: warning: '{src}' is outside [documents] allow: its starts are refused");
+    }
     let listener_tls = tls::load(&config)?;
     let access = Policies::load(&config).map_err(ServeError::Access)?;
     let outbound_tls = outbound_tls(&config)?;
