@@ -25,6 +25,7 @@
 mod convert;
 mod dom;
 mod factory;
+mod heap_guard;
 mod lexer;
 mod realm;
 mod scope;
@@ -39,7 +40,8 @@ use std::rc::Rc;
 
 use rquickjs::{Array, Ctx, FromJs, Function, Object, Persistent, Value as JsValue};
 
-use self::factory::{prepare, CaseRef, Prepared};
+use self::factory::{CaseRef, Prepared};
+use self::heap_guard::prepare_within_heap;
 use self::realm::{Configuration, Realm};
 use self::scope::Scope;
 use self::slots::Slots;
@@ -131,8 +133,8 @@ impl EcmascriptDatamodel {
             return Ok(i);
         }
         self.evict_unused_documents();
-        let host = &self.realm.helpers.host;
-        let prepared = self.realm.with(|ctx| prepare(&ctx, doc, host.clone()))?;
+        // Never `prepare` directly: QuickJS's compiler crashes when it runs out of memory.
+        let prepared = prepare_within_heap(&self.realm, doc, self.heap_bytes_max)?;
         let free = self.docs.iter().position(Option::is_none);
         let i = free.unwrap_or(self.docs.len());
         let index = u32::try_from(i).map_err(|_| ScopeError {

@@ -921,3 +921,57 @@ fn thrown_values_have_readable_messages() {
     assert!(messages[2].starts_with("TypeError: "), "{}", messages[2]);
     assert_eq!(messages[3], "RangeError: r");
 }
+
+/// A document of `conds` distinct conditions, like a strategy with one transition each.
+fn large_doc(tag: u32, conds: u32) -> Rc<Document> {
+    let texts: Vec<String> = (0..conds).map(|n| format!("?x{tag} == {n}")).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    doc(&[], &refs)
+}
+
+/// Issue 11: compiling large documents into a full heap made QuickJS free an atom twice
+/// (its compiler's out-of-memory path, see `heap_guard.rs`) and the process crash.
+/// Every start must instead be a refusal naming the bound, and the shard must go on.
+#[test]
+fn issue_11_compiling_large_documents_into_a_full_heap_is_a_refusal_not_a_crash() {
+    let limits = Limits {
+        js_heap_bytes_max: 32 << 20,
+        ..Limits::default()
+    };
+    let mut dm = EcmascriptDatamodel::new(&limits, 1);
+    let small = doc(&[("n", Some("1"))], &["n + 1"]);
+    let mut kept = Vec::new();
+    let mut refusals = 0;
+    for tag in 0..80 {
+        let d = large_doc(tag, 20_000);
+        let before = dm.heap_bytes();
+        match dm.create_scope(&d, &sys("s")) {
+            Ok(scope) => {
+                kept.push(scope);
+                let text: usize = d.exprs.iter().map(|e| e.text.len()).sum();
+                let grown = dm.heap_bytes() - before;
+                eprintln!("document of {text} text bytes: heap +{grown} bytes");
+            }
+            Err(refusal) => {
+                refusals += 1;
+                assert!(
+                    refusal.message.contains("limits.js_heap_bytes_max"),
+                    "{}",
+                    refusal.message
+                );
+            }
+        }
+    }
+    assert!(
+        refusals > 40,
+        "the heap filled ({} documents fit)",
+        kept.len()
+    );
+    assert!(!kept.is_empty(), "some documents fit");
+    // The shard goes on: once one session ends, a small document starts and runs.
+    for scope in kept.drain(..) {
+        dm.drop_scope(scope);
+    }
+    let s = new_scope(&mut dm, &small, "after");
+    assert_eq!(value(&mut dm, s, 0), Value::Number(2.0));
+}
