@@ -28,9 +28,21 @@ pub struct Limits {
     pub script_fuel_max: u32,
     /// JS heap of one shard's runtime, in bytes (default 256 MiB).
     pub js_heap_bytes_max: u32,
+    /// JS heap one session may hold, in bytes (default 16 MiB; at most `js_heap_bytes_max`).
+    /// An allocation past it fails the evaluation with `error.execution` in that session
+    /// only. Kept when the host gives QuickJS the ledger's allocator (`baton serve` does).
+    pub js_heap_per_session_bytes_max: u32,
     /// JS stack of one shard's runtime, in bytes (default 512 KiB).
     pub js_stack_bytes_max: u32,
 }
+
+/// The default JS heap of a shard.
+pub const JS_HEAP_BYTES_DEFAULT: u32 = 256 << 20;
+
+/// The default JS heap share of a session: a sixteenth of the shard's, so that no session
+/// can hold the heap, while a session's usual few KiB to MiBs fit many times over.
+pub const JS_HEAP_PER_SESSION_BYTES_DEFAULT: u32 = 16 << 20;
+const _: () = assert!(JS_HEAP_PER_SESSION_BYTES_DEFAULT <= JS_HEAP_BYTES_DEFAULT);
 
 /// The default microstep bound; also the bound the tests use to check loop detection.
 pub const MICROSTEPS_PER_MACROSTEP_DEFAULT: u32 = 1_000;
@@ -46,7 +58,8 @@ impl Default for Limits {
             delayed_sends_max: 1_000,
             foreach_items_max: 100_000,
             script_fuel_max: 1_000,
-            js_heap_bytes_max: 256 << 20,
+            js_heap_bytes_max: JS_HEAP_BYTES_DEFAULT,
+            js_heap_per_session_bytes_max: JS_HEAP_PER_SESSION_BYTES_DEFAULT,
             js_stack_bytes_max: 512 << 10,
         }
     }

@@ -209,6 +209,11 @@ pub struct LimitsConfig {
     pub script_fuel_max: u32,
     /// Engine: JS heap of one shard's runtime, in bytes (default 256 MiB).
     pub js_heap_bytes_max: u32,
+    /// Engine: JS heap one session may hold, in bytes (default 16 MiB; at most
+    /// `js_heap_bytes_max`). An allocation past it fails that session's evaluation with
+    /// `error.execution`; other sessions are untouched. Cost: a ledger entry per session
+    /// and 16 bytes per JS heap block (the owner's header). Reloads live.
+    pub js_heap_per_session_bytes_max: u32,
     /// Engine: JS stack of one shard's runtime, in bytes (default 512 KiB).
     pub js_stack_bytes_max: u32,
     /// Engine: largest document accepted, in bytes (default 4 MiB). Cost: parse time and
@@ -244,6 +249,7 @@ impl Default for LimitsConfig {
             foreach_items_max: engine.foreach_items_max,
             script_fuel_max: engine.script_fuel_max,
             js_heap_bytes_max: engine.js_heap_bytes_max,
+            js_heap_per_session_bytes_max: engine.js_heap_per_session_bytes_max,
             js_stack_bytes_max: engine.js_stack_bytes_max,
             document_bytes_max: engine.document_bytes_max,
             states_max: engine.states_max,
@@ -265,6 +271,7 @@ impl LimitsConfig {
             foreach_items_max: self.foreach_items_max,
             script_fuel_max: self.script_fuel_max,
             js_heap_bytes_max: self.js_heap_bytes_max,
+            js_heap_per_session_bytes_max: self.js_heap_per_session_bytes_max,
             js_stack_bytes_max: self.js_stack_bytes_max,
         }
     }

@@ -12,7 +12,7 @@ const HEADER_BYTES_MIN: u32 = 64;
 
 /// Every limit is at least 1, the session bound fits a session id, timeouts nest.
 pub(super) fn limits(limits: &LimitsConfig) -> Result<(), Problem> {
-    let values: [(&'static str, u32); 20] = [
+    let values: [(&'static str, u32); 21] = [
         (
             "limits.sessions_per_shard_max",
             limits.sessions_per_shard_max,
@@ -41,6 +41,10 @@ pub(super) fn limits(limits: &LimitsConfig) -> Result<(), Problem> {
         ("limits.foreach_items_max", limits.foreach_items_max),
         ("limits.script_fuel_max", limits.script_fuel_max),
         ("limits.js_heap_bytes_max", limits.js_heap_bytes_max),
+        (
+            "limits.js_heap_per_session_bytes_max",
+            limits.js_heap_per_session_bytes_max,
+        ),
         ("limits.js_stack_bytes_max", limits.js_stack_bytes_max),
         ("limits.document_bytes_max", limits.document_bytes_max),
         ("limits.states_max", limits.states_max),
@@ -62,6 +66,12 @@ pub(super) fn limits(limits: &LimitsConfig) -> Result<(), Problem> {
             min: HEADER_BYTES_MIN.into(),
         });
     }
+    // A session's share is part of the shard's heap.
+    at_most(
+        "limits.js_heap_per_session_bytes_max",
+        limits.js_heap_per_session_bytes_max,
+        limits.js_heap_bytes_max,
+    )?;
     // A channel slot per message: past a million, a full mesh costs more than it buys.
     at_most("limits.mesh_queue_max", limits.mesh_queue_max, 1 << 20)?;
     if limits.header_timeout_ms > limits.request_timeout_ms {

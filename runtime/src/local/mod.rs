@@ -28,6 +28,7 @@ mod clock;
 mod directory;
 mod effects;
 mod extensions;
+mod js_heap;
 mod loader;
 mod remote;
 mod requests;
@@ -319,7 +320,10 @@ impl Host {
 
     /// A host with no sessions, whose ids come from `ids`.
     pub fn with_ids(config: HostConfig, ids: Box<dyn SessionIds>) -> Host {
-        let ecmascript = EcmascriptDatamodel::new(&config.limits, config.seed);
+        let ecmascript = match js_heap::metered_datamodel(&config.limits, config.seed) {
+            Ok(ecmascript) => ecmascript,
+            Err(e) => panic!("cannot start the ECMAScript datamodel: {}", e.message),
+        };
         let basichttp = match config.basichttp {
             false => None,
             true => basichttp::BasicHttp::start()
@@ -374,6 +378,7 @@ impl Host {
         if documents_changed {
             self.core.docs.clear();
         }
+        self.ecmascript.set_heap_bounds(&limits);
         self.core.config.limits = limits;
         self.core.config.queue_events_max = queue_events_max;
     }

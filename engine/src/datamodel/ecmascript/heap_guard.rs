@@ -40,24 +40,26 @@ const COMPILE_BYTES_MIN: u64 = 64 << 10;
 /// QuickJS's memory limit, lifted while it lives and restored when it drops (also on panic).
 struct LimitLifted<'a> {
     realm: &'a Realm,
-    heap_bytes_max: u32,
 }
 
 impl<'a> LimitLifted<'a> {
-    fn new(realm: &'a Realm, heap_bytes_max: u32) -> LimitLifted<'a> {
+    fn new(realm: &'a Realm) -> LimitLifted<'a> {
         // QuickJS reads 0 as "no limit".
         realm.runtime.set_memory_limit(0);
-        LimitLifted {
-            realm,
-            heap_bytes_max,
+        if let Some(ledger) = &realm.ledger {
+            ledger.unbounded(true);
         }
+        LimitLifted { realm }
     }
 }
 
 impl Drop for LimitLifted<'_> {
     fn drop(&mut self) {
-        let max = self.heap_bytes_max as usize;
-        self.realm.runtime.set_memory_limit(max);
+        if let Some(ledger) = &self.realm.ledger {
+            ledger.unbounded(false);
+        }
+        let limit = self.realm.quickjs_limit_bytes;
+        self.realm.runtime.set_memory_limit(limit);
     }
 }
 
@@ -88,8 +90,8 @@ fn heap_bytes_with_room(realm: &Realm, room: u64, heap_bytes_max: u32) -> u64 {
 }
 
 /// Compiles `doc` without QuickJS ever seeing an allocation fail; refuses it when the
-/// heap cannot hold it. The heap is walked twice (QuickJS has no cheaper count), which a
-/// document compile, once per document, can afford.
+/// heap cannot hold it. Without the ledger the heap is walked twice (QuickJS has no cheaper
+/// count), which a document compile, once per document, can afford.
 pub(crate) fn prepare_within_heap(
     realm: &Realm,
     doc: &Rc<Document>,
@@ -101,7 +103,7 @@ pub(crate) fn prepare_within_heap(
     if used + estimate > u64::from(heap_bytes_max) {
         return Err(heap_full(used, heap_bytes_max));
     }
-    let lifted = LimitLifted::new(realm, heap_bytes_max);
+    let lifted = LimitLifted::new(realm);
     let host = realm.helpers.host.clone();
     let prepared = realm.with(|ctx| prepare(&ctx, doc, host));
     drop(lifted);
