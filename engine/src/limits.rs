@@ -1,4 +1,7 @@
-//! Every bound the engine enforces, in one place, with units and defaults.
+//! Every bound the engine enforces, in one place, with units and defaults; also the bounds
+//! a host enforces per session on the engine's behalf (`delayed_*`, `invoke_depth_max`,
+//! `sessions_per_tree_max`, `session_events_per_second_max`), so that every host applies
+//! them under the same names.
 //!
 //! A document over a load-time bound is rejected with a [`crate::error::CompileError`]; a
 //! session over a run-time bound gets `error.execution` or is ended with a reason
@@ -20,6 +23,24 @@ pub struct Limits {
     pub internal_queue_max: u32,
     /// Delayed `<send>`s pending per session; one more raises `error.execution` (default 1,000).
     pub delayed_sends_max: u32,
+    /// Payload bytes of one session's pending delayed `<send>`s (default 1 MiB, about 1 KiB
+    /// for each of `delayed_sends_max` sends); a send past it raises `error.execution`.
+    /// Counted by [`crate::effects::Outgoing::payload_bytes`].
+    pub delayed_send_bytes_max: u32,
+    /// Nesting of `<invoke>`: a session this many invocations deep cannot invoke (default
+    /// 16). The invoke fails as any invoke the host cannot start does. Stops `<invoke>`
+    /// recursion at once, long before [`Limits::sessions_per_tree_max`].
+    pub invoke_depth_max: u32,
+    /// Sessions alive at once in one tree: a session a client started, the sessions it
+    /// invokes and those they start with `<session:start>`, recursively (default 1,000).
+    /// One more fails its `<invoke>` or answers its `<session:start>` with an error, so one
+    /// client's session cannot fill the host's session table.
+    pub sessions_per_tree_max: u32,
+    /// External events one session may process per second of the host's clock (default
+    /// 1,000). Past it the session's events wait, in its queue, for the next second: a
+    /// `<send>`-to-self loop costs its shard about this many macrosteps a second instead of
+    /// every cycle, and the other sessions keep their latency.
+    pub session_events_per_second_max: u32,
     /// Iterations of one `<foreach>` before it raises `error.execution` (default 100,000).
     pub foreach_items_max: u32,
     /// Run-time budget of one script or expression evaluation, in QuickJS interrupt polls
@@ -56,6 +77,10 @@ impl Default for Limits {
             microsteps_per_macrostep_max: MICROSTEPS_PER_MACROSTEP_DEFAULT,
             internal_queue_max: 1_000,
             delayed_sends_max: 1_000,
+            delayed_send_bytes_max: 1 << 20,
+            invoke_depth_max: 16,
+            sessions_per_tree_max: 1_000,
+            session_events_per_second_max: 1_000,
             foreach_items_max: 100_000,
             script_fuel_max: 1_000,
             js_heap_bytes_max: JS_HEAP_BYTES_DEFAULT,

@@ -12,7 +12,7 @@ const HEADER_BYTES_MIN: u32 = 64;
 
 /// Every limit is at least 1, the session bound fits a session id, timeouts nest.
 pub(super) fn limits(limits: &LimitsConfig) -> Result<(), Problem> {
-    let values: [(&'static str, u32); 21] = [
+    let values: [(&'static str, u32); 25] = [
         (
             "limits.sessions_per_shard_max",
             limits.sessions_per_shard_max,
@@ -38,6 +38,16 @@ pub(super) fn limits(limits: &LimitsConfig) -> Result<(), Problem> {
         ),
         ("limits.internal_queue_max", limits.internal_queue_max),
         ("limits.delayed_sends_max", limits.delayed_sends_max),
+        (
+            "limits.delayed_send_bytes_max",
+            limits.delayed_send_bytes_max,
+        ),
+        ("limits.invoke_depth_max", limits.invoke_depth_max),
+        ("limits.sessions_per_tree_max", limits.sessions_per_tree_max),
+        (
+            "limits.session_events_per_second_max",
+            limits.session_events_per_second_max,
+        ),
         ("limits.foreach_items_max", limits.foreach_items_max),
         ("limits.script_fuel_max", limits.script_fuel_max),
         ("limits.js_heap_bytes_max", limits.js_heap_bytes_max),
@@ -66,6 +76,12 @@ pub(super) fn limits(limits: &LimitsConfig) -> Result<(), Problem> {
             min: HEADER_BYTES_MIN.into(),
         });
     }
+    // A tree is part of a shard's sessions.
+    at_most(
+        "limits.sessions_per_tree_max",
+        limits.sessions_per_tree_max,
+        limits.sessions_per_shard_max,
+    )?;
     // A session's share is part of the shard's heap.
     at_most(
         "limits.js_heap_per_session_bytes_max",

@@ -179,10 +179,7 @@ unsafe impl Allocator for LedgerAllocator {
 
 /// The ECMAScript datamodel of a shard, on a QuickJS runtime whose every allocation goes
 /// through the ledger: the shard's heap bound and each session's share both hold.
-pub(crate) fn metered_datamodel(
-    limits: &Limits,
-    seed: u64,
-) -> Result<EcmascriptDatamodel, ScopeError> {
+pub fn metered_datamodel(limits: &Limits, seed: u64) -> Result<EcmascriptDatamodel, ScopeError> {
     let ledger = Rc::new(HeapLedger::new(
         limits.js_heap_bytes_max,
         limits.js_heap_per_session_bytes_max,

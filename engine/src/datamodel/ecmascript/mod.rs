@@ -181,9 +181,16 @@ impl EcmascriptDatamodel {
         if let Some(&i) = self.doc_index.get(&key) {
             return Ok(i);
         }
-        self.evict_unused_documents();
+        self.evict_unused_documents(false);
         // Never `prepare` directly: QuickJS's compiler crashes when it runs out of memory.
-        let prepared = prepare_within_heap(&self.realm, doc, self.heap_bytes_max)?;
+        let prepared = match prepare_within_heap(&self.realm, doc, self.heap_bytes_max) {
+            // The compiled forms of documents no session uses are only a cache: drop them
+            // all (the host may still hold the documents) and try once more.
+            Err(_) if self.evict_unused_documents(true) > 0 => {
+                prepare_within_heap(&self.realm, doc, self.heap_bytes_max)?
+            }
+            other => other?,
+        };
         let free = self.docs.iter().position(Option::is_none);
         let i = free.unwrap_or(self.docs.len());
         let index = u32::try_from(i).map_err(|_| ScopeError {
@@ -197,18 +204,23 @@ impl EcmascriptDatamodel {
         Ok(index)
     }
 
-    /// Forgets compiled documents that no scope uses and nobody else holds.
-    fn evict_unused_documents(&mut self) {
+    /// Forgets compiled documents that no scope uses and nobody else holds, or, with
+    /// `held_too`, that no scope uses (the host's cache may hold the document: it is
+    /// compiled again on its next start). Answers how many it forgot.
+    fn evict_unused_documents(&mut self, held_too: bool) -> usize {
+        let mut evicted = 0;
         for entry in &mut self.docs {
             let unused = entry
                 .as_ref()
-                .is_some_and(|p| p.scopes == 0 && Rc::strong_count(&p.doc) == 1);
+                .is_some_and(|p| p.scopes == 0 && (held_too || Rc::strong_count(&p.doc) == 1));
             if unused {
                 if let Some(p) = entry.take() {
                     self.doc_index.remove(&(Rc::as_ptr(&p.doc) as usize));
+                    evicted += 1;
                 }
             }
         }
+        evicted
     }
 
     /// Runs `f` inside the realm with the scope and its document; maps JS failures.
