@@ -211,9 +211,9 @@ pub struct LimitsConfig {
     pub invoke_depth_max: u32,
     /// Sessions alive at once in one tree: a session a client started, its invoked
     /// descendants and the sessions they start with `<session:start>`, recursively
-    /// (default 1,000; at most `sessions_per_shard_max`). One more fails its `<invoke>` or
-    /// answers its `<session:start>` with `error.session.start`, so that one client's
-    /// session cannot fill the session table. Reloads live.
+    /// (default 1,000; above `sessions_per_shard_max` the table bounds it first). One more
+    /// fails its `<invoke>` or answers its `<session:start>` with `error.session.start`, so
+    /// that one client's session cannot fill the session table. Reloads live.
     pub sessions_per_tree_max: u32,
     /// External events one session may process per second (default 1,000). Past it its
     /// events wait in its queue for the next second, so a `<send>`-to-self loop costs the

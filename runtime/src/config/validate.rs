@@ -76,12 +76,6 @@ pub(super) fn limits(limits: &LimitsConfig) -> Result<(), Problem> {
             min: HEADER_BYTES_MIN.into(),
         });
     }
-    // A tree is part of a shard's sessions.
-    at_most(
-        "limits.sessions_per_tree_max",
-        limits.sessions_per_tree_max,
-        limits.sessions_per_shard_max,
-    )?;
     // A session's share is part of the shard's heap.
     at_most(
         "limits.js_heap_per_session_bytes_max",

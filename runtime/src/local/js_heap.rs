@@ -33,7 +33,8 @@ struct Header {
 const HEADER_BYTES: usize = 16;
 const BLOCK_ALIGN: usize = 16;
 const _: () = assert!(std::mem::size_of::<Header>() == HEADER_BYTES);
-const _: () = assert!(HEADER_BYTES % BLOCK_ALIGN == 0);
+// The header is one alignment unit, so what follows it is aligned as the block is.
+const _: () = assert!(HEADER_BYTES == BLOCK_ALIGN);
 
 /// The allocator QuickJS calls; charges through the shared ledger.
 struct LedgerAllocator {
@@ -136,7 +137,14 @@ unsafe impl Allocator for LedgerAllocator {
         if user.is_null() {
             return self.block(new_size, false);
         }
-        let (Some(new_size), true) = (round(new_size), new_size > 0) else {
+        if new_size == 0 {
+            // As C's realloc: the block is freed (QuickJS frees itself instead, but a
+            // block must never be lost to a size of 0).
+            // SAFETY: `user` is a live block of this allocator (the caller's contract).
+            unsafe { self.dealloc(user) };
+            return ptr::null_mut();
+        }
+        let Some(new_size) = round(new_size) else {
             return ptr::null_mut();
         };
         let Some(new_layout) = layout(new_size) else {
@@ -191,4 +199,54 @@ pub fn metered_datamodel(limits: &Limits, seed: u64) -> Result<EcmascriptDatamod
         message: format!("cannot create the JS runtime: {e}"),
     })?;
     EcmascriptDatamodel::try_new_metered(limits, seed, runtime, ledger)
+}
+
+#[cfg(test)]
+mod tests {
+    use engine::datamodel::ScopeId;
+
+    use super::*;
+
+    #[test]
+    fn every_block_is_charged_and_credited_once() {
+        let ledger = Rc::new(HeapLedger::new(1 << 20, 4 << 10));
+        let mut allocator = LedgerAllocator {
+            ledger: ledger.clone(),
+        };
+        let scope = ScopeId {
+            slot: 0,
+            generation: 0,
+        };
+        ledger.open(scope);
+        ledger.enter(Some(scope));
+        let block = allocator.alloc(100);
+        assert!(!block.is_null());
+        assert_eq!(
+            ledger.session_bytes(scope),
+            112 + 16,
+            "rounded, with its header"
+        );
+        // SAFETY: `block` is live and from this allocator.
+        let grown = unsafe { allocator.realloc(block, 1_000) };
+        assert!(!grown.is_null());
+        assert_eq!(ledger.session_bytes(scope), 1_008 + 16);
+        // SAFETY: as above.
+        assert_eq!(unsafe { LedgerAllocator::usable_size(grown) }, 1_008);
+        // SAFETY: as above; over the 4 KiB share, so refused and left as it was.
+        let refused = unsafe { allocator.realloc(grown, 8_000) };
+        assert!(refused.is_null());
+        assert_eq!(ledger.session_bytes(scope), 1_008 + 16);
+        ledger.enter(None);
+        // SAFETY: as above.
+        unsafe { allocator.dealloc(grown) };
+        assert_eq!(ledger.session_bytes(scope), 0, "credited to its owner");
+        assert_eq!(ledger.bytes(), 0);
+        let zeroed = allocator.calloc(4, 8);
+        // SAFETY: a live block of 32 bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(zeroed, 32) };
+        assert!(bytes.iter().all(|&b| b == 0));
+        // SAFETY: live and from this allocator; a size of 0 frees it.
+        assert!(unsafe { allocator.realloc(zeroed, 0) }.is_null());
+        assert_eq!(ledger.bytes(), 0);
+    }
 }

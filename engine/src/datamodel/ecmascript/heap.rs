@@ -38,7 +38,7 @@ impl HeapOwner {
     pub const SHARD: HeapOwner = HeapOwner(u64::MAX);
 
     fn of(scope: ScopeId) -> HeapOwner {
-        HeapOwner(u64::from(scope.slot) << 32 | u64::from(scope.generation))
+        HeapOwner((u64::from(scope.slot) << 32) | u64::from(scope.generation))
     }
 
     fn scope(self) -> Option<ScopeId> {

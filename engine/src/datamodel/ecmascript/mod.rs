@@ -160,7 +160,11 @@ impl EcmascriptDatamodel {
         let Some(ledger) = &self.realm.ledger else {
             return;
         };
-        let share = limits.js_heap_per_session_bytes_max;
+        // A reload keeps the shard's bound (fixed at start) but may bring a share that was
+        // validated against a new, larger bound: a share never exceeds the heap in force.
+        let share = limits
+            .js_heap_per_session_bytes_max
+            .min(limits.js_heap_bytes_max);
         ledger.set_bounds(limits.js_heap_bytes_max, share);
         self.heap_bytes_max = limits.js_heap_bytes_max;
     }
@@ -243,8 +247,10 @@ impl EcmascriptDatamodel {
         };
         let realm: &Realm = realm;
         let ledger = realm.ledger.as_deref();
-        // A refusal an earlier evaluation caught (`try`) is not this one's.
-        ledger.map(|l| l.take_refused(id));
+        if let Some(ledger) = ledger {
+            // A refusal an earlier evaluation caught (`try`) is not this one's.
+            ledger.take_refused(id);
+        }
         let result = realm.enter(id, |ctx| {
             f(ctx, realm, scope, prepared).map_err(|e| realm.script_error(ctx, e))
         });
