@@ -7,12 +7,18 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use engine::datamodel::ecmascript::EcmascriptDatamodel;
 use engine::limits::Limits;
 
-fn bench_start(c: &mut Criterion, name: &str, text: &str) {
+/// `metered`: on the server's datamodel, whose allocator charges each session's heap share
+/// (`runtime::local::metered_datamodel`); otherwise on QuickJS's own allocator.
+fn bench_start(c: &mut Criterion, name: &str, text: &str, metered: bool) {
     let limits = Limits::default();
     let doc = compile_fixture(text, name);
-    let mut dm = EcmascriptDatamodel::new(&limits, 1);
+    let mut dm = match metered {
+        true => runtime::local::metered_datamodel(&limits, 1).expect("a datamodel"),
+        false => EcmascriptDatamodel::new(&limits, 1),
+    };
+    let suffix = if metered { "_metered" } else { "" };
     let mut fx = NullEffects::default();
-    c.bench_function(&format!("session_start/{name}"), |b| {
+    c.bench_function(&format!("session_start/{name}{suffix}"), |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             let mut batch = Vec::with_capacity(1024);
@@ -35,8 +41,13 @@ fn bench_start(c: &mut Criterion, name: &str, text: &str) {
 }
 
 fn bench(c: &mut Criterion) {
-    bench_start(c, "pingpong", PINGPONG);
-    bench_start(c, "routing_strategy", ROUTING_STRATEGY);
+    // Each pair back to back, so that a shared machine's load skews both alike.
+    for metered in [false, true] {
+        bench_start(c, "pingpong", PINGPONG, metered);
+    }
+    for metered in [false, true] {
+        bench_start(c, "routing_strategy", ROUTING_STRATEGY, metered);
+    }
 }
 
 criterion_group!(benches, bench);

@@ -48,6 +48,81 @@ pub struct Outgoing {
     pub event: Event,
 }
 
+/// Why the host refuses to hold one more delayed send of a session: a bound of the
+/// sender's own, so the sender gets `error.execution` and the send is not made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DelayedRefusal {
+    /// `limits.delayed_sends_max` sends of the session are pending.
+    Count {
+        /// Pending sends.
+        pending: u32,
+        /// The bound.
+        pending_max: u32,
+    },
+    /// The session's pending payloads and this one would pass
+    /// `limits.delayed_send_bytes_max`.
+    Bytes {
+        /// Payload bytes of the session's pending sends.
+        pending_bytes: u64,
+        /// Payload bytes of the refused send.
+        payload_bytes: u64,
+        /// The bound.
+        bytes_max: u32,
+    },
+}
+
+impl std::fmt::Display for DelayedRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DelayedRefusal::Count {
+                pending,
+                pending_max,
+            } => write!(
+                f,
+                "{pending} delayed sends are pending (limits.delayed_sends_max is {pending_max})"
+            ),
+            DelayedRefusal::Bytes {
+                pending_bytes,
+                payload_bytes,
+                bytes_max,
+            } => write!(
+                f,
+                "{pending_bytes} bytes of delayed sends are pending and this one has \
+                 {payload_bytes} (limits.delayed_send_bytes_max is {bytes_max})"
+            ),
+        }
+    }
+}
+
+impl Outgoing {
+    /// Whether the host holds it for a while: a delay, or `#_internal` (which the host
+    /// returns to the session's internal queue when due).
+    pub fn is_delayed(&self) -> bool {
+        self.delay_ms > 0 || self.target == Target::SelfInternal
+    }
+
+    /// The bytes the send holds while pending: its event's strings and data, its target
+    /// and ids. An estimate of the heap it keeps, counted the same way on every host.
+    pub fn payload_bytes(&self) -> u64 {
+        let event = &self.event;
+        let text = |s: &Option<Box<str>>| s.as_ref().map_or(0, |s| s.len() as u64);
+        let target = match &self.target {
+            Target::Invoked(s) | Target::Session(s) | Target::Uri(s) => s.len() as u64,
+            _ => 0,
+        };
+        let fields = [
+            &event.sendid,
+            &event.origin,
+            &event.origintype,
+            &event.invokeid,
+        ];
+        let ids: u64 = fields.into_iter().map(text).sum();
+        let own = (self.sendid.len() + self.type_.len() + event.name.len()) as u64;
+        own + target + ids + text(&event.raw) + event.data.heap_bytes()
+    }
+}
+
 /// Why a send could not be dispatched: the session gets `error.communication`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SendError {
@@ -125,6 +200,12 @@ pub struct ExtensionError {
 
 /// What the host does for a session. Implemented by the runtime and by `baton run`.
 pub trait Effects {
+    /// Whether the host will hold the delayed send `out` (see [`Outgoing::is_delayed`]),
+    /// asked before [`Effects::send`]: a refusal raises `error.execution` in the sender.
+    fn admit_delayed(&mut self, out: &Outgoing) -> Result<(), DelayedRefusal> {
+        let _ = out;
+        Ok(())
+    }
     /// Dispatches or schedules an event. An error raises `error.communication`.
     fn send(&mut self, out: Outgoing) -> Result<(), SendError>;
     /// Cancels a delayed send of this session that has not fired yet.

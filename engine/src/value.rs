@@ -31,6 +31,29 @@ pub enum Value {
 }
 
 impl Value {
+    /// The heap the value holds, in bytes: one `Value` per node plus its strings. Walks an
+    /// explicit stack, as values come from clients and can be deep.
+    pub fn heap_bytes(&self) -> u64 {
+        let node = std::mem::size_of::<Value>() as u64;
+        let mut bytes = 0;
+        let mut stack = vec![self];
+        while let Some(value) = stack.pop() {
+            bytes += node;
+            match value {
+                Value::String(s) | Value::Xml(s) => bytes += s.len() as u64,
+                Value::Array(items) => stack.extend(items.iter()),
+                Value::Object(fields) => {
+                    for (key, item) in fields {
+                        bytes += key.len() as u64;
+                        stack.push(item);
+                    }
+                }
+                Value::Undefined | Value::Null | Value::Bool(_) | Value::Number(_) => {}
+            }
+        }
+        bytes
+    }
+
     /// Converts parsed JSON into a value.
     pub fn from_json(json: &serde_json::Value) -> Value {
         match json {

@@ -19,7 +19,7 @@ fn start(tag: &str, limits: &str, extra: &str) -> Server {
          [[listener]]\nname = \"api\"\naddress = \"127.0.0.1:{port}\"\n\n{extra}\n{}",
         allow_documents(&[])
     );
-    Server::start(&format!("shares-{tag}"), &text, port)
+    Server::start(&format!("client-shares-{tag}"), &text, port)
 }
 
 #[test]

@@ -104,8 +104,10 @@ pub trait Datamodel {
     fn set_now(&mut self, now_ms: u64);
 
     /// Sets `_event` for the following evaluations in `scope`. Called for every event the
-    /// session processes when [`Document::uses_event`] is set.
-    fn set_event(&mut self, scope: ScopeId, event: &Event);
+    /// session processes when [`Document::uses_event`] is set. An error (the heap share
+    /// used up, data that cannot convert) is the session's `error.execution`: `_event` is
+    /// then the event with `data` undefined, or, if even that failed, the previous event.
+    fn set_event(&mut self, scope: ScopeId, event: &Event) -> Result<(), ScriptError>;
 
     /// Tells the datamodel the active configuration for `In()`: bit `i` of the words is
     /// state `i`. Called after every configuration change when [`Document::uses_in`] is set.
@@ -116,8 +118,14 @@ pub trait Datamodel {
     fn init_data(&mut self, scope: ScopeId, data: DataIdx) -> Result<(), ScriptError>;
 
     /// Assigns a value from outside (invoke `<param>`/namelist, session start parameters)
-    /// to the top-level variable `name`, if it is declared. Returns false if it is not.
-    fn set_variable(&mut self, scope: ScopeId, name: &str, value: &Value) -> bool;
+    /// to the top-level variable `name`, if it is declared. Returns false if it is not; an
+    /// assignment that fails (the heap share used up) is an error, never silent.
+    fn set_variable(
+        &mut self,
+        scope: ScopeId,
+        name: &str,
+        value: &Value,
+    ) -> Result<bool, ScriptError>;
 
     /// Evaluates a [`crate::model::ExprKind::Cond`] to a boolean.
     fn eval_cond(&mut self, scope: ScopeId, expr: ExprIdx) -> Result<bool, ScriptError>;

@@ -89,7 +89,9 @@ impl Datamodel for NullDatamodel {
 
     fn set_now(&mut self, _now_ms: u64) {}
 
-    fn set_event(&mut self, _scope: ScopeId, _event: &Event) {}
+    fn set_event(&mut self, _scope: ScopeId, _event: &Event) -> Result<(), ScriptError> {
+        Ok(())
+    }
 
     fn set_configuration(&mut self, scope: ScopeId, active: &[u64]) {
         if let Some(s) = self.scopes.get_mut(scope) {
@@ -106,8 +108,13 @@ impl Datamodel for NullDatamodel {
         }
     }
 
-    fn set_variable(&mut self, _scope: ScopeId, _name: &str, _value: &Value) -> bool {
-        false
+    fn set_variable(
+        &mut self,
+        _scope: ScopeId,
+        _name: &str,
+        _value: &Value,
+    ) -> Result<bool, ScriptError> {
+        Ok(false)
     }
 
     fn eval_cond(&mut self, scope: ScopeId, expr: ExprIdx) -> Result<bool, ScriptError> {
@@ -306,7 +313,7 @@ mod tests {
         assert!(dm.run_script(s, ExprIdx(0)).is_err());
         assert!(dm.init_data(s, DataIdx(0)).is_ok());
         assert!(dm.init_data(s, DataIdx(1)).is_err());
-        assert!(!dm.set_variable(s, "d", &Value::Null));
+        assert_eq!(dm.set_variable(s, "d", &Value::Null), Ok(false));
         dm.drop_scope(s);
         assert!(dm.eval_cond(s, ExprIdx(0)).is_err());
     }

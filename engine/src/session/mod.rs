@@ -233,7 +233,7 @@ impl Session {
         let doc = self.doc.clone();
         let mut cx = Cx { dm, fx, doc: &doc };
         if doc.uses_event {
-            cx.dm.set_event(self.scope, event);
+            self.bind_event(&mut cx, event);
         }
         if !doc.extensions.is_empty() {
             self.request = extension::request_of(event);
@@ -329,7 +329,10 @@ impl Session {
         }
         self.data_bound.insert(ROOT);
         for (name, value) in params {
-            cx.dm.set_variable(self.scope, name, value);
+            // An undeclared name is ignored; a failed assignment is never silent.
+            if let Err(e) = cx.dm.set_variable(self.scope, name, value) {
+                self.raise_error(exec::ExecError::script(e));
+            }
         }
         if let Some(script) = doc.script {
             if let Err(e) = cx.dm.run_script(self.scope, script) {
@@ -358,6 +361,17 @@ impl Session {
         }
     }
 
+    /// Sets `_event` to `event`; a failure is the session's `error.execution`, except for
+    /// an `error.*` event itself, whose failure raised again would loop for ever.
+    fn bind_event(&mut self, cx: &mut Cx<'_>, event: &Event) {
+        let Err(e) = cx.dm.set_event(self.scope, event) else {
+            return;
+        };
+        if !event.name.starts_with("error.") {
+            self.raise_error(exec::ExecError::script(e));
+        }
+    }
+
     /// The W3C main loop from after an event's microstep to the next stable configuration:
     /// eventless transitions and internal events, then invocations, until quiescent.
     fn run_macrostep(&mut self, cx: &mut Cx<'_>) {
@@ -372,7 +386,7 @@ impl Session {
                         break;
                     };
                     if cx.doc.uses_event {
-                        cx.dm.set_event(self.scope, &event);
+                        self.bind_event(cx, &event);
                     }
                     self.select_transitions(cx, Some(&event.name), &mut enabled);
                     event_name = Some(event.name);

@@ -88,6 +88,15 @@ impl Session {
             delay_ms,
             event,
         };
+        if out.is_delayed() {
+            // A bound of the sender's own: `error.execution`, and the send is not made.
+            if let Err(refusal) = cx.fx.admit_delayed(&out) {
+                return Err(ExecError {
+                    message: refusal.to_string(),
+                    sendid: Some(sendid),
+                });
+            }
+        }
         if let Err(e) = cx.fx.send(out) {
             self.communication_error(sendid, e.reason);
         }

@@ -226,6 +226,24 @@ pub struct LimitsConfig {
     /// Engine: delayed `<send>`s pending per session (default 1,000); one more raises
     /// `error.execution`. Cost: a timer entry each.
     pub delayed_sends_max: u32,
+    /// Engine: payload bytes of one session's pending delayed `<send>`s (default 1 MiB);
+    /// a send past it raises `error.execution` in the sender and is not made. Cost: the
+    /// pending payloads are held in the shard's memory until due. Reloads live.
+    pub delayed_send_bytes_max: u32,
+    /// Engine: nesting of `<invoke>` (default 16): a session this many invocations deep
+    /// cannot invoke; the invoke fails (`error.execution`) instead. Reloads live.
+    pub invoke_depth_max: u32,
+    /// Sessions alive at once in one tree: a session a client started, its invoked
+    /// descendants and the sessions they start with `<session:start>`, recursively
+    /// (default 1,000; above `sessions_per_shard_max` the table bounds it first). One more
+    /// fails its `<invoke>` or answers its `<session:start>` with `error.session.start`, so
+    /// that one client's session cannot fill the session table. Reloads live.
+    pub sessions_per_tree_max: u32,
+    /// External events one session may process per second (default 1,000). Past it its
+    /// events wait in its queue for the next second, so a `<send>`-to-self loop costs the
+    /// shard this many macrosteps a second, not a core, and other sessions keep their
+    /// latency. Reloads live.
+    pub session_events_per_second_max: u32,
     /// Engine: iterations of one `<foreach>` (default 100,000).
     pub foreach_items_max: u32,
     /// Engine: run-time budget of one script evaluation, in QuickJS interrupt polls
@@ -233,6 +251,11 @@ pub struct LimitsConfig {
     pub script_fuel_max: u32,
     /// Engine: JS heap of one shard's runtime, in bytes (default 256 MiB).
     pub js_heap_bytes_max: u32,
+    /// Engine: JS heap one session may hold, in bytes (default 16 MiB; at most
+    /// `js_heap_bytes_max`). An allocation past it fails that session's evaluation with
+    /// `error.execution`; other sessions are untouched. Cost: a ledger entry per session
+    /// and 16 bytes per JS heap block (the owner's header). Reloads live.
+    pub js_heap_per_session_bytes_max: u32,
     /// Engine: JS stack of one shard's runtime, in bytes (default 512 KiB).
     pub js_stack_bytes_max: u32,
     /// Engine: largest document accepted, in bytes (default 4 MiB). Cost: parse time and
@@ -267,9 +290,14 @@ impl Default for LimitsConfig {
             microsteps_per_macrostep_max: engine.microsteps_per_macrostep_max,
             internal_queue_max: engine.internal_queue_max,
             delayed_sends_max: engine.delayed_sends_max,
+            delayed_send_bytes_max: engine.delayed_send_bytes_max,
+            invoke_depth_max: engine.invoke_depth_max,
+            sessions_per_tree_max: engine.sessions_per_tree_max,
+            session_events_per_second_max: engine.session_events_per_second_max,
             foreach_items_max: engine.foreach_items_max,
             script_fuel_max: engine.script_fuel_max,
             js_heap_bytes_max: engine.js_heap_bytes_max,
+            js_heap_per_session_bytes_max: engine.js_heap_per_session_bytes_max,
             js_stack_bytes_max: engine.js_stack_bytes_max,
             document_bytes_max: engine.document_bytes_max,
             states_max: engine.states_max,
@@ -288,9 +316,14 @@ impl LimitsConfig {
             microsteps_per_macrostep_max: self.microsteps_per_macrostep_max,
             internal_queue_max: self.internal_queue_max,
             delayed_sends_max: self.delayed_sends_max,
+            delayed_send_bytes_max: self.delayed_send_bytes_max,
+            invoke_depth_max: self.invoke_depth_max,
+            sessions_per_tree_max: self.sessions_per_tree_max,
+            session_events_per_second_max: self.session_events_per_second_max,
             foreach_items_max: self.foreach_items_max,
             script_fuel_max: self.script_fuel_max,
             js_heap_bytes_max: self.js_heap_bytes_max,
+            js_heap_per_session_bytes_max: self.js_heap_per_session_bytes_max,
             js_stack_bytes_max: self.js_stack_bytes_max,
         }
     }

@@ -12,7 +12,7 @@ const HEADER_BYTES_MIN: u32 = 64;
 
 /// Every limit is at least 1, the session bound fits a session id, timeouts nest.
 pub(super) fn limits(limits: &LimitsConfig) -> Result<(), Problem> {
-    let values: [(&'static str, u32); 22] = [
+    let values: [(&'static str, u32); 27] = [
         (
             "limits.sessions_per_shard_max",
             limits.sessions_per_shard_max,
@@ -43,9 +43,23 @@ pub(super) fn limits(limits: &LimitsConfig) -> Result<(), Problem> {
         ),
         ("limits.internal_queue_max", limits.internal_queue_max),
         ("limits.delayed_sends_max", limits.delayed_sends_max),
+        (
+            "limits.delayed_send_bytes_max",
+            limits.delayed_send_bytes_max,
+        ),
+        ("limits.invoke_depth_max", limits.invoke_depth_max),
+        ("limits.sessions_per_tree_max", limits.sessions_per_tree_max),
+        (
+            "limits.session_events_per_second_max",
+            limits.session_events_per_second_max,
+        ),
         ("limits.foreach_items_max", limits.foreach_items_max),
         ("limits.script_fuel_max", limits.script_fuel_max),
         ("limits.js_heap_bytes_max", limits.js_heap_bytes_max),
+        (
+            "limits.js_heap_per_session_bytes_max",
+            limits.js_heap_per_session_bytes_max,
+        ),
         ("limits.js_stack_bytes_max", limits.js_stack_bytes_max),
         ("limits.document_bytes_max", limits.document_bytes_max),
         ("limits.states_max", limits.states_max),
@@ -67,6 +81,12 @@ pub(super) fn limits(limits: &LimitsConfig) -> Result<(), Problem> {
             min: HEADER_BYTES_MIN.into(),
         });
     }
+    // A session's share is part of the shard's heap.
+    at_most(
+        "limits.js_heap_per_session_bytes_max",
+        limits.js_heap_per_session_bytes_max,
+        limits.js_heap_bytes_max,
+    )?;
     // A channel slot per message: past a million, a full mesh costs more than it buys.
     at_most("limits.mesh_queue_max", limits.mesh_queue_max, 1 << 20)?;
     if limits.header_timeout_ms > limits.request_timeout_ms {

@@ -6,7 +6,8 @@
 //! by default [`SeededIds`], so a run with the same seed produces the same ids; the server
 //! plugs in one that encodes the home shard.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::rc::Rc;
 
 use engine::event::Event;
@@ -16,7 +17,7 @@ use engine::value::Value;
 use slab::Slab;
 
 /// A session's slot in a host, generation-checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SessionKey {
     /// Slab index.
     pub slot: u32,
@@ -85,6 +86,15 @@ pub(crate) struct Slot {
     /// Started by the host's user, not by `<invoke>` (stays true for nothing else: a child
     /// whose invocation was cancelled loses its parent but is not top-level).
     pub top_level: bool,
+    /// The session's tree (see [`Directory`]).
+    pub tree: u64,
+    /// When the session's current one-second window of events began.
+    window_start_ms: u64,
+    /// Events it was given in that window.
+    window_events: u32,
+    /// It used up its window and waits for the next (it is on the throttled heap, not
+    /// the ready list).
+    throttled: bool,
     /// When the initial macrostep ran (before it: when the session was added).
     pub started_at_ms: u64,
     /// The key is on the directory's ready list.
@@ -105,16 +115,37 @@ impl Slot {
     }
 }
 
+/// Why a session comes to be: it decides the session's tree (see [`Directory`]).
+#[derive(Clone, Debug)]
+pub(crate) enum Origin {
+    /// Started by the host's user (a client): the root of a new tree.
+    Client,
+    /// Invoked by a parent: in the parent's tree.
+    Invoked(ParentLink),
+    /// Started by this session's `<session:start>`: in its tree.
+    StartedBy(SessionKey),
+}
+
 /// Why [`Directory::insert`] refused a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum InsertError {
     /// The directory holds `sessions_max` sessions.
     Full(SessionsFull),
+    /// The session's tree holds `limits.sessions_per_tree_max` sessions.
+    TreeFull {
+        /// The bound.
+        sessions_max: u32,
+    },
     /// The [`SessionIds`] source kept answering ids in use; this is the last one.
     IdInUse(Box<str>),
 }
 
 /// The sessions of one host.
+///
+/// Every session belongs to a *tree*: a session a client started, the sessions it invokes,
+/// and the sessions those start with `<session:start>`, recursively. A tree holds at most
+/// `limits.sessions_per_tree_max` sessions at once, so that one client's session (an
+/// `<invoke>` recursion, a `<foreach>` of `<session:start>`) cannot fill the host's table.
 pub(crate) struct Directory {
     slab: Slab<Slot>,
     by_id: HashMap<Box<str>, SessionKey>,
@@ -125,7 +156,18 @@ pub(crate) struct Directory {
     /// round-robin, without scanning every slot per step. An entry whose session ended is
     /// skipped when it comes up.
     ready: VecDeque<SessionKey>,
+    /// Live sessions per tree (no entry for an empty tree).
+    trees: HashMap<u64, u32>,
+    tree_next: u64,
+    tree_sessions_max: u32,
+    /// Sessions that used up their second's events, by when their next window opens.
+    throttled: BinaryHeap<Reverse<(u64, SessionKey)>>,
+    /// `limits.session_events_per_second_max`.
+    events_per_window_max: u32,
 }
+
+/// The length of a session's event window (see `limits.session_events_per_second_max`).
+const EVENT_WINDOW_MS: u64 = 1_000;
 
 impl Directory {
     pub fn new(sessions_max: u32, ids: Box<dyn SessionIds>) -> Directory {
@@ -137,7 +179,109 @@ impl Directory {
             sessions_max,
             ids,
             ready: VecDeque::new(),
+            trees: HashMap::new(),
+            tree_next: 0,
+            tree_sessions_max: u32::MAX,
+            throttled: BinaryHeap::new(),
+            events_per_window_max: u32::MAX,
         }
+    }
+
+    /// Bounds the events each session is given per second, from the next one.
+    pub fn set_events_per_second_max(&mut self, events_max: u32) {
+        assert!(events_max > 0);
+        self.events_per_window_max = events_max;
+    }
+
+    /// When the earliest throttled session's next window opens.
+    pub fn next_release_ms(&self) -> Option<u64> {
+        self.throttled.peek().map(|Reverse((at_ms, _))| *at_ms)
+    }
+
+    /// True if some session waits for its next window.
+    pub fn has_throttled(&self) -> bool {
+        !self.throttled.is_empty()
+    }
+
+    /// Puts the sessions whose next window has opened by `now_ms` back on the ready list.
+    fn release_throttled(&mut self, now_ms: u64) {
+        while let Some(&Reverse((at_ms, key))) = self.throttled.peek() {
+            if at_ms > now_ms {
+                break;
+            }
+            self.throttled.pop();
+            if let Some(slot) = self.get_mut(key) {
+                slot.throttled = false;
+                self.mark_ready(key);
+            }
+        }
+    }
+
+    /// Counts one event for the session in `slot` at `now_ms`; false when its window is
+    /// used up, and then it is throttled until the next window.
+    fn take_event(&mut self, key: SessionKey, now_ms: u64) -> bool {
+        let events_max = self.events_per_window_max;
+        let Some(slot) = self.get_mut(key) else {
+            return false;
+        };
+        if now_ms >= slot.window_start_ms + EVENT_WINDOW_MS {
+            slot.window_start_ms = now_ms;
+            slot.window_events = 0;
+        }
+        if slot.window_events < events_max {
+            slot.window_events += 1;
+            return true;
+        }
+        assert!(
+            !slot.throttled,
+            "a throttled session is not on the ready list"
+        );
+        slot.throttled = true;
+        let release_ms = slot.window_start_ms + EVENT_WINDOW_MS;
+        self.throttled.push(Reverse((release_ms, key)));
+        false
+    }
+
+    /// Bounds each tree's live sessions from the next insert (`limits.sessions_per_tree_max`).
+    pub fn set_tree_sessions_max(&mut self, tree_sessions_max: u32) {
+        assert!(tree_sessions_max > 0);
+        self.tree_sessions_max = tree_sessions_max;
+    }
+
+    /// The tree a session of `origin` joins; refused when that tree is full.
+    fn tree_of(&mut self, origin: &Origin) -> Result<u64, InsertError> {
+        let member = match origin {
+            Origin::Client => None,
+            Origin::Invoked(link) => Some(link.key),
+            Origin::StartedBy(key) => Some(*key),
+        };
+        let Some(tree) = member.and_then(|key| self.get(key)).map(|slot| slot.tree) else {
+            self.tree_next += 1;
+            return Ok(self.tree_next);
+        };
+        let live = self.trees.get(&tree).copied().unwrap_or(0);
+        assert!(live > 0, "a live member's tree counts it");
+        if live >= self.tree_sessions_max {
+            return Err(InsertError::TreeFull {
+                sessions_max: self.tree_sessions_max,
+            });
+        }
+        Ok(tree)
+    }
+
+    /// How many invocations deep `key` is: 0 for a session no `<invoke>` started.
+    pub fn invoke_depth(&self, key: SessionKey) -> u32 {
+        let mut depth = 0;
+        let mut at = self.get(key).and_then(|slot| slot.parent.as_ref());
+        while let Some(link) = at {
+            depth += 1;
+            assert!(
+                depth as usize <= self.slab.len(),
+                "parent links form no cycle"
+            );
+            at = self.get(link.key).and_then(|slot| slot.parent.as_ref());
+        }
+        depth
     }
 
     /// Adds a session in phase `phase` with a fresh session id, at `now_ms`. A session
@@ -146,7 +290,7 @@ impl Directory {
         &mut self,
         doc: Rc<Document>,
         phase: Phase,
-        parent: Option<ParentLink>,
+        origin: Origin,
         now_ms: u64,
     ) -> Result<SessionKey, InsertError> {
         if self.slab.len() >= self.sessions_max as usize {
@@ -154,7 +298,13 @@ impl Directory {
                 sessions_max: self.sessions_max,
             }));
         }
+        let tree = self.tree_of(&origin)?;
         let id = self.fresh_id()?;
+        *self.trees.entry(tree).or_default() += 1;
+        let parent = match origin {
+            Origin::Invoked(link) => Some(link),
+            Origin::Client | Origin::StartedBy(_) => None,
+        };
         let generation = self.generation_next;
         self.generation_next = self.generation_next.wrapping_add(1).max(1);
         let entry = self.slab.vacant_entry();
@@ -173,6 +323,10 @@ impl Directory {
             top_level,
             started_at_ms: now_ms,
             ready: false,
+            tree,
+            window_start_ms: now_ms,
+            window_events: 0,
+            throttled: false,
         });
         let previous = self.by_id.insert(id, key);
         assert!(previous.is_none(), "fresh_id returns ids not in use");
@@ -196,6 +350,13 @@ impl Directory {
         self.get(key)?;
         let slot = self.slab.remove(key.slot as usize);
         self.by_id.remove(&slot.id);
+        let Some(live) = self.trees.get_mut(&slot.tree) else {
+            panic!("a session's tree counts it");
+        };
+        *live -= 1;
+        if *live == 0 {
+            self.trees.remove(&slot.tree);
+        }
         if let Some(link) = &slot.parent {
             if let Some(parent) = self.get_mut(link.key) {
                 parent.children.retain(|(_, child)| *child != key);
@@ -237,20 +398,22 @@ impl Directory {
         let Some(slot) = self.get_mut(key) else {
             return;
         };
-        if !slot.ready && slot.is_runnable() {
+        if !slot.ready && !slot.throttled && slot.is_runnable() {
             slot.ready = true;
             self.ready.push_back(key);
         }
     }
 
-    /// Takes the next idle session with an event waiting off the ready list.
-    pub fn next_runnable(&mut self) -> Option<SessionKey> {
+    /// Takes the next idle session with an event waiting off the ready list, skipping (and
+    /// throttling) those that used up their second's events by `now_ms`.
+    pub fn next_runnable(&mut self, now_ms: u64) -> Option<SessionKey> {
+        self.release_throttled(now_ms);
         while let Some(key) = self.ready.pop_front() {
             let Some(slot) = self.get_mut(key) else {
                 continue;
             };
             slot.ready = false;
-            if slot.is_runnable() {
+            if slot.is_runnable() && self.take_event(key, now_ms) {
                 return Some(key);
             }
         }
@@ -364,9 +527,9 @@ mod tests {
         let doc = Rc::new(doc);
         let mut dir = Directory::new(4, Box::new(Stuck));
         let starting = || Phase::Starting { params: Vec::new() };
-        let first = dir.insert(Rc::clone(&doc), starting(), None, 0);
+        let first = dir.insert(Rc::clone(&doc), starting(), Origin::Client, 0);
         assert!(first.is_ok());
-        let second = dir.insert(doc, starting(), None, 0);
+        let second = dir.insert(doc, starting(), Origin::Client, 0);
         assert_eq!(second, Err(InsertError::IdInUse("same".into())));
         assert_eq!(dir.len(), 1);
     }

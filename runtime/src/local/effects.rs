@@ -7,21 +7,32 @@
 //! unknown target raises `error.communication` in the sender at the right moment.
 
 use engine::effects::{
-    Effects, ExtensionAction, ExtensionError, ExtensionOutcome, InvokeError, InvokeRequest,
-    Outgoing, SendError, Target, BASICHTTP_PROCESSOR, SCXML_INVOKE, SCXML_PROCESSOR,
+    DelayedRefusal, Effects, ExtensionAction, ExtensionError, ExtensionOutcome, InvokeError,
+    InvokeRequest, Outgoing, SendError, Target, BASICHTTP_PROCESSOR, SCXML_INVOKE, SCXML_PROCESSOR,
 };
 use engine::event::Event;
 use engine::extension::ActionKind;
 use engine::value::Value;
 
 use super::basichttp::{communication_error, form_body, HttpSend};
-use super::directory::{InsertError, ParentLink, Phase, SessionKey};
+use super::directory::{InsertError, Origin, ParentLink, Phase, SessionKey};
 use super::{Core, DeliverError, Work};
 
 /// The effects of the session `key`, performed on `core`.
 pub(crate) struct HostEffects<'a> {
     pub core: &'a mut Core,
     pub key: SessionKey,
+}
+
+/// Why an invoke could not insert its child.
+fn insert_refusal(error: &InsertError) -> String {
+    match error {
+        InsertError::Full(full) => format!("too many sessions (limit {})", full.sessions_max),
+        InsertError::TreeFull { sessions_max } => format!(
+            "the session's tree holds {sessions_max} sessions (limits.sessions_per_tree_max)"
+        ),
+        InsertError::IdInUse(id) => format!("no fresh session id (last: '{id}')"),
+    }
 }
 
 /// True for the SCXML event I/O processor's type, however it is spelt.
@@ -44,26 +55,41 @@ impl HostEffects<'_> {
         if out.delay_ms == 0 {
             return self.core.deliver(self.key, out);
         }
-        self.check_delayed_room()?;
+        self.schedule(out)
+    }
+
+    /// Holds a delayed send until it is due. The engine asked [`Effects::admit_delayed`]
+    /// first; a send that skipped it is held anyway, and the bounds catch the next one.
+    fn schedule(&mut self, out: Outgoing) -> Result<(), SendError> {
         let at_ms = self.core.now_ms.saturating_add(out.delay_ms);
         self.core.timers.schedule(at_ms, self.key, out);
         Ok(())
     }
 }
 
-impl HostEffects<'_> {
-    /// Refuses a delayed send past `limits.delayed_sends_max` pending for this session.
-    fn check_delayed_room(&self) -> Result<(), SendError> {
-        let pending_max = self.core.config.limits.delayed_sends_max as usize;
-        if self.core.timers.count_owner(self.key) >= pending_max {
-            let reason = format!("more than {pending_max} delayed sends pending");
-            return Err(SendError { reason });
+impl Effects for HostEffects<'_> {
+    /// Refuses a delayed send past `limits.delayed_sends_max` pending for this session, or
+    /// past `limits.delayed_send_bytes_max` of pending payload.
+    fn admit_delayed(&mut self, out: &Outgoing) -> Result<(), DelayedRefusal> {
+        let limits = &self.core.config.limits;
+        let pending = self.core.timers.pending(self.key);
+        if pending.count >= limits.delayed_sends_max {
+            return Err(DelayedRefusal::Count {
+                pending: pending.count,
+                pending_max: limits.delayed_sends_max,
+            });
+        }
+        let payload_bytes = out.payload_bytes();
+        if pending.bytes + payload_bytes > u64::from(limits.delayed_send_bytes_max) {
+            return Err(DelayedRefusal::Bytes {
+                pending_bytes: pending.bytes,
+                payload_bytes,
+                bytes_max: limits.delayed_send_bytes_max,
+            });
         }
         Ok(())
     }
-}
 
-impl Effects for HostEffects<'_> {
     fn send(&mut self, out: Outgoing) -> Result<(), SendError> {
         if out.type_.as_ref() == BASICHTTP_PROCESSOR {
             return self.send_basichttp(out);
@@ -79,10 +105,7 @@ impl Effects for HostEffects<'_> {
         if !delayed {
             return self.core.deliver(self.key, out);
         }
-        self.check_delayed_room()?;
-        let at_ms = self.core.now_ms.saturating_add(out.delay_ms);
-        self.core.timers.schedule(at_ms, self.key, out);
-        Ok(())
+        self.schedule(out)
     }
 
     fn cancel(&mut self, sendid: &str) {
@@ -98,6 +121,11 @@ impl Effects for HostEffects<'_> {
             let reason = format!("invoke id '{}' is already in use", request.invokeid);
             return Err(InvokeError { reason });
         }
+        let depth_max = self.core.config.limits.invoke_depth_max;
+        if self.core.dir.invoke_depth(self.key) >= depth_max {
+            let reason = format!("invocations nest {depth_max} deep (limits.invoke_depth_max)");
+            return Err(InvokeError { reason });
+        }
         let doc = self.core.child_document(&request)?;
         let link = ParentLink {
             key: self.key,
@@ -107,14 +135,12 @@ impl Effects for HostEffects<'_> {
             params: request.params,
         };
         let now_ms = self.core.now_ms;
-        let inserted = self.core.dir.insert(doc, phase, Some(link), now_ms);
+        let inserted = self
+            .core
+            .dir
+            .insert(doc, phase, Origin::Invoked(link), now_ms);
         let child = inserted.map_err(|error| InvokeError {
-            reason: match error {
-                InsertError::Full(full) => {
-                    format!("too many sessions (limit {})", full.sessions_max)
-                }
-                InsertError::IdInUse(id) => format!("no fresh session id (last: '{id}')"),
-            },
+            reason: insert_refusal(&error),
         })?;
         if let Some(slot) = self.core.dir.get_mut(child) {
             slot.autoforward = request.autoforward;

@@ -28,6 +28,7 @@ mod clock;
 mod directory;
 mod effects;
 mod extensions;
+mod js_heap;
 mod loader;
 pub mod places;
 mod remote;
@@ -54,13 +55,14 @@ pub use basichttp::{BasicHttpProcessor, HttpSend};
 pub use clock::{epoch_ms_now, Clock, RealClock, VirtualClock};
 pub use directory::{SeededIds, SessionIds, SessionKey, SessionsFull, ID_ATTEMPTS_MAX};
 pub use extensions::ExtensionHandler;
+pub use js_heap::metered_datamodel;
 pub use loader::{compile_with, resolve, FileLoader, LoadError, INLINE_DOCUMENTS_MAX};
 pub use places::{FileRefusal, Places};
 pub use remote::{NoRemote, Remote};
 pub use requests::{Answer, Reply, RESPONSE_STATUS_DEFAULT, SESSION_ENDED_STATUS};
 pub use sessions::{DeliverError, Finished, Progress, SessionInfo, SessionSummary};
 
-use directory::{Directory, InsertError, Phase};
+use directory::{Directory, InsertError, Origin, Phase};
 use effects::HostEffects;
 use loader::DocumentCache;
 use requests::Requests;
@@ -249,6 +251,11 @@ pub enum StartError {
     },
     /// [`HostConfig::sessions_max`] is reached.
     Full(SessionsFull),
+    /// The starting session's tree holds `limits.sessions_per_tree_max` sessions.
+    TreeFull {
+        /// The bound.
+        sessions_max: u32,
+    },
     /// The [`SessionIds`] source answered only ids in use ([`ID_ATTEMPTS_MAX`] times).
     IdInUse {
         /// The last id it answered.
@@ -260,6 +267,7 @@ impl From<InsertError> for StartError {
     fn from(error: InsertError) -> StartError {
         match error {
             InsertError::Full(full) => StartError::Full(full),
+            InsertError::TreeFull { sessions_max } => StartError::TreeFull { sessions_max },
             InsertError::IdInUse(id) => StartError::IdInUse { id },
         }
     }
@@ -270,6 +278,11 @@ impl std::fmt::Display for StartError {
         match self {
             StartError::Scope { message } => write!(f, "cannot create the session: {message}"),
             StartError::Full(full) => write!(f, "too many sessions (limit {})", full.sessions_max),
+            StartError::TreeFull { sessions_max } => write!(
+                f,
+                "the starting session's tree holds {sessions_max} sessions \
+                 (limits.sessions_per_tree_max)"
+            ),
             StartError::IdInUse { id } => write!(f, "no fresh session id (last: '{id}')"),
         }
     }
@@ -332,7 +345,10 @@ impl Host {
 
     /// A host with no sessions, whose ids come from `ids`.
     pub fn with_ids(config: HostConfig, ids: Box<dyn SessionIds>) -> Host {
-        let ecmascript = EcmascriptDatamodel::new(&config.limits, config.seed);
+        let ecmascript = match js_heap::metered_datamodel(&config.limits, config.seed) {
+            Ok(ecmascript) => ecmascript,
+            Err(e) => panic!("cannot start the ECMAScript datamodel: {}", e.message),
+        };
         let basichttp = match config.basichttp {
             false => None,
             true => basichttp::BasicHttp::start()
@@ -342,7 +358,12 @@ impl Host {
         };
         let core = Core {
             basichttp,
-            dir: Directory::new(config.sessions_max, ids),
+            dir: {
+                let mut dir = Directory::new(config.sessions_max, ids);
+                dir.set_tree_sessions_max(config.limits.sessions_per_tree_max);
+                dir.set_events_per_second_max(config.limits.session_events_per_second_max);
+                dir
+            },
             timers: Timers::default(),
             starts: DeferredStarts::default(),
             requests: Requests::new(config.requests_pending_max),
@@ -391,6 +412,13 @@ impl Host {
         if documents_changed {
             self.core.docs.clear();
         }
+        self.ecmascript.set_heap_bounds(&limits);
+        self.core
+            .dir
+            .set_tree_sessions_max(limits.sessions_per_tree_max);
+        self.core
+            .dir
+            .set_events_per_second_max(limits.session_events_per_second_max);
         self.core.config.limits = limits;
         self.core.config.queue_events_max = queue_events_max;
     }
@@ -434,7 +462,7 @@ impl Host {
     ) -> Result<Status, StartError> {
         self.reset();
         self.core.now_ms = now_ms;
-        let key = self.admit(doc, params.to_vec())?;
+        let key = self.admit(doc, params.to_vec(), Origin::Client)?;
         self.core.root = Some(key);
         // A created top-level session already has its scope, so its launch cannot fail.
         let launched = self.launch(key);
@@ -461,7 +489,7 @@ impl Host {
                 self.do_work(work);
                 return Some(Stepped::Other);
             }
-            if let Some(key) = self.core.dir.next_runnable() {
+            if let Some(key) = self.core.dir.next_runnable(self.core.now_ms) {
                 let is_root = self.core.root == Some(key);
                 self.run_event(key);
                 return Some(if is_root {
@@ -478,20 +506,21 @@ impl Host {
         }
     }
 
-    /// When the next delayed send fires or deferred start is due, if any is pending.
+    /// When the next delayed send fires, deferred start is due, or throttled session may
+    /// run again (`limits.session_events_per_second_max`), if any is pending.
     pub fn next_timer_ms(&mut self) -> Option<u64> {
         let send = self.core.timers.next_ms();
         let start = self.core.starts.next_ms();
-        match (send, start) {
-            (Some(send), Some(start)) => Some(send.min(start)),
-            (send, start) => send.or(start),
-        }
+        let release = self.core.dir.next_release_ms();
+        [send, start, release].into_iter().flatten().min()
     }
 
     /// True if some work, event or timer is pending, that is, the run can still progress.
     pub fn has_pending(&self) -> bool {
         let queued = self.core.dir.has_runnable();
-        let waiting = !self.core.timers.is_empty() || !self.core.starts.is_empty();
+        let waiting = !self.core.timers.is_empty()
+            || !self.core.starts.is_empty()
+            || self.core.dir.has_throttled();
         !self.core.work.is_empty() || queued || waiting
     }
 
@@ -690,6 +719,7 @@ impl Host {
         &mut self,
         doc: Rc<Document>,
         params: Vec<(Box<str>, Value)>,
+        origin: Origin,
     ) -> Result<SessionKey, StartError> {
         let Host {
             ecmascript,
@@ -699,7 +729,7 @@ impl Host {
         let kind = doc.datamodel;
         let key = core
             .dir
-            .insert(Rc::clone(&doc), Phase::Busy, None, core.now_ms)?;
+            .insert(Rc::clone(&doc), Phase::Busy, origin, core.now_ms)?;
         let slot = core.dir.get_mut(key);
         let slot = slot.expect("a session just inserted is present");
         let dm = datamodel(ecmascript, null, kind);

@@ -13,7 +13,7 @@ use engine::model::Document;
 use engine::session::Status;
 use engine::value::Value;
 
-use super::directory::{Phase, SessionKey};
+use super::directory::{Origin, Phase, SessionKey};
 use super::{datamodel, Host, StartError, Work};
 
 /// Why an event or a terminate could not reach a session.
@@ -117,7 +117,25 @@ impl Host {
         doc: Rc<Document>,
         params: Vec<(Box<str>, Value)>,
     ) -> Result<SessionKey, StartError> {
-        let key = self.admit(doc, params)?;
+        let key = self.admit(doc, params, Origin::Client)?;
+        self.core.work.push_back(Work::Start(key));
+        Ok(key)
+    }
+
+    /// [`Host::start_session`] for the `<session:start>` of session `starter`: the new
+    /// session joins the starter's tree, bounded by `limits.sessions_per_tree_max` (an
+    /// unknown starter, one that ended meanwhile, starts a tree of its own).
+    pub fn start_session_by(
+        &mut self,
+        doc: Rc<Document>,
+        params: Vec<(Box<str>, Value)>,
+        starter: &str,
+    ) -> Result<SessionKey, StartError> {
+        let origin = match self.core.dir.by_id(starter) {
+            Some(key) => Origin::StartedBy(key),
+            None => Origin::Client,
+        };
+        let key = self.admit(doc, params, origin)?;
         self.core.work.push_back(Work::Start(key));
         Ok(key)
     }
@@ -135,7 +153,7 @@ impl Host {
         if start_at_ms <= self.core.now_ms {
             return self.start_session(doc, params);
         }
-        let key = self.admit(doc, params)?;
+        let key = self.admit(doc, params, Origin::Client)?;
         if let Some(slot) = self.core.dir.get_mut(key) {
             slot.started_at_ms = start_at_ms;
         }

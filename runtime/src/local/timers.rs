@@ -3,6 +3,9 @@
 //! The sequence number breaks ties in scheduling order, so two sends due at the same time
 //! fire in the order they were sent (FIFO per target, as the specification requires).
 //! Cancelled timers are removed from the entry map at once and skipped lazily in the heap.
+//! Each owner's pending count and payload bytes are kept as timers come and go, so the
+//! bounds on them (`limits.delayed_sends_max`, `limits.delayed_send_bytes_max`) cost O(1)
+//! per send.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -18,6 +21,17 @@ pub(crate) struct Timer {
     pub owner: SessionKey,
     /// What to deliver when the timer fires.
     pub out: Outgoing,
+    /// `out`'s payload bytes, as counted in its owner's [`Pending`].
+    bytes: u64,
+}
+
+/// What one owner has pending.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Pending {
+    /// Pending sends.
+    pub count: u32,
+    /// Their payload bytes ([`Outgoing::payload_bytes`]).
+    pub bytes: u64,
 }
 
 /// Every pending delayed send of one host.
@@ -25,6 +39,8 @@ pub(crate) struct Timer {
 pub(crate) struct Timers {
     heap: BinaryHeap<Reverse<(u64, u64)>>,
     entries: HashMap<u64, Timer>,
+    /// Per owner with something pending (no entry for the others).
+    pending: HashMap<SessionKey, Pending>,
     seq_next: u64,
 }
 
@@ -34,28 +50,48 @@ impl Timers {
         let seq = self.seq_next;
         self.seq_next += 1;
         self.heap.push(Reverse((at_ms, seq)));
-        let previous = self.entries.insert(seq, Timer { owner, out });
+        let bytes = out.payload_bytes();
+        let pending = self.pending.entry(owner).or_default();
+        pending.count += 1;
+        pending.bytes += bytes;
+        let previous = self.entries.insert(seq, Timer { owner, out, bytes });
         assert!(previous.is_none());
     }
 
     /// Removes the pending sends of `owner` with this send id; returns how many.
     pub fn cancel(&mut self, owner: SessionKey, sendid: &str) -> usize {
-        let before = self.entries.len();
-        self.entries
-            .retain(|_, t| !(t.owner == owner && &*t.out.sendid == sendid));
-        before - self.entries.len()
+        self.remove_where(|t| t.owner == owner && &*t.out.sendid == sendid)
     }
 
     /// Removes every pending send of `owner` (it ended); returns how many.
     pub fn cancel_owner(&mut self, owner: SessionKey) -> usize {
+        let Some(pending) = self.pending.get(&owner) else {
+            return 0;
+        };
+        assert!(
+            pending.count > 0,
+            "an owner with an entry has something pending"
+        );
+        self.remove_where(|t| t.owner == owner)
+    }
+
+    /// Removes the timers `matches` picks, keeping the owners' counts.
+    fn remove_where(&mut self, mut matches: impl FnMut(&Timer) -> bool) -> usize {
         let before = self.entries.len();
-        self.entries.retain(|_, t| t.owner != owner);
+        let pending = &mut self.pending;
+        self.entries.retain(|_, t| {
+            let remove = matches(t);
+            if remove {
+                forget(pending, t);
+            }
+            !remove
+        });
         before - self.entries.len()
     }
 
-    /// Pending sends of `owner`.
-    pub fn count_owner(&self, owner: SessionKey) -> usize {
-        self.entries.values().filter(|t| t.owner == owner).count()
+    /// What `owner` has pending.
+    pub fn pending(&self, owner: SessionKey) -> Pending {
+        self.pending.get(&owner).copied().unwrap_or_default()
     }
 
     /// When the earliest live timer fires.
@@ -72,13 +108,16 @@ impl Timers {
             return None;
         }
         self.heap.pop();
-        self.entries.remove(&seq)
+        let timer = self.entries.remove(&seq)?;
+        forget(&mut self.pending, &timer);
+        Some(timer)
     }
 
     /// Removes everything.
     pub fn clear(&mut self) {
         self.heap.clear();
         self.entries.clear();
+        self.pending.clear();
     }
 
     /// True if no timer is pending.
@@ -93,6 +132,21 @@ impl Timers {
             }
             self.heap.pop();
         }
+    }
+}
+
+/// Takes `timer` off its owner's pending count and bytes.
+fn forget(pending: &mut HashMap<SessionKey, Pending>, timer: &Timer) {
+    let Some(owner) = pending.get_mut(&timer.owner) else {
+        panic!("a pending timer's owner has an entry");
+    };
+    assert!(owner.count > 0);
+    assert!(owner.bytes >= timer.bytes);
+    owner.count -= 1;
+    owner.bytes -= timer.bytes;
+    if owner.count == 0 {
+        assert!(owner.bytes == 0, "no bytes without sends");
+        pending.remove(&timer.owner);
     }
 }
 
@@ -144,8 +198,10 @@ mod tests {
         timers.schedule(20, B, out("x"));
         assert_eq!(timers.cancel(A, "x"), 1);
         assert_eq!(timers.next_ms(), Some(20));
-        assert_eq!(timers.count_owner(B), 1);
+        assert_eq!(timers.pending(B).count, 1);
+        assert_eq!(timers.pending(B).bytes, out("x").payload_bytes());
         assert_eq!(timers.cancel_owner(B), 1);
+        assert_eq!(timers.pending(B), Pending::default());
         assert_eq!(timers.next_ms(), None);
     }
 }

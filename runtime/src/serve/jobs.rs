@@ -83,7 +83,12 @@ async fn run(shard: &Shard, job: Job) -> Result<Json, String> {
                 false => Err(format!("the gateway {url} answered {status}")),
             }
         }
-        Job::Start { src, params, .. } => start(shard, &src, params).await,
+        Job::Start {
+            src,
+            params,
+            session,
+            ..
+        } => start(shard, &src, params, &session).await,
     }
 }
 
@@ -110,15 +115,26 @@ async fn http(
     Ok((response.status, response.body))
 }
 
-async fn start(shard: &Shard, src: &str, params: Vec<(Box<str>, Value)>) -> Result<Json, String> {
+/// `<session:start>` of session `starter`: the new session joins its tree, bounded by
+/// `limits.sessions_per_tree_max`.
+async fn start(
+    shard: &Shard,
+    src: &str,
+    params: Vec<(Box<str>, Value)>,
+    starter: &str,
+) -> Result<Json, String> {
     let src = shard.application_src(src.to_owned());
     let doc = shard
         .documents
         .open(&shard.host, &src, None)
         .await
         .map_err(|e| e.to_string())?;
-    let started = shard.host.borrow_mut().start_session_with(doc, params, &[]);
-    let session = started.map_err(|e| e.to_string())?;
+    let mut host = shard.host.borrow_mut();
+    let key = host
+        .start_session_by(doc, params, starter)
+        .map_err(|e| e.to_string())?;
+    let session = host.session_id(key).unwrap_or_default().to_owned();
+    drop(host);
     shard.metrics.session_started();
     Ok(json!({"sessionid": session}))
 }

@@ -25,6 +25,8 @@
 mod convert;
 mod dom;
 mod factory;
+pub mod heap;
+mod heap_guard;
 mod lexer;
 mod realm;
 mod scope;
@@ -39,7 +41,9 @@ use std::rc::Rc;
 
 use rquickjs::{Array, Ctx, FromJs, Function, Object, Persistent, Value as JsValue};
 
-use self::factory::{prepare, CaseRef, Prepared};
+use self::factory::{CaseRef, Prepared};
+use self::heap::{HeapLedger, ShareExceeded};
+use self::heap_guard::prepare_within_heap;
 use self::realm::{Configuration, Realm};
 use self::scope::Scope;
 use self::slots::Slots;
@@ -86,6 +90,19 @@ fn scope_refusal(message: String, used: u64, max: u32) -> ScopeError {
     }
 }
 
+/// The `error.execution` of a session that used up its heap share.
+fn share_exceeded(share: ShareExceeded) -> ScriptError {
+    let ShareExceeded {
+        bytes,
+        requested,
+        bytes_max,
+    } = share;
+    ScriptError::new(format!(
+        "the session's JS heap share is used up (it holds {bytes} bytes and asked for \
+         {requested} more; limits.js_heap_per_session_bytes_max is {bytes_max})"
+    ))
+}
+
 /// The result of one datamodel operation inside the realm.
 type JsResult<T> = rquickjs::Result<T>;
 
@@ -105,13 +122,51 @@ impl EcmascriptDatamodel {
 
     /// Like [`EcmascriptDatamodel::new`], but reports failure.
     pub fn try_new(limits: &Limits, seed: u64) -> Result<EcmascriptDatamodel, ScopeError> {
+        EcmascriptDatamodel::with_realm(limits, Realm::new(limits, seed, None)?)
+    }
+
+    /// A datamodel on `runtime`, whose allocator asks `ledger` before every allocation
+    /// (the host builds it: the engine has no unsafe code). Each session then has its
+    /// share of the heap, `limits.js_heap_per_session_bytes_max` (see [`heap`]).
+    pub fn try_new_metered(
+        limits: &Limits,
+        seed: u64,
+        runtime: rquickjs::Runtime,
+        ledger: Rc<HeapLedger>,
+    ) -> Result<EcmascriptDatamodel, ScopeError> {
+        let metered = Some((runtime, ledger));
+        EcmascriptDatamodel::with_realm(limits, Realm::new(limits, seed, metered)?)
+    }
+
+    fn with_realm(limits: &Limits, realm: Realm) -> Result<EcmascriptDatamodel, ScopeError> {
         Ok(EcmascriptDatamodel {
             scopes: Slots::default(),
             docs: Vec::new(),
             doc_index: HashMap::new(),
-            realm: Realm::new(limits, seed)?,
+            realm,
             heap_bytes_max: limits.js_heap_bytes_max,
         })
+    }
+
+    /// Bytes of the heap charged to `scope`, when the datamodel keeps a ledger.
+    pub fn session_heap_bytes(&self, scope: ScopeId) -> Option<u64> {
+        let ledger = self.realm.ledger.as_ref()?;
+        Some(ledger.session_bytes(scope))
+    }
+
+    /// New bounds from a configuration reload: the session share applies at once to the
+    /// next allocation; the shard's bound too when the ledger keeps it.
+    pub fn set_heap_bounds(&mut self, limits: &Limits) {
+        let Some(ledger) = &self.realm.ledger else {
+            return;
+        };
+        // A reload keeps the shard's bound (fixed at start) but may bring a share that was
+        // validated against a new, larger bound: a share never exceeds the heap in force.
+        let share = limits
+            .js_heap_per_session_bytes_max
+            .min(limits.js_heap_bytes_max);
+        ledger.set_bounds(limits.js_heap_bytes_max, share);
+        self.heap_bytes_max = limits.js_heap_bytes_max;
     }
 
     /// Bytes the shard's JS heap holds now (QuickJS's accounting).
@@ -130,9 +185,16 @@ impl EcmascriptDatamodel {
         if let Some(&i) = self.doc_index.get(&key) {
             return Ok(i);
         }
-        self.evict_unused_documents();
-        let host = &self.realm.helpers.host;
-        let prepared = self.realm.with(|ctx| prepare(&ctx, doc, host.clone()))?;
+        self.evict_unused_documents(false);
+        // Never `prepare` directly: QuickJS's compiler crashes when it runs out of memory.
+        let prepared = match prepare_within_heap(&self.realm, doc, self.heap_bytes_max) {
+            // The compiled forms of documents no session uses are only a cache: drop them
+            // all (the host may still hold the documents) and try once more.
+            Err(_) if self.evict_unused_documents(true) > 0 => {
+                prepare_within_heap(&self.realm, doc, self.heap_bytes_max)?
+            }
+            other => other?,
+        };
         let free = self.docs.iter().position(Option::is_none);
         let i = free.unwrap_or(self.docs.len());
         let index = u32::try_from(i).map_err(|_| ScopeError {
@@ -146,18 +208,23 @@ impl EcmascriptDatamodel {
         Ok(index)
     }
 
-    /// Forgets compiled documents that no scope uses and nobody else holds.
-    fn evict_unused_documents(&mut self) {
+    /// Forgets compiled documents that no scope uses and nobody else holds, or, with
+    /// `held_too`, that no scope uses (the host's cache may hold the document: it is
+    /// compiled again on its next start). Answers how many it forgot.
+    fn evict_unused_documents(&mut self, held_too: bool) -> usize {
+        let mut evicted = 0;
         for entry in &mut self.docs {
             let unused = entry
                 .as_ref()
-                .is_some_and(|p| p.scopes == 0 && Rc::strong_count(&p.doc) == 1);
+                .is_some_and(|p| p.scopes == 0 && (held_too || Rc::strong_count(&p.doc) == 1));
             if unused {
                 if let Some(p) = entry.take() {
                     self.doc_index.remove(&(Rc::as_ptr(&p.doc) as usize));
+                    evicted += 1;
                 }
             }
         }
+        evicted
     }
 
     /// Runs `f` inside the realm with the scope and its document; maps JS failures.
@@ -179,9 +246,31 @@ impl EcmascriptDatamodel {
             return Err(ScriptError::new("the session's document is not prepared"));
         };
         let realm: &Realm = realm;
-        realm.enter(id.slot, |ctx| {
+        let ledger = realm.ledger.as_deref();
+        if let Some(ledger) = ledger {
+            // A refusal an earlier evaluation caught (`try`) is not this one's.
+            ledger.take_refused(id);
+        }
+        let result = realm.enter(id, |ctx| {
             f(ctx, realm, scope, prepared).map_err(|e| realm.script_error(ctx, e))
-        })
+        });
+        match result {
+            // Refused for its share: say so, not QuickJS's bare "out of memory".
+            Err(e) => Err(ledger
+                .and_then(|l| l.take_refused(id))
+                .map_or(e, share_exceeded)),
+            Ok(value) => Ok(value),
+        }
+    }
+
+    /// `error` as the session's refusal for its heap share, when that is what it was.
+    fn name_refusal(&self, scope: ScopeId, error: ScriptError) -> ScriptError {
+        let refused = self
+            .realm
+            .ledger
+            .as_ref()
+            .and_then(|l| l.take_refused(scope));
+        refused.map_or(error, share_exceeded)
     }
 
     /// Evaluates expression `expr` and hands its JS value to `then`.
@@ -267,6 +356,9 @@ impl Datamodel for EcmascriptDatamodel {
             message: "too many scopes".into(),
         })?;
         prepared.scopes += 1;
+        if let Some(ledger) = &self.realm.ledger {
+            ledger.open(id);
+        }
         let mut configs = self.realm.shared.configs.borrow_mut();
         if configs.len() <= id.slot as usize {
             configs.resize_with(id.slot as usize + 1, Configuration::default);
@@ -282,6 +374,10 @@ impl Datamodel for EcmascriptDatamodel {
         let Some(removed) = self.scopes.remove(scope) else {
             return;
         };
+        if let Some(ledger) = &self.realm.ledger {
+            // Before the scope's objects are freed: they are the shard's to credit now.
+            ledger.close(scope);
+        }
         if let Some(Some(prepared)) = self.docs.get_mut(removed.doc as usize) {
             assert!(
                 prepared.scopes > 0,
@@ -305,47 +401,24 @@ impl Datamodel for EcmascriptDatamodel {
         self.realm.shared.now_ms.set(now_ms as f64);
     }
 
-    fn set_event(&mut self, scope: ScopeId, event: &Event) {
-        let result = self.run(scope, |ctx, realm, scope, prepared| {
+    fn set_event(&mut self, scope: ScopeId, event: &Event) -> Result<(), ScriptError> {
+        let mut data_error = None;
+        self.run(scope, |ctx, realm, scope, prepared| {
             let data = match convert::to_js(ctx, &realm.helpers, &event.data) {
                 Ok(data) => data,
-                Err(_) => {
-                    // Unconvertible data (too deep, heap full) shows as `undefined`.
-                    let _ = ctx.catch();
+                Err(e) => {
+                    // Unconvertible data (too deep, heap full) shows as `undefined`, and
+                    // the session hears why.
+                    data_error = Some(realm.script_error(ctx, e));
                     JsValue::new_undefined(ctx.clone())
                 }
             };
-            // The wire text when the event crossed a protocol, else the data's text.
-            let raw = prepared
-                .uses
-                .raw
-                .then(|| match &event.raw {
-                    Some(raw) => Some(raw.to_string()),
-                    None => convert::raw_text(&event.data),
-                })
-                .flatten();
-            let mut args = rquickjs::function::Args::new(ctx.clone(), 8);
-            args.push_arg(&*event.name)?;
-            args.push_arg(event.kind.as_str())?;
-            for field in [
-                &event.sendid,
-                &event.origin,
-                &event.origintype,
-                &event.invokeid,
-            ] {
-                args.push_arg(field.as_deref())?;
-            }
-            args.push_arg(data)?;
-            args.push_arg(raw.as_deref())?;
-            let make_event: Function = realm.helpers.make_event.clone().restore(ctx)?;
-            let event: Object = make_event.call_arg(args)?;
-            // Defined from Rust: no descriptor object, and the flags (read-only,
-            // configurable) stay as the maker set them, so the scope keeps its shape.
-            let flags = rquickjs::object::Property::from(event).configurable();
-            scope.object(ctx)?.prop("_event", flags)
-        });
-        // `set_event` cannot report; on failure (heap exhausted) the previous `_event` stays.
-        let _ = result;
+            bind_event(ctx, realm, scope, prepared, event, data)
+        })?;
+        match data_error {
+            Some(e) => Err(self.name_refusal(scope, e)),
+            None => Ok(()),
+        }
     }
 
     fn set_configuration(&mut self, scope: ScopeId, active: &[u64]) {
@@ -403,8 +476,13 @@ impl Datamodel for EcmascriptDatamodel {
         }
     }
 
-    fn set_variable(&mut self, scope: ScopeId, name: &str, value: &Value) -> bool {
-        let result = self.run(scope, |ctx, realm, scope, _| {
+    fn set_variable(
+        &mut self,
+        scope: ScopeId,
+        name: &str,
+        value: &Value,
+    ) -> Result<bool, ScriptError> {
+        self.run(scope, |ctx, realm, scope, _| {
             let object = scope.object(ctx)?;
             if !object.contains_key(name)? {
                 return Ok(false);
@@ -412,8 +490,7 @@ impl Datamodel for EcmascriptDatamodel {
             let js = convert::to_js(ctx, &realm.helpers, value)?;
             object.set(name, js)?;
             Ok(true)
-        });
-        result.unwrap_or(false)
+        })
     }
 
     fn eval_cond(&mut self, scope: ScopeId, expr: ExprIdx) -> Result<bool, ScriptError> {
@@ -568,6 +645,45 @@ impl Datamodel for EcmascriptDatamodel {
         });
         result.unwrap_or_default()
     }
+}
+
+/// Makes the `_event` object of `event` with `data` and binds it in `scope`.
+fn bind_event<'js>(
+    ctx: &Ctx<'js>,
+    realm: &Realm,
+    scope: &Scope,
+    prepared: &Prepared,
+    event: &Event,
+    data: JsValue<'js>,
+) -> JsResult<()> {
+    // The wire text when the event crossed a protocol, else the data's text.
+    let raw = prepared
+        .uses
+        .raw
+        .then(|| match &event.raw {
+            Some(raw) => Some(raw.to_string()),
+            None => convert::raw_text(&event.data),
+        })
+        .flatten();
+    let mut args = rquickjs::function::Args::new(ctx.clone(), 8);
+    args.push_arg(&*event.name)?;
+    args.push_arg(event.kind.as_str())?;
+    for field in [
+        &event.sendid,
+        &event.origin,
+        &event.origintype,
+        &event.invokeid,
+    ] {
+        args.push_arg(field.as_deref())?;
+    }
+    args.push_arg(data)?;
+    args.push_arg(raw.as_deref())?;
+    let make_event: Function = realm.helpers.make_event.clone().restore(ctx)?;
+    let event: Object = make_event.call_arg(args)?;
+    // Defined from Rust: no descriptor object, and the flags (read-only, configurable)
+    // stay as the maker set them, so the scope keeps its shape.
+    let flags = rquickjs::object::Property::from(event).configurable();
+    scope.object(ctx)?.prop("_event", flags)
 }
 
 /// Calls the document's scope maker with the system variables.

@@ -16,7 +16,8 @@ use rquickjs::{
 };
 
 use super::convert;
-use crate::datamodel::{HostFunction, ScopeError, ScriptError};
+use super::heap::HeapLedger;
+use crate::datamodel::{HostFunction, ScopeError, ScopeId, ScriptError};
 use crate::limits::Limits;
 use crate::model::Document;
 
@@ -114,17 +115,37 @@ pub(crate) struct Realm {
     pub helpers: Rc<Helpers>,
     pub shared: Rc<Shared>,
     pub context: Context,
+    /// Per-session accounting, when the host's allocator keeps it (see `heap.rs`).
+    pub ledger: Option<Rc<HeapLedger>>,
+    /// QuickJS's own memory limit: the shard's bound, or 0 (none) when the ledger bounds it.
+    pub quickjs_limit_bytes: usize,
     pub runtime: Runtime,
 }
 
 impl Realm {
-    /// Creates the runtime and context with `limits` and sets up the realm.
-    pub fn new(limits: &Limits, seed: u64) -> Result<Realm, ScopeError> {
+    /// Creates the runtime and context with `limits` and sets up the realm. `metered` is a
+    /// runtime whose allocator keeps the ledger; without it QuickJS's own limit bounds
+    /// the shard and sessions have no share.
+    pub fn new(
+        limits: &Limits,
+        seed: u64,
+        metered: Option<(Runtime, Rc<HeapLedger>)>,
+    ) -> Result<Realm, ScopeError> {
         let fail = |what: &str, e: JsError| ScopeError {
             message: format!("{what}: {e}"),
         };
-        let runtime = Runtime::new().map_err(|e| fail("cannot create the JS runtime", e))?;
-        runtime.set_memory_limit(limits.js_heap_bytes_max as usize);
+        let (runtime, ledger) = match metered {
+            Some((runtime, ledger)) => (runtime, Some(ledger)),
+            None => (
+                Runtime::new().map_err(|e| fail("cannot create the JS runtime", e))?,
+                None,
+            ),
+        };
+        let quickjs_limit_bytes = match ledger {
+            Some(_) => 0,
+            None => limits.js_heap_bytes_max as usize,
+        };
+        runtime.set_memory_limit(quickjs_limit_bytes);
         runtime.set_max_stack_size(limits.js_stack_bytes_max as usize);
         let shared = Rc::new(Shared {
             now_ms: Cell::new(0.0),
@@ -148,6 +169,8 @@ impl Realm {
             helpers: Rc::new(helpers),
             shared,
             context,
+            ledger,
+            quickjs_limit_bytes,
             runtime,
         })
     }
@@ -156,11 +179,15 @@ impl Realm {
     /// that scope, and the promise jobs it queued run afterwards.
     pub fn enter<T>(
         &self,
-        slot: u32,
+        scope: ScopeId,
         f: impl for<'js> FnOnce(&Ctx<'js>) -> Result<T, ScriptError>,
     ) -> Result<T, ScriptError> {
         self.shared.fuel_used.set(0);
-        self.shared.current.set(slot);
+        self.shared.current.set(scope.slot);
+        let _charged = self
+            .ledger
+            .as_deref()
+            .map(|ledger| Charging::new(ledger, scope));
         self.context.with(|ctx| {
             let result = f(&ctx);
             for _ in 0..JOBS_PER_EVALUATION_MAX {
@@ -215,9 +242,31 @@ impl Realm {
         })
     }
 
-    /// Bytes the JS heap holds (QuickJS's own accounting).
+    /// Bytes the JS heap holds: the ledger's count (cheap), else QuickJS's accounting
+    /// (a walk over the whole heap).
     pub fn heap_bytes(&self) -> u64 {
-        self.runtime.memory_usage().malloc_size.max(0) as u64
+        match &self.ledger {
+            Some(ledger) => ledger.bytes(),
+            None => self.runtime.memory_usage().malloc_size.max(0) as u64,
+        }
+    }
+}
+
+/// Allocations charged to a session while it lives; to the shard again when it drops.
+struct Charging<'a> {
+    ledger: &'a HeapLedger,
+}
+
+impl<'a> Charging<'a> {
+    fn new(ledger: &'a HeapLedger, scope: ScopeId) -> Charging<'a> {
+        ledger.enter(Some(scope));
+        Charging { ledger }
+    }
+}
+
+impl Drop for Charging<'_> {
+    fn drop(&mut self) {
+        self.ledger.enter(None);
     }
 }
 

@@ -237,10 +237,13 @@ fn system_variables_are_read_only() {
         ],
     );
     let (mut dm, s) = start(&d);
-    dm.set_event(s, &Event::new("foo", EventKind::Internal));
+    dm.set_event(s, &Event::new("foo", EventKind::Internal))
+        .expect("_event set");
     for loc in [0, 2, 3, 4] {
         assert!(dm.assign(s, e(loc), e(1)).is_err(), "location {loc}");
-        assert!(!dm.set_variable(s, &d.exprs[loc as usize].text, &Value::Null));
+        // Read-only: an error (the session's `error.execution`), never a silent success.
+        let set = dm.set_variable(s, &d.exprs[loc as usize].text, &Value::Null);
+        assert!(set.is_err() || set == Ok(false), "{set:?}");
     }
     assert!(holds(&mut dm, s, 5));
     assert_eq!(value(&mut dm, s, 6), Value::String("#_scxml_sess1".into()));
@@ -268,7 +271,8 @@ fn event_fields() {
         ],
     );
     let (mut dm, s) = start(&d);
-    dm.set_event(s, &Event::new("foo", EventKind::Internal));
+    dm.set_event(s, &Event::new("foo", EventKind::Internal))
+        .expect("_event set");
     assert!(holds(&mut dm, s, 0));
     assert!(holds(&mut dm, s, 1));
     assert_eq!(value(&mut dm, s, 2), Value::String("internal".into()));
@@ -281,13 +285,14 @@ fn event_fields() {
     let data = Value::Object(vec![("a".into(), Value::Number(1.0))]);
     let mut ev = Event::external("bar.baz", data.clone());
     ev.origin = Some("#_scxml_other".into());
-    dm.set_event(s, &ev);
+    dm.set_event(s, &ev).expect("_event set");
     assert_eq!(value(&mut dm, s, 2), Value::String("external".into()));
     assert_eq!(value(&mut dm, s, 3), Value::String("bar.baz".into()));
     assert_eq!(value(&mut dm, s, 4), data);
     assert_eq!(value(&mut dm, s, 9), Value::String("#_scxml_other".into()));
     let xml = "<books xmlns=\"\"><book title=\"title1\"/><book title=\"title2\"/></books>";
-    dm.set_event(s, &Event::external("x", Value::Xml(xml.into())));
+    dm.set_event(s, &Event::external("x", Value::Xml(xml.into())))
+        .expect("_event set");
     assert!(holds(&mut dm, s, 8));
 }
 
@@ -657,8 +662,8 @@ fn values_convert_like_json() {
             Value::Object(vec![("x".into(), Value::Number(-0.5))]),
         ),
     ]);
-    assert!(dm.set_variable(s, "v", &nested));
-    assert!(!dm.set_variable(s, "undeclared", &nested));
+    assert_eq!(dm.set_variable(s, "v", &nested), Ok(true));
+    assert_eq!(dm.set_variable(s, "undeclared", &nested), Ok(false));
     assert_eq!(value(&mut dm, s, 0), nested);
     let expected = Value::Object(vec![
         ("b".into(), Value::Number(1.0)),
@@ -711,7 +716,7 @@ fn stale_scopes_are_rejected() {
     dm.drop_scope(s);
     dm.drop_scope(s);
     assert!(dm.eval_value(s, e(0)).is_err());
-    assert!(!dm.set_variable(s, "n", &Value::Null));
+    assert!(dm.set_variable(s, "n", &Value::Null).is_err());
     assert_eq!(dm.snapshot(s), Value::Undefined);
     let t = new_scope(&mut dm, &d, "t");
     assert_eq!(t.slot, s.slot);
@@ -801,7 +806,9 @@ fn measure() {
     });
     per_op("eval_cond n > 0", 2_000_000, || drop(dm.eval_cond(s, e(2))));
     let ev = Event::new("ping", EventKind::External);
-    per_op("set_event", 1_000_000, || dm.set_event(s, &ev));
+    per_op("set_event", 1_000_000, || {
+        dm.set_event(s, &ev).expect("set")
+    });
     per_op("create_scope + drop", 200_000, || {
         let s = dm.create_scope(&d, &sys("s")).expect("scope");
         dm.drop_scope(s);
@@ -849,13 +856,15 @@ fn raw_event_text_and_empty_expressions() {
         ("Var1".into(), Value::Number(2.0)),
         ("Var1".into(), Value::Number(3.0)),
     ]);
-    dm.set_event(s, &Event::external("event1", data));
+    dm.set_event(s, &Event::external("event1", data))
+        .expect("_event set");
     assert_eq!(
         value(&mut dm, s, 0),
         Value::String(r#"{"Var1":2,"Var1":3}"#.into())
     );
     assert_eq!(value(&mut dm, s, 1), Value::Undefined);
-    dm.set_event(s, &Event::new("e", EventKind::Internal));
+    dm.set_event(s, &Event::new("e", EventKind::Internal))
+        .expect("_event set");
     assert!(holds(&mut dm, s, 2));
 }
 
@@ -920,4 +929,58 @@ fn thrown_values_have_readable_messages() {
     assert_eq!(messages[1], "text");
     assert!(messages[2].starts_with("TypeError: "), "{}", messages[2]);
     assert_eq!(messages[3], "RangeError: r");
+}
+
+/// A document of `conds` distinct conditions, like a strategy with one transition each.
+fn large_doc(tag: u32, conds: u32) -> Rc<Document> {
+    let texts: Vec<String> = (0..conds).map(|n| format!("?x{tag} == {n}")).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    doc(&[], &refs)
+}
+
+/// Issue 11: compiling large documents into a full heap made QuickJS free an atom twice
+/// (its compiler's out-of-memory path, see `heap_guard.rs`) and the process crash.
+/// Every start must instead be a refusal naming the bound, and the shard must go on.
+#[test]
+fn issue_11_compiling_large_documents_into_a_full_heap_is_a_refusal_not_a_crash() {
+    let limits = Limits {
+        js_heap_bytes_max: 32 << 20,
+        ..Limits::default()
+    };
+    let mut dm = EcmascriptDatamodel::new(&limits, 1);
+    let small = doc(&[("n", Some("1"))], &["n + 1"]);
+    let mut kept = Vec::new();
+    let mut refusals = 0;
+    for tag in 0..80 {
+        let d = large_doc(tag, 20_000);
+        let before = dm.heap_bytes();
+        match dm.create_scope(&d, &sys("s")) {
+            Ok(scope) => {
+                kept.push(scope);
+                let text: usize = d.exprs.iter().map(|e| e.text.len()).sum();
+                let grown = dm.heap_bytes() - before;
+                eprintln!("document of {text} text bytes: heap +{grown} bytes");
+            }
+            Err(refusal) => {
+                refusals += 1;
+                assert!(
+                    refusal.message.contains("limits.js_heap_bytes_max"),
+                    "{}",
+                    refusal.message
+                );
+            }
+        }
+    }
+    assert!(
+        refusals > 40,
+        "the heap filled ({} documents fit)",
+        kept.len()
+    );
+    assert!(!kept.is_empty(), "some documents fit");
+    // The shard goes on: once one session ends, a small document starts and runs.
+    for scope in kept.drain(..) {
+        dm.drop_scope(scope);
+    }
+    let s = new_scope(&mut dm, &small, "after");
+    assert_eq!(value(&mut dm, s, 0), Value::Number(2.0));
 }
