@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use support::http::tcp_from;
 use support::routing::{create_interaction, put_agent, set_state, Desktop};
 use support::{allow_documents, free_port, request, Connection, Server};
 
@@ -143,23 +144,6 @@ fn sip_options(source: std::net::SocketAddr) -> String {
         source.port(),
         source.port()
     )
-}
-
-/// A TCP connection to `port` from the loopback address `source`.
-fn tcp_from(source: [u8; 4], port: u16) -> std::net::TcpStream {
-    use socket2::{Domain, SockAddr, Socket, Type};
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a socket");
-    let from = std::net::SocketAddr::from((source, 0));
-    socket
-        .bind(&SockAddr::from(from))
-        .expect("bind a loopback source");
-    let to = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    socket.connect(&SockAddr::from(to)).expect("connect");
-    let stream: std::net::TcpStream = socket.into();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    stream
 }
 
 #[test]

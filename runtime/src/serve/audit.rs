@@ -6,12 +6,12 @@
 //! and counted in `/metrics` regardless. Administrative actions come from authenticated
 //! administrators and are never left out.
 
-use std::cell::Cell;
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
 
 use protocols::http::server::Peer;
 use protocols::http::Request;
+
+use super::log_rate::LogRate;
 
 /// Refusals logged per shard per second at most; the rest are counted.
 pub const REFUSALS_LOGGED_PER_SECOND_MAX: u32 = 20;
@@ -22,8 +22,7 @@ const PATH_LOGGED_CHARS_MAX: usize = 200;
 /// One shard's audit log.
 pub struct Audit {
     shard: u16,
-    window_start: Cell<Instant>,
-    window_refusals: Cell<u32>,
+    refusals: LogRate,
 }
 
 impl Audit {
@@ -31,8 +30,7 @@ impl Audit {
     pub fn new(shard: u16) -> Audit {
         Audit {
             shard,
-            window_start: Cell::new(Instant::now()),
-            window_refusals: Cell::new(0),
+            refusals: LogRate::new(REFUSALS_LOGGED_PER_SECOND_MAX),
         }
     }
 
@@ -59,34 +57,15 @@ impl Audit {
         status: u16,
         reason: &str,
     ) {
-        if !self.admit_refusal() {
+        let shard = self.shard;
+        let admitted = self.refusals.admit(|left_out| {
+            eprintln!("baton: audit: shard {shard}: {left_out} more refusals not logged");
+        });
+        if !admitted {
             return;
         }
         let line = self.line(listener, peer, principal, request);
         eprintln!("{line} -> {status} refused: {reason}");
-    }
-
-    /// Whether one more refusal may be logged in this second; reports the ones left out
-    /// of the last window when a new one starts.
-    fn admit_refusal(&self) -> bool {
-        let now = Instant::now();
-        if now.duration_since(self.window_start.get()) >= Duration::from_secs(1) {
-            let left_out = self
-                .window_refusals
-                .get()
-                .saturating_sub(REFUSALS_LOGGED_PER_SECOND_MAX);
-            if left_out > 0 {
-                eprintln!(
-                    "baton: audit: shard {}: {left_out} more refusals not logged",
-                    self.shard
-                );
-            }
-            self.window_start.set(now);
-            self.window_refusals.set(0);
-        }
-        let count = self.window_refusals.get().saturating_add(1);
-        self.window_refusals.set(count);
-        count <= REFUSALS_LOGGED_PER_SECOND_MAX
     }
 
     fn line(

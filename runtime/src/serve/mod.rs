@@ -41,6 +41,7 @@ pub mod idealtime;
 pub mod ids;
 pub mod jobs;
 pub mod listeners;
+pub mod log_rate;
 pub mod metrics;
 pub mod peer;
 pub mod reload;

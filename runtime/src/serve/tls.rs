@@ -4,13 +4,11 @@
 //! called by each shard for its own listeners ([`super::listeners`]); connections already
 //! accepted keep the configuration they started with.
 
-use std::cell::Cell;
-use std::time::{Duration, Instant};
-
 use glommio::net::TcpStream;
 use protocols::http::server::{maybe_tls_peer, Acceptor, Peer};
 use protocols::tls::{MaybeTls, ServerTls, SharedServerTls, TlsError, TlsMode};
 
+use super::log_rate::LogRate;
 use super::ServeError;
 use crate::config::{Config, ListenerConfig, Tls};
 
@@ -68,8 +66,7 @@ pub struct TlsListener {
     tls: SharedServerTls,
     name: String,
     shard: u16,
-    window_start: Cell<Instant>,
-    window_failures: Cell<u32>,
+    failures: LogRate,
 }
 
 impl TlsListener {
@@ -79,34 +76,20 @@ impl TlsListener {
             tls,
             name: name.to_owned(),
             shard,
-            window_start: Cell::new(Instant::now()),
-            window_failures: Cell::new(0),
+            failures: LogRate::new(HANDSHAKE_FAILURES_LOGGED_PER_SECOND_MAX),
         }
     }
 
     fn log_failure(&self, peer: Option<std::net::SocketAddr>, error: &TlsError) {
-        let now = Instant::now();
-        if now.duration_since(self.window_start.get()) >= Duration::from_secs(1) {
-            let suppressed = self
-                .window_failures
-                .get()
-                .saturating_sub(HANDSHAKE_FAILURES_LOGGED_PER_SECOND_MAX);
-            if suppressed > 0 {
-                eprintln!(
-                    "baton: shard {}: listener \"{}\": {suppressed} more handshakes refused",
-                    self.shard, self.name
-                );
-            }
-            self.window_start.set(now);
-            self.window_failures.set(0);
-        }
-        self.window_failures.set(self.window_failures.get() + 1);
-        if self.window_failures.get() <= HANDSHAKE_FAILURES_LOGGED_PER_SECOND_MAX {
-            let peer = peer.map_or_else(|| "unknown peer".to_owned(), |p| p.to_string());
+        let (shard, name) = (self.shard, &self.name);
+        let admitted = self.failures.admit(|left_out| {
             eprintln!(
-                "baton: shard {}: listener \"{}\": {peer}: {error}",
-                self.shard, self.name
+                "baton: shard {shard}: listener \"{name}\": {left_out} more handshakes refused"
             );
+        });
+        if admitted {
+            let peer = peer.map_or_else(|| "unknown peer".to_owned(), |p| p.to_string());
+            eprintln!("baton: shard {shard}: listener \"{name}\": {peer}: {error}");
         }
     }
 }

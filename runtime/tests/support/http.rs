@@ -110,20 +110,8 @@ impl Connection {
     /// A connection from the loopback address `source` (any of 127.0.0.0/8), so that a
     /// test can be another client address than 127.0.0.1.
     pub fn open_from(port: u16, source: [u8; 4]) -> Connection {
-        use socket2::{Domain, SockAddr, Socket, Type};
-        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a socket");
-        let from = std::net::SocketAddr::from((source, 0));
-        socket
-            .bind(&SockAddr::from(from))
-            .expect("bind a loopback source");
-        let to = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        socket.connect(&SockAddr::from(to)).expect("connect");
-        let stream: TcpStream = socket.into();
-        stream
-            .set_read_timeout(Some(READ_TIMEOUT))
-            .expect("timeout");
         Connection {
-            reader: BufReader::new(stream),
+            reader: BufReader::new(tcp_from(source, port)),
         }
     }
 
@@ -250,4 +238,22 @@ impl Connection {
         let mut byte = [0u8; 1];
         matches!(self.reader.read(&mut byte), Ok(0) | Err(_))
     }
+}
+
+/// A TCP connection to `127.0.0.1:port` from the loopback address `source` (any of
+/// 127.0.0.0/8, all on the loopback interface), with the read timeout set.
+pub fn tcp_from(source: [u8; 4], port: u16) -> TcpStream {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a socket");
+    let from = std::net::SocketAddr::from((source, 0));
+    socket
+        .bind(&SockAddr::from(from))
+        .expect("bind a loopback source");
+    let to = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    socket.connect(&SockAddr::from(to)).expect("connect");
+    let stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(READ_TIMEOUT))
+        .expect("timeout");
+    stream
 }
