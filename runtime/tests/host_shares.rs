@@ -266,13 +266,7 @@ fn issue_11_a_tree_of_sessions_is_bounded() {
 }
 
 /// Sends itself `loop` for ever, counting.
-const LOOPER: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
-    datamodel="ecmascript" initial="s">
-  <datamodel><data id="n" expr="0"/></datamodel>
-  <state id="s">
-    <transition event="loop"><assign location="n" expr="n + 1"/><send event="loop"/></transition>
-  </state>
-</scxml>"#;
+const LOOPER: &str = include_str!("support/looper.scxml");
 
 fn counter(host: &mut Host, id: &str, name: &str) -> f64 {
     let info = host.query(id).expect("the session lives");

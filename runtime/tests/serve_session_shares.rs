@@ -80,13 +80,7 @@ fn issue_11_large_documents_filling_the_js_heap_are_refused_not_a_crash() {
 }
 
 /// Sends itself `loop` for ever, counting.
-const LOOPER: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
-    datamodel="ecmascript" initial="s">
-  <datamodel><data id="n" expr="0"/></datamodel>
-  <state id="s">
-    <transition event="loop"><assign location="n" expr="n + 1"/><send event="loop"/></transition>
-  </state>
-</scxml>"#;
+const LOOPER: &str = include_str!("support/looper.scxml");
 
 /// Answers every `ping` request at once.
 const CANARY: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
