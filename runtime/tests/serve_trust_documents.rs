@@ -483,3 +483,58 @@ fn a_reload_reports_the_allow_lists_as_needing_a_restart_and_keeps_them() {
     assert_eq!(error_of(&body), not_allowed(&src));
     canary(admin);
 }
+
+/// A document of `transitions` guarded transitions, about 100 bytes each.
+fn large_document(transitions: usize) -> String {
+    let mut text = String::from(
+        r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript"
+    initial="s0"><datamodel><data id="x" expr="0"/></datamodel><state id="s0">"#,
+    );
+    for n in 0..transitions {
+        text.push_str(&format!(
+            "<transition event=\"e{n}\" cond=\"x == {n} &amp;&amp; _event.data\" target=\"s1\"/>\n"
+        ));
+    }
+    text.push_str(r#"</state><state id="s1"/></scxml>"#);
+    text
+}
+
+/// Issue 11: a 4 MB document stalled its shard for the whole compile. Documents now compile
+/// off the shard: while a large one compiles, the shard's other sessions are served (a
+/// canary answered before the large start is), and the large start then succeeds.
+#[test]
+fn a_large_document_compiles_off_the_shard_while_the_shard_serves_others() {
+    let dir = TempDir::new("trust-large");
+    // About 24 MB: a compile of a few hundred milliseconds, far longer than a small start.
+    let large = dir.write("large.scxml", &large_document(240_000));
+    let small = dir.write("small.scxml", FINAL);
+    let allow = documents(&[Path::new("."), dir.path()], "");
+    let server = start(
+        "large",
+        &format!("[limits]\ndocument_bytes_max = 33554432\n\n{allow}"),
+    );
+    let port = server.port;
+    let large_start = std::thread::spawn(move || {
+        let answer = start_session(port, json!({"src": large.display().to_string()}));
+        (answer, Instant::now())
+    });
+    // Small starts until the large one answers: at least one is answered before it.
+    let mut small_answered = Vec::new();
+    while !large_start.is_finished() {
+        let (status, body) = start_session(port, json!({"src": small.display().to_string()}));
+        assert_eq!(status, 200, "{body}");
+        small_answered.push(Instant::now());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let ((status, body), large_answered) = large_start.join().expect("the large start");
+    assert_eq!(status, 200, "{body}");
+    let before = small_answered
+        .iter()
+        .filter(|t| **t < large_answered)
+        .count();
+    assert!(
+        before >= 2,
+        "{before} small starts were answered while the large document compiled"
+    );
+    canary(port);
+}

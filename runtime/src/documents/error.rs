@@ -67,6 +67,11 @@ pub enum DocumentError {
         /// The limit.
         sources_max: u32,
     },
+    /// The compiler panicked (a bug): the start fails, the shard goes on.
+    CompilerPanicked {
+        /// The panic's message.
+        message: String,
+    },
     /// Neither `src` nor `alternate_url` could be had.
     Alternate {
         /// Why `src` failed.
@@ -86,6 +91,7 @@ impl DocumentError {
             DocumentError::Fetch { source, .. } if source.is_not_allowed() => 400,
             DocumentError::Fetch { .. } | DocumentError::Redirect { .. } => 502,
             DocumentError::Status { status, .. } if *status >= 500 => 502,
+            DocumentError::CompilerPanicked { .. } => 500,
             _ => 400,
         }
     }
@@ -120,6 +126,10 @@ impl fmt::Display for DocumentError {
                 f,
                 "{url}: {sources} <script src>/<data src> to fetch, above \
                  documents.sources_max = {sources_max}"
+            ),
+            DocumentError::CompilerPanicked { message } => write!(
+                f,
+                "the document compiler failed ({message}); this is a bug in Baton"
             ),
             DocumentError::Alternate { primary, alternate } => {
                 write!(f, "src: {primary}; alternate_url: {alternate}")

@@ -22,6 +22,7 @@ mod fetch;
 mod freshness;
 mod http_date;
 mod media;
+mod off_shard;
 mod sources;
 
 use std::cell::RefCell;
@@ -35,7 +36,7 @@ use protocols::http::Response;
 use protocols::tls::ClientTls;
 
 use crate::config::Config;
-use crate::local::{resolve, FileRefusal, Host, LoadError, Places};
+use crate::local::{resolve, FileLookup, FileRefusal, Host, LoadError, Places};
 use crate::outbound::{is_http_url, Outbound, Url};
 use cache::{Cache, Lookup};
 use fetch::Fetched;
@@ -43,6 +44,21 @@ use freshness::{Storage, Validators};
 use sources::Compiling;
 
 pub use error::DocumentError;
+
+/// The file document at `path`: cached, or read and compiled off the shard, then cached.
+async fn load_file(host: &RefCell<Host>, path: &Path) -> Result<Rc<Document>, DocumentError> {
+    let job = match host.borrow_mut().lookup_file(path) {
+        Ok(FileLookup::Cached(document)) => return Ok(document),
+        Ok(FileLookup::Compile(job)) => job,
+        Err(error) => return Err(DocumentError::File(error)),
+    };
+    let compiled = off_shard::run(move || job.run()).await;
+    let compiled = compiled.map_err(|panicked| DocumentError::CompilerPanicked {
+        message: panicked.message,
+    })?;
+    let compiled = compiled.map_err(DocumentError::File)?;
+    Ok(host.borrow_mut().keep_compiled(compiled))
+}
 
 /// The documents the configuration names (`[application] src`, the entry points'
 /// `application`) that `[documents] allow` refuses: worth a warning at start, since every
@@ -158,20 +174,18 @@ impl Documents {
                 reason,
             })
         })?;
-        let loaded = host.borrow_mut().load(Path::new(&path));
+        let loaded = load_file(host, &path).await;
         let this_file = path.to_string_lossy();
-        loaded
-            .map_err(|error| match error {
-                // The document itself (not a source it names) is named as given, `file:`
-                // and all, like a refused URL.
-                LoadError::NotAllowed { src: refused } if refused == this_file => {
-                    LoadError::NotAllowed {
-                        src: src.to_owned(),
-                    }
-                }
-                error => error,
-            })
-            .map_err(DocumentError::File)
+        loaded.map_err(|error| match error {
+            // The document itself (not a source it names) is named as given, `file:` and
+            // all, like a refused URL.
+            DocumentError::File(LoadError::NotAllowed { src: refused }) if refused == this_file => {
+                DocumentError::File(LoadError::NotAllowed {
+                    src: src.to_owned(),
+                })
+            }
+            error => error,
+        })
     }
 
     /// The compiled document at `url`: cached and fresh, revalidated, or fetched.
@@ -255,7 +269,8 @@ impl Documents {
             limits: &self.limits,
             sources_max: self.sources_max,
         };
-        let document = Rc::new(sources::compile_fetched(&compiling, from, &text).await?);
+        let bytes = text.len() as u64;
+        let document = Rc::new(sources::compile_fetched(&compiling, from, text).await?);
         let fresh_for = match storage {
             Some(Storage::NoStore) => None,
             Some(Storage::Keep { fresh_for }) => Some(fresh_for),
@@ -265,7 +280,7 @@ impl Documents {
         match fresh_for {
             // Stale at once and nothing to revalidate with: a cache entry would never be used.
             Some(fresh_for) if !fresh_for.is_zero() || validators.any() => {
-                let (document, bytes) = (Rc::clone(&document), text.len() as u64);
+                let document = Rc::clone(&document);
                 cache.insert(
                     url,
                     document,

@@ -23,6 +23,7 @@ use engine::model::{Document, Dyn};
 use super::error::DocumentError;
 use super::fetch::{self, Fetched, Fetcher};
 use super::media;
+use super::off_shard;
 use crate::local::LoadError;
 use crate::outbound::Url;
 
@@ -64,30 +65,32 @@ pub struct Compiling<'a> {
     pub sources_max: u32,
 }
 
-/// Compiles `text`, fetched from `url`, fetching its sources first.
+/// Compiles `text`, fetched from `url`, fetching its sources first; the compiles run off
+/// the shard ([`off_shard`]).
 pub async fn compile_fetched(
     compiling: &Compiling<'_>,
     url: &Url,
-    text: &str,
+    text: String,
 ) -> Result<Document, DocumentError> {
     let name = url.to_string();
-    let mut recorder = Recorder::default();
-    let compiled = compile(text, &name, &mut recorder, compiling.limits);
-    let first = compiled.map_err(|e| DocumentError::Compile(Box::new(e)))?;
+    let (text, first, sources) = compile_off_shard(text, &name, Recorder::default(), compiling)
+        .await
+        .map(|(text, compiled, recorder)| (text, compiled, recorder.sources))?;
+    let first = first?;
     no_invoke_src(&first, &name)?;
-    if recorder.sources.is_empty() {
+    if sources.is_empty() {
         return Ok(first);
     }
     drop(first);
-    if recorder.sources.len() > compiling.sources_max as usize {
+    if sources.len() > compiling.sources_max as usize {
         return Err(DocumentError::Sources {
             url: name,
-            sources: recorder.sources.len(),
+            sources: sources.len(),
             sources_max: compiling.sources_max,
         });
     }
-    let mut texts = HashMap::with_capacity(recorder.sources.len());
-    for src in recorder.sources {
+    let mut texts = HashMap::with_capacity(sources.len());
+    for src in sources {
         // A source outside the allowed places refuses the document, as a file's does.
         let text = match source_text(compiling, url, &src).await {
             Err(DocumentError::File(LoadError::NotAllowed { .. })) => {
@@ -97,8 +100,28 @@ pub async fn compile_fetched(
         };
         texts.insert(src, text);
     }
-    let compiled = compile(text, &name, &mut SourceTexts { texts }, compiling.limits);
-    compiled.map_err(|e| DocumentError::Compile(Box::new(e)))
+    let (_, compiled, _) = compile_off_shard(text, &name, SourceTexts { texts }, compiling).await?;
+    compiled
+}
+
+/// Compiles `text` with `loader` on the shard's blocking thread; answers the text and the
+/// loader back (for a second compile) with the result.
+async fn compile_off_shard<L: Loader + Send + 'static>(
+    text: String,
+    name: &str,
+    mut loader: L,
+    compiling: &Compiling<'_>,
+) -> Result<(String, Result<Document, DocumentError>, L), DocumentError> {
+    let (name, limits) = (name.to_owned(), compiling.limits.clone());
+    let ran = off_shard::run(move || {
+        let compiled = compile(&text, &name, &mut loader, &limits);
+        let compiled = compiled.map_err(|e| DocumentError::Compile(Box::new(e)));
+        (text, compiled, loader)
+    })
+    .await;
+    ran.map_err(|panicked| DocumentError::CompilerPanicked {
+        message: panicked.message,
+    })
 }
 
 /// The text of one source, or why it could not be had.

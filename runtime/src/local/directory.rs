@@ -162,6 +162,8 @@ pub(crate) struct Directory {
     tree_sessions_max: u32,
     /// Sessions that used up their second's events, by when their next window opens.
     throttled: BinaryHeap<Reverse<(u64, SessionKey)>>,
+    /// Times a session used up its window and was held until the next.
+    throttles: u64,
     /// `limits.session_events_per_second_max`.
     events_per_window_max: u32,
 }
@@ -183,6 +185,7 @@ impl Directory {
             tree_next: 0,
             tree_sessions_max: u32::MAX,
             throttled: BinaryHeap::new(),
+            throttles: 0,
             events_per_window_max: u32::MAX,
         }
     }
@@ -191,6 +194,11 @@ impl Directory {
     pub fn set_events_per_second_max(&mut self, events_max: u32) {
         assert!(events_max > 0);
         self.events_per_window_max = events_max;
+    }
+
+    /// Times a session used up its second's events and was held until the next.
+    pub fn throttles(&self) -> u64 {
+        self.throttles
     }
 
     /// When the earliest throttled session's next window opens.
@@ -239,6 +247,7 @@ impl Directory {
         slot.throttled = true;
         let release_ms = slot.window_start_ms + EVENT_WINDOW_MS;
         self.throttled.push(Reverse((release_ms, key)));
+        self.throttles += 1;
         false
     }
 

@@ -179,6 +179,58 @@ impl LoadError {
     }
 }
 
+/// A file document found in the cache, or to be compiled.
+pub enum FileLookup {
+    /// Compiled already.
+    Cached(Rc<Document>),
+    /// Not cached: run the job (on any thread), then hand its result to
+    /// [`DocumentCache::keep_compiled`].
+    Compile(FileCompile),
+}
+
+/// Reading and compiling one file document: everything it needs, owned, so that it can run
+/// off the shard's thread.
+#[derive(Debug)]
+pub struct FileCompile {
+    src: String,
+    canonical: PathBuf,
+    places: Places,
+    limits: Limits,
+}
+
+/// A file document compiled by a [`FileCompile`].
+#[derive(Debug)]
+pub struct CompiledFile {
+    canonical: PathBuf,
+    document: Document,
+    bytes: u64,
+}
+
+impl FileCompile {
+    /// Reads the file (bounded) and compiles it with its sources.
+    pub fn run(self) -> Result<CompiledFile, LoadError> {
+        let FileCompile {
+            src,
+            canonical,
+            places,
+            limits,
+        } = self;
+        let (canonical, text) = places
+            .read(&canonical, limits.document_bytes_max)
+            .map_err(|refusal| LoadError::refused(&src, refusal))?;
+        // Messages name the file as the first start spelt it (not its resolved path, which
+        // would tell API callers where documents live), and its relative sources resolve
+        // from there; any spelling reaches the same allowed file.
+        let document = compile_with(&text, &src, &places, &limits)?;
+        let bytes = text.len() as u64;
+        Ok(CompiledFile {
+            canonical,
+            document,
+            bytes,
+        })
+    }
+}
+
 /// A compiled file document and what it costs.
 struct FileEntry {
     document: Rc<Document>,
@@ -231,8 +283,21 @@ impl DocumentCache {
     }
 
     /// Loads and compiles the file `path` names (as `src`, for messages), or finds it by
-    /// its canonical path.
+    /// its canonical path. Compiles on this thread: the server's starts use
+    /// [`DocumentCache::lookup_file`] and compile off the shard.
     pub fn file(&mut self, path: &Path, limits: &Limits) -> Result<Rc<Document>, LoadError> {
+        match self.lookup_file(path, limits)? {
+            FileLookup::Cached(document) => Ok(document),
+            FileLookup::Compile(job) => {
+                let compiled = job.run()?;
+                Ok(self.keep_compiled(compiled))
+            }
+        }
+    }
+
+    /// The cached document of the file `path` names, or the job that compiles it (which
+    /// [`DocumentCache::keep_compiled`] then takes).
+    pub fn lookup_file(&mut self, path: &Path, limits: &Limits) -> Result<FileLookup, LoadError> {
         let src = path.to_string_lossy();
         let canonical = self
             .places
@@ -241,18 +306,27 @@ impl DocumentCache {
         self.uses += 1;
         if let Some(entry) = self.files.get_mut(&canonical) {
             entry.last_used = self.uses;
-            return Ok(Rc::clone(&entry.document));
+            return Ok(FileLookup::Cached(Rc::clone(&entry.document)));
         }
-        let (canonical, text) = self
-            .places
-            .read(&canonical, limits.document_bytes_max)
-            .map_err(|refusal| LoadError::refused(&src, refusal))?;
-        // Messages name the file as the first start spelt it (not its resolved path, which
-        // would tell API callers where documents live), and its relative sources resolve
-        // from there; any spelling reaches the same allowed file.
-        let document = Rc::new(compile_with(&text, &src, &self.places, limits)?);
-        self.keep(canonical, Rc::clone(&document), text.len() as u64);
-        Ok(document)
+        Ok(FileLookup::Compile(FileCompile {
+            src: src.into_owned(),
+            canonical,
+            places: self.places.clone(),
+            limits: limits.clone(),
+        }))
+    }
+
+    /// Caches a compiled file (unless another start cached it meanwhile: that one is
+    /// kept, so every session of a file shares one document) and answers the document.
+    pub fn keep_compiled(&mut self, compiled: CompiledFile) -> Rc<Document> {
+        self.uses += 1;
+        if let Some(entry) = self.files.get_mut(&compiled.canonical) {
+            entry.last_used = self.uses;
+            return Rc::clone(&entry.document);
+        }
+        let document = Rc::new(compiled.document);
+        self.keep(compiled.canonical, Rc::clone(&document), compiled.bytes);
+        document
     }
 
     /// Keeps `document` unless it alone is above the byte bound, evicting to make room.

@@ -56,10 +56,13 @@ pub use clock::{epoch_ms_now, Clock, RealClock, VirtualClock};
 pub use directory::{SeededIds, SessionIds, SessionKey, SessionsFull, ID_ATTEMPTS_MAX};
 pub use extensions::ExtensionHandler;
 pub use js_heap::metered_datamodel;
-pub use loader::{compile_with, resolve, FileLoader, LoadError, INLINE_DOCUMENTS_MAX};
+pub use loader::{
+    compile_with, resolve, CompiledFile, FileCompile, FileLoader, FileLookup, LoadError,
+    INLINE_DOCUMENTS_MAX,
+};
 pub use places::{FileRefusal, Places};
 pub use remote::{NoRemote, Remote};
-pub use requests::{Answer, Reply, RESPONSE_STATUS_DEFAULT, SESSION_ENDED_STATUS};
+pub use requests::{Answer, Reply, RequestIdForm, RESPONSE_STATUS_DEFAULT, SESSION_ENDED_STATUS};
 pub use sessions::{DeliverError, Finished, Progress, SessionInfo, SessionSummary};
 
 use directory::{Directory, InsertError, Origin, Phase};
@@ -103,6 +106,8 @@ pub struct HostConfig {
     /// Source bytes of the compiled file documents kept (default 32 MiB;
     /// `documents.cache_bytes_max`).
     pub documents_cached_bytes_max: u32,
+    /// How request ids are spelt (default sequential; the server's are keyed).
+    pub request_ids: RequestIdForm,
 }
 
 impl Default for HostConfig {
@@ -119,6 +124,7 @@ impl Default for HostConfig {
             places: Places::anywhere(),
             documents_cached_max: 256,
             documents_cached_bytes_max: 32 << 20,
+            request_ids: RequestIdForm::Sequential,
         }
     }
 }
@@ -366,7 +372,7 @@ impl Host {
             },
             timers: Timers::default(),
             starts: DeferredStarts::default(),
-            requests: Requests::new(config.requests_pending_max),
+            requests: Requests::new(config.requests_pending_max, config.request_ids.clone()),
             docs: DocumentCache::new(
                 config.places.clone(),
                 config.documents_cached_max,
@@ -427,6 +433,23 @@ impl Host {
     /// path). Messages name it as `path`, as the first load spelt it.
     pub fn load(&mut self, path: &Path) -> Result<Rc<Document>, LoadError> {
         self.core.docs.file(path, &self.core.config.limits)
+    }
+
+    /// The cached document of the file `path` names, or the job that compiles it, to run
+    /// off the shard and hand to [`Host::keep_compiled`].
+    pub fn lookup_file(&mut self, path: &Path) -> Result<FileLookup, LoadError> {
+        self.core.docs.lookup_file(path, &self.core.config.limits)
+    }
+
+    /// Caches a file document compiled by a [`FileCompile`] and answers it.
+    pub fn keep_compiled(&mut self, compiled: CompiledFile) -> Rc<Document> {
+        self.core.docs.keep_compiled(compiled)
+    }
+
+    /// Times a session used up its second's events (`limits.session_events_per_second_max`)
+    /// and was held until the next.
+    pub fn sessions_throttled(&self) -> u64 {
+        self.core.dir.throttles()
     }
 
     /// File documents compiled and cached now.

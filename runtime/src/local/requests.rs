@@ -1,7 +1,8 @@
 //! Requests awaiting a `<session:response>`: the host's side of request/reply.
 //!
 //! A request is an external event that the host delivers with `_event.sendid` set to a
-//! fresh request id (`req-<n>`, unique in this host) and `_event.origintype` set to
+//! fresh request id (`req-<n>`, unique in this host; in the server `req-<n>-<tag>`, see
+//! [`RequestIdForm`]) and `_event.origintype` set to
 //! [`REQUEST_ORIGINTYPE`]. It stays pending until a session answers it with
 //! `<session:response>`, until the session it was sent to ends (the answer is then
 //! [`Answer::SessionEnded`]), or until the caller gives up ([`Host::cancel_request`]).
@@ -14,6 +15,7 @@
 //! id this host never issued is an error in the answering session.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use engine::effects::{ExtensionAction, ExtensionError};
 use engine::event::Event;
@@ -25,6 +27,74 @@ use super::{DeliverError, Host};
 
 /// The prefix of every request id.
 const REQUEST_ID_PREFIX: &str = "req-";
+
+/// Hex digits of a keyed request id's tag: 64 bits, beyond guessing.
+const REQUEST_TAG_HEX_DIGITS: usize = 16;
+
+/// How request ids are spelt.
+///
+/// Any session of a host may answer any pending request, so in the server, where
+/// sessions run strategies of different authors, a session that could guess another's
+/// request id could answer it in its place. There ids carry a tag, an HMAC of their number
+/// under a key drawn at start: unguessable, yet checked without remembering retired ids.
+#[derive(Clone, Debug, Default)]
+pub enum RequestIdForm {
+    /// `req-1`, `req-2`... in issue order (`baton run`, whose output is replayable).
+    #[default]
+    Sequential,
+    /// `req-<n>-<tag>`, the tag 64 bits of HMAC-SHA256(key, n).
+    Keyed(ring::hmac::Key),
+}
+
+impl RequestIdForm {
+    /// Keyed ids under a key from the operating system's random source.
+    pub fn keyed() -> RequestIdForm {
+        let mut key = [0u8; 32];
+        for chunk in key.chunks_mut(8) {
+            chunk.copy_from_slice(&crate::entropy::random_u64().to_ne_bytes());
+        }
+        RequestIdForm::Keyed(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key))
+    }
+
+    fn spell(&self, number: u64) -> Box<str> {
+        match self {
+            RequestIdForm::Sequential => format!("{REQUEST_ID_PREFIX}{number}").into(),
+            RequestIdForm::Keyed(key) => {
+                let tag = tag(key, number);
+                format!("{REQUEST_ID_PREFIX}{number}-{tag}").into()
+            }
+        }
+    }
+
+    /// The number of an id of this form, if it is one (the tag checked).
+    fn number(&self, requestid: &str) -> Option<u64> {
+        let rest = requestid.strip_prefix(REQUEST_ID_PREFIX)?;
+        match self {
+            RequestIdForm::Sequential => rest.parse().ok(),
+            RequestIdForm::Keyed(key) => {
+                let (number, given) = rest.split_once('-')?;
+                let number = number.parse().ok()?;
+                let expected = tag(key, number);
+                same_in_constant_time(expected.as_bytes(), given.as_bytes()).then_some(number)
+            }
+        }
+    }
+}
+
+/// Whether `a` and `b` are equal, in time that does not depend on where they differ: a
+/// session must not learn a tag digit by digit.
+fn same_in_constant_time(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn tag(key: &ring::hmac::Key, number: u64) -> String {
+    let mac = ring::hmac::sign(key, &number.to_be_bytes());
+    let mut tag = String::with_capacity(REQUEST_TAG_HEX_DIGITS);
+    for byte in &mac.as_ref()[..REQUEST_TAG_HEX_DIGITS / 2] {
+        let _ = write!(tag, "{byte:02x}");
+    }
+    tag
+}
 
 /// The HTTP status of a response that gives none.
 pub const RESPONSE_STATUS_DEFAULT: u16 = 200;
@@ -84,8 +154,9 @@ pub(crate) struct Requests {
     pending: HashMap<Box<str>, SessionKey>,
     /// Pending requests per session, so that a session's end finds its own without a scan.
     per_owner: HashMap<SessionKey, u32>,
-    /// Request ids issued so far (the last one is `req-<issued>`).
+    /// Request ids issued so far (the last one is numbered `issued`).
     issued: u64,
+    form: RequestIdForm,
     pending_max: u32,
     replies: Vec<Reply>,
     /// Answers to requests no longer pending.
@@ -93,12 +164,13 @@ pub(crate) struct Requests {
 }
 
 impl Requests {
-    pub fn new(pending_max: u32) -> Requests {
+    pub fn new(pending_max: u32, form: RequestIdForm) -> Requests {
         assert!(pending_max > 0);
         Requests {
             pending: HashMap::new(),
             per_owner: HashMap::new(),
             issued: 0,
+            form,
             pending_max,
             replies: Vec::new(),
             dropped: 0,
@@ -112,7 +184,7 @@ impl Requests {
             return Err(DeliverError::RequestsFull { requests_max });
         }
         self.issued += 1;
-        Ok(format!("{REQUEST_ID_PREFIX}{}", self.issued).into())
+        Ok(self.form.spell(self.issued))
     }
 
     fn register(&mut self, requestid: Box<str>, owner: SessionKey) {
@@ -183,10 +255,9 @@ impl Requests {
         Err(refusal(format!("no pending request '{requestid}'")))
     }
 
-    /// True for an id of the form this host issues, at most the last one issued.
+    /// True for an id this host issued (of its form, at most the last one issued).
     fn was_issued(&self, requestid: &str) -> bool {
-        let number = requestid.strip_prefix(REQUEST_ID_PREFIX);
-        let number = number.and_then(|n| n.parse::<u64>().ok());
+        let number = self.form.number(requestid);
         number.is_some_and(|n| n >= 1 && n <= self.issued)
     }
 
@@ -303,7 +374,7 @@ mod tests {
 
     #[test]
     fn a_response_answers_once_then_is_dropped() {
-        let mut requests = Requests::new(4);
+        let mut requests = Requests::new(4, RequestIdForm::Sequential);
         let r = requests.issue().expect("room");
         requests.register(r.clone(), A);
         assert_eq!(&*r, "req-1");
@@ -334,7 +405,7 @@ mod tests {
 
     #[test]
     fn bad_ids_and_statuses_are_refused_and_keep_the_request() {
-        let mut requests = Requests::new(4);
+        let mut requests = Requests::new(4, RequestIdForm::Sequential);
         let r = requests.issue().expect("room");
         requests.register(r, A);
         for status in [
@@ -355,7 +426,7 @@ mod tests {
 
     #[test]
     fn the_bound_refuses_and_an_ended_owner_answers_its_requests() {
-        let mut requests = Requests::new(2);
+        let mut requests = Requests::new(2, RequestIdForm::Sequential);
         for _ in 0..2 {
             let r = requests.issue().expect("room");
             requests.register(r, A);
@@ -367,5 +438,39 @@ mod tests {
         let ended: Vec<&Answer> = requests.replies.iter().map(|r| &r.answer).collect();
         assert_eq!(ended, [&Answer::SessionEnded, &Answer::SessionEnded]);
         assert_eq!(Answer::SessionEnded.http().0, 410);
+    }
+
+    #[test]
+    fn keyed_ids_cannot_be_guessed_from_their_neighbours() {
+        let mut requests = Requests::new(4, RequestIdForm::keyed());
+        let first = requests.issue().expect("room");
+        requests.register(first.clone(), A);
+        let second = requests.issue().expect("room");
+        requests.register(second.clone(), A);
+        assert!(
+            first.starts_with("req-1-") && second.starts_with("req-2-"),
+            "{first} {second}"
+        );
+        let tag = &second["req-2-".len()..];
+        assert_eq!(tag.len(), REQUEST_TAG_HEX_DIGITS);
+        // The number alone, or the number with a wrong tag, answers nothing and is refused.
+        for guess in ["req-2", "req-2-0000000000000000", &format!("req-3-{tag}")] {
+            let refused = requests.respond(&response(id(guess), Value::Undefined));
+            assert!(refused.is_err(), "{guess} was taken for an issued id");
+        }
+        assert_eq!(requests.pending.len(), 2);
+        assert_eq!(
+            requests.respond(&response(id(&second), Value::Undefined)),
+            Ok(())
+        );
+        // Answered twice: the second answer is dropped, not an error (the id was issued).
+        assert_eq!(
+            requests.respond(&response(id(&second), Value::Undefined)),
+            Ok(())
+        );
+        assert_eq!(requests.dropped, 1);
+        // Another host's key spells other tags.
+        let other = Requests::new(4, RequestIdForm::keyed());
+        assert_ne!(other.form.spell(1), first);
     }
 }

@@ -379,6 +379,7 @@ impl SessionApi {
         let (pending, dropped) = (host.requests_pending(), host.replies_dropped());
         let replies = self.shard.replies.counts(pending, dropped);
         let documents = host.documents_cached() + self.shard.documents.cached();
+        let throttled = host.sessions_throttled();
         drop(host);
         let snapshot = self.shard.metrics.snapshot(self.live_sessions());
         let routing = self.shard.orchestration.as_ref();
@@ -386,7 +387,7 @@ impl SessionApi {
         if let (Some(gauges), Some(sip)) = (&mut routing, &*self.shard.sip.borrow()) {
             gauges.sip = sip.metrics();
         }
-        let snapshot = snapshot.with_documents(documents);
+        let snapshot = snapshot.with_host(documents, throttled);
         snapshot.with_replies(replies).with_routing(routing)
     }
 

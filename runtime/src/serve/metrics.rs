@@ -243,6 +243,7 @@ impl Metrics {
             sip_answer_latency: self.sip_answer_latency.snapshot(),
             replies: ReplyCounts::default(),
             documents_cached: 0,
+            sessions_throttled: 0,
             routing: None,
         }
     }
@@ -282,6 +283,7 @@ pub struct ShardSnapshot {
     replies: ReplyCounts,
     /// Compiled documents cached (files and URLs).
     documents_cached: u64,
+    sessions_throttled: u64,
     routing: Option<RoutingGauges>,
 }
 
@@ -292,9 +294,11 @@ impl ShardSnapshot {
         self
     }
 
-    /// The snapshot with the shard's count of cached compiled documents.
-    pub fn with_documents(mut self, cached: usize) -> ShardSnapshot {
-        self.documents_cached = u64::try_from(cached).expect("a count fits in u64");
+    /// The snapshot with the shard's host counts: cached compiled documents, and times a
+    /// session was throttled for its events per second.
+    pub fn with_host(mut self, documents_cached: usize, throttled: u64) -> ShardSnapshot {
+        self.documents_cached = u64::try_from(documents_cached).expect("a count fits in u64");
+        self.sessions_throttled = throttled;
         self
     }
 
@@ -314,7 +318,7 @@ type PerShard = (
 );
 
 /// The families with one unlabelled (but for `shard`) sample per shard.
-const PER_SHARD: [PerShard; 13] = [
+const PER_SHARD: [PerShard; 14] = [
     (
         "baton_refusals_total",
         "counter",
@@ -364,6 +368,13 @@ const PER_SHARD: [PerShard; 13] = [
         "Events sent by a session of another shard that found no session or a full queue \
          here",
         |s| s.mesh_dropped,
+    ),
+    (
+        "baton_sessions_throttled_total",
+        "counter",
+        "Times a session used up limits.session_events_per_second_max and was held until its \
+         next second (a session in a tight event loop counts once a second)",
+        |s| s.sessions_throttled,
     ),
     (
         "baton_sessions",

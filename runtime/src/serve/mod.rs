@@ -63,7 +63,7 @@ use protocols::tls::{ClientTls, ServerTls, TlsError};
 use crate::access::{ListenerPolicy, Policies};
 use crate::config::{BasicHttpLocation, Config, Machine};
 use crate::documents::Documents;
-use crate::local::{Host, HostConfig, LogMode, Places};
+use crate::local::{Host, HostConfig, LogMode, Places, RequestIdForm};
 use crate::orchestration::handler::{statistics_function, RoutingActions, STATISTICS_FUNCTION};
 use crate::orchestration::Orchestration;
 use crate::shard::{start_shards, ShardContext, ShardId};
@@ -319,6 +319,7 @@ fn new_shard(
         places: Places::from_config(config.documents.allow.as_deref()),
         documents_cached_max: config.documents.cache_entries_max,
         documents_cached_bytes_max: config.documents.cache_bytes_max,
+        request_ids: RequestIdForm::keyed(),
         ..HostConfig::default()
     };
     let mut host = Host::with_ids(

@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::TaskQueueHandle;
-use glommio::{ExecutorJoinHandle, Latency, LocalExecutorBuilder, Placement, Shares};
+use glommio::{
+    ExecutorJoinHandle, Latency, LocalExecutorBuilder, Placement, PoolPlacement, Shares,
+};
 
 use super::id::ShardId;
 use super::mesh::{Mesh, MeshInbox, NoCall, ShardMsg};
@@ -215,6 +217,9 @@ fn builder(config: &Config, shard: ShardId, core: u16) -> LocalExecutorBuilder {
         .name(&format!("baton-shard-{shard}"))
         .io_memory(config.runtime.io_memory_bytes as usize)
         .preempt_timer(preempt)
+        // The blocking thread (document compiles, name lookups) is not pinned to the
+        // shard's core: it may run wherever a core is idle (`documents/off_shard.rs`).
+        .blocking_thread_pool_placement(PoolPlacement::Unbound(1))
 }
 
 /// Stops the shards already started and names the one that failed. `error` is the spawn

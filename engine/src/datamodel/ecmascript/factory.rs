@@ -25,7 +25,13 @@
 //! A case that does not compile becomes a thrower of its `SyntaxError`, so one bad
 //! expression fails only when evaluated (W3C tests 309, 487). A case whose brackets do not
 //! balance gets a chunk of its own, so it cannot reach into its neighbours.
+//!
+//! Chunks compile when a session first needs one ([`Prepared::compile_chunk`], called
+//! through `heap_guard` before the evaluation starts), not when the document is prepared:
+//! QuickJS's compile is the dear part of a start (a 4 MB document of 40,000 conditions
+//! takes about 150 ms), and a shard must not stall that long for parts no session runs.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
@@ -35,7 +41,7 @@ use rquickjs::{Array, Ctx, Error as JsError, Function, Object, Persistent};
 use super::realm::describe;
 use super::script_rewrite::{is_balanced, rewrite, SCOPE};
 use crate::datamodel::ScopeError;
-use crate::model::{DataInit, Document, Expr, ExprKind, Instr};
+use crate::model::{DataIdx, DataInit, Document, Expr, ExprIdx, ExprKind, Instr};
 
 /// Most cases in one chunk: dispatch costs log2 of it in comparisons.
 pub(crate) const CHUNK_CASES_MAX: usize = 16;
@@ -84,8 +90,8 @@ pub(crate) struct Prepared {
     /// Scope objects of every prefix of the maker's steps, kept so their shapes stay shared.
     #[allow(dead_code)] // Held, never read: holding it is the point.
     pub shapes: Persistent<Array<'static>>,
-    /// Per chunk, `(scope, host) => dispatcher`.
-    pub factories: Vec<Persistent<Function<'static>>>,
+    /// Per chunk, `(scope, host) => dispatcher`, or its cases' sources until compiled.
+    pub chunks: Vec<RefCell<Chunk>>,
     /// The realm's host-function object, the factories' second argument.
     pub host: Persistent<Object<'static>>,
     /// Per expression, the case that evaluates it.
@@ -102,7 +108,95 @@ pub(crate) struct Prepared {
     pub scopes: u32,
 }
 
+/// The cases an evaluation will run, so that their chunks compile before it starts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Uses {
+    /// Reading an expression or running a script.
+    Read(ExprIdx),
+    /// Writing a location.
+    Write(ExprIdx),
+    /// `<assign location expr>`.
+    Assign { location: ExprIdx, expr: ExprIdx },
+    /// `<data expr>`.
+    Init { data: DataIdx, expr: ExprIdx },
+}
+
+impl Uses {
+    /// The cases, as [`Prepared`]'s tables place them (`None` where it has none).
+    pub fn cases(self, prepared: &Prepared) -> [Option<CaseRef>; 2] {
+        let read = |e: ExprIdx| prepared.read.get(e.0 as usize).copied();
+        let write = |l: ExprIdx| prepared.write.get(l.0 as usize).copied().flatten();
+        match self {
+            Uses::Read(expr) => [read(expr), None],
+            Uses::Write(location) => [write(location), None],
+            Uses::Assign { location, expr } => match prepared.pair(location.0, expr.0) {
+                Some(case) => [Some(case), None],
+                None => [read(expr), write(location)],
+            },
+            Uses::Init { data, expr } => match prepared.inits.get(data.0 as usize) {
+                Some(Some(case)) => [Some(*case), None],
+                _ => [read(expr), None],
+            },
+        }
+    }
+}
+
+/// One chunk of a prepared document.
+pub(crate) enum Chunk {
+    /// Not compiled yet: its cases' sources.
+    Source(Vec<String>),
+    /// Its factory.
+    Compiled(Persistent<Function<'static>>),
+}
+
 impl Prepared {
+    /// Source bytes of `chunk` while it is not compiled (what its compile will need).
+    pub fn uncompiled_bytes(&self, chunk: u32) -> Option<u64> {
+        match &*self.chunks.get(chunk as usize)?.borrow() {
+            Chunk::Source(cases) => Some(cases.iter().map(|c| c.len() as u64).sum()),
+            Chunk::Compiled(_) => None,
+        }
+    }
+
+    /// Compiles `chunk` if it is not compiled yet. Called only through `heap_guard`.
+    pub fn compile_chunk(&self, ctx: &Ctx<'_>, chunk: u32) -> Result<(), ScopeError> {
+        let Some(cell) = self.chunks.get(chunk as usize) else {
+            return Err(ScopeError {
+                message: "no such chunk in the document".into(),
+            });
+        };
+        let mut cases = match &mut *cell.borrow_mut() {
+            Chunk::Source(cases) => std::mem::take(cases),
+            Chunk::Compiled(_) => return Ok(()),
+        };
+        let factory =
+            compile_group(ctx, &self.doc, &mut cases).and_then(|groups| combine(ctx, groups));
+        match factory {
+            Ok(factory) => {
+                *cell.borrow_mut() = Chunk::Compiled(Persistent::save(ctx, factory));
+                Ok(())
+            }
+            Err(error) => {
+                // Kept to try again: a later session may find room.
+                *cell.borrow_mut() = Chunk::Source(cases);
+                Err(error)
+            }
+        }
+    }
+
+    /// The factory of a compiled `chunk`.
+    pub fn factory<'js>(&self, ctx: &Ctx<'js>, chunk: u32) -> rquickjs::Result<Function<'js>> {
+        let chunk = self.chunks.get(chunk as usize).map(RefCell::borrow);
+        match chunk.as_deref() {
+            Some(Chunk::Compiled(factory)) => factory.clone().restore(ctx),
+            // `heap_guard` compiles every chunk an evaluation needs before it starts.
+            _ => Err(rquickjs::Exception::throw_internal(
+                ctx,
+                "the expression's chunk is not compiled",
+            )),
+        }
+    }
+
     /// The single case for `<assign location expr>`, if there is one.
     pub fn pair(&self, location: u32, expr: u32) -> Option<CaseRef> {
         let pair = self.pairs.get(location as usize).copied().flatten()?;
@@ -129,7 +223,7 @@ pub(crate) fn prepare<'js>(
 ) -> Result<Prepared, ScopeError> {
     let cases = collect_cases(doc);
     let uses = system_use(doc);
-    let (factories, refs) = compile_chunks(ctx, doc, cases.sources)?;
+    let (chunks, refs) = split_chunks(cases.sources);
     let at = |case: u32| refs[case as usize];
     let (maker_src, steps) = maker_source(&cases.declared, uses);
     let maker: Function = compile(ctx, doc, maker_src).map_err(|message| ScopeError { message })?;
@@ -146,7 +240,7 @@ pub(crate) fn prepare<'js>(
         doc: doc.clone(),
         maker: Persistent::save(ctx, maker),
         shapes: Persistent::save(ctx, shapes),
-        factories,
+        chunks,
         host,
         read: cases.read.iter().map(|&c| at(c)).collect(),
         write: cases.write.iter().map(|c| c.map(at)).collect(),
@@ -281,13 +375,9 @@ fn system_use(doc: &Document) -> SystemUse {
     uses
 }
 
-/// Groups cases into chunks and compiles them; returns the factories and each case's place.
-fn compile_chunks(
-    ctx: &Ctx<'_>,
-    doc: &Document,
-    mut sources: Vec<String>,
-) -> Result<(Vec<Persistent<Function<'static>>>, Vec<CaseRef>), ScopeError> {
-    let mut factories = Vec::new();
+/// Groups cases into chunks (compiled later); returns the chunks and each case's place.
+fn split_chunks(mut sources: Vec<String>) -> (Vec<RefCell<Chunk>>, Vec<CaseRef>) {
+    let mut chunks = Vec::new();
     let mut refs = Vec::with_capacity(sources.len());
     let mut start = 0;
     while start < sources.len() {
@@ -298,24 +388,51 @@ fn compile_chunks(
                 end += 1;
             }
         }
-        for group in compile_group(ctx, doc, &mut sources[start..end])? {
-            let chunk = factories.len() as u32;
-            for local in 0..group.1 {
-                refs.push(CaseRef {
-                    chunk,
-                    local: local as u32,
-                });
-            }
-            factories.push(Persistent::save(ctx, group.0));
-        }
+        let chunk = chunks.len() as u32;
+        refs.extend((0..end - start).map(|local| CaseRef {
+            chunk,
+            local: local as u32,
+        }));
+        let cases = sources[start..end].iter_mut().map(std::mem::take).collect();
+        chunks.push(RefCell::new(Chunk::Source(cases)));
         start = end;
     }
     assert_eq!(refs.len(), sources.len(), "every case has a place");
-    Ok((factories, refs))
+    (chunks, refs)
+}
+
+/// One factory for a chunk compiled as several (see [`compile_group`]): it makes each
+/// part's dispatcher and sends every case index to the part that holds it.
+fn combine<'js>(
+    ctx: &Ctx<'js>,
+    mut groups: Vec<(Function<'js>, usize)>,
+) -> Result<Function<'js>, ScopeError> {
+    if groups.len() == 1 {
+        return Ok(groups.remove(0).0);
+    }
+    let fail = |e: JsError| ScopeError {
+        message: format!("cannot combine a chunk's parts: {e}"),
+    };
+    let combinator: Function = ctx
+        .eval(
+            "(function (parts, counts) { return function (S, H) { \
+               const ds = parts.map((f) => f.call(this, S, H)); \
+               return (i, v) => { let k = 0; \
+                 while (i >= counts[k]) { i -= counts[k]; k += 1; } \
+                 return ds[k](i, v); }; }; })",
+        )
+        .map_err(fail)?;
+    let parts = Array::new(ctx.clone()).map_err(fail)?;
+    let counts = Array::new(ctx.clone()).map_err(fail)?;
+    for (index, (part, count)) in groups.into_iter().enumerate() {
+        parts.set(index, part).map_err(fail)?;
+        counts.set(index, count as u32).map_err(fail)?;
+    }
+    combinator.call((parts, counts)).map_err(fail)
 }
 
 /// Compiles one chunk. If it fails, each case is compiled alone and the bad ones become
-/// throwers; if the chunk still fails, every case gets its own chunk. Returns the
+/// throwers; if the chunk still fails, every case gets its own factory. Returns the
 /// factories with the number of cases each holds, in case order.
 fn compile_group<'js>(
     ctx: &Ctx<'js>,
@@ -496,5 +613,58 @@ mod tests {
             position: Default::default(),
         };
         assert_eq!(trimmed(&empty), "undefined");
+    }
+
+    /// A chunk compiled as several parts answers every case from the part that holds it.
+    #[test]
+    fn combined_parts_dispatch_each_case_to_its_own_part() {
+        let runtime = rquickjs::Runtime::new().expect("runtime");
+        let context = rquickjs::Context::full(&runtime).expect("context");
+        context.with(|ctx| {
+            let part = |sources: &[&str]| -> Function {
+                let cases: Vec<String> = sources.iter().map(|c| c.to_string()).collect();
+                let mut options = EvalOptions::default();
+                // The factories' `with` is sloppy-mode only.
+                options.strict = false;
+                let source = chunk_source(&cases);
+                ctx.eval_with_options(source, options).expect("compiles")
+            };
+            let parts = vec![
+                (part(&["return 'a0';", "return 'a1';"]), 2),
+                (part(&["return 'b0';"]), 1),
+                (
+                    part(&["return 'c0' + __baton_v;", "return 'c1';", "return 'c2';"]),
+                    3,
+                ),
+            ];
+            let factory = combine(&ctx, parts).expect("combined");
+            let scope = Object::new(ctx.clone()).expect("S");
+            let host = Object::new(ctx.clone()).expect("H");
+            let dispatch: Function = factory.call((scope, host)).expect("dispatcher");
+            let answers: Vec<String> = (0..6u32)
+                .map(|i| dispatch.call((i, "!")).expect("case runs"))
+                .collect();
+            assert_eq!(answers, ["a0", "a1", "b0", "c0!", "c1", "c2"]);
+        });
+    }
+
+    /// Chunks are split without compiling: every case has its place, at most
+    /// `CHUNK_CASES_MAX` to a chunk, and an unbalanced case alone in its chunk.
+    #[test]
+    fn chunks_are_split_before_any_compile() {
+        let mut sources = cases(CHUNK_CASES_MAX + 3);
+        sources[5] = "return ((1;".into();
+        let (chunks, refs) = split_chunks(sources);
+        assert_eq!(refs.len(), CHUNK_CASES_MAX + 3);
+        assert_eq!(refs[5], CaseRef { chunk: 1, local: 0 });
+        assert_eq!(refs[6], CaseRef { chunk: 2, local: 0 });
+        let sizes: Vec<usize> = chunks
+            .iter()
+            .map(|c| match &*c.borrow() {
+                Chunk::Source(cases) => cases.len(),
+                Chunk::Compiled(_) => 0,
+            })
+            .collect();
+        assert_eq!(sizes, [5, 1, CHUNK_CASES_MAX - 3]);
     }
 }

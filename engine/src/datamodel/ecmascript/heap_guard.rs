@@ -23,6 +23,7 @@
 //! that moment; only the upstream fix removes that.
 
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use super::factory::{prepare, Prepared};
 use super::realm::Realm;
@@ -34,8 +35,14 @@ use crate::model::Document;
 /// refuse early: the measurement after the compile is what keeps the bound.
 const COMPILE_BYTES_PER_TEXT_BYTE: u64 = 24;
 
-/// Heap a compile needs besides its text (the scope maker, shapes, chunk overheads).
+/// Heap a document's preparation needs besides its variables (the scope maker, shapes).
 const COMPILE_BYTES_MIN: u64 = 64 << 10;
+
+/// Heap one chunk's compile needs besides its text (the factory, its bytecode headers).
+const CHUNK_COMPILE_BYTES_MIN: u64 = 4 << 10;
+
+/// The shortest time between two collections made to find room for a compile.
+const COLLECTION_INTERVAL: Duration = Duration::from_millis(10);
 
 /// QuickJS's memory limit, lifted while it lives and restored when it drops (also on panic).
 struct LimitLifted<'a> {
@@ -68,25 +75,63 @@ fn heap_full(used: u64, heap_bytes_max: u32) -> ScopeError {
     ScopeError {
         message: format!(
             "the shard's JS heap is full ({used} of {heap_bytes_max} bytes, \
-             limits.js_heap_bytes_max): the document cannot be compiled"
+             limits.js_heap_bytes_max): the document's expressions cannot be compiled"
         ),
     }
 }
 
-/// Heap the compile of `doc` is expected to need.
+/// Heap the preparation of `doc` is expected to need: its scope maker declares its
+/// variables (the expressions compile later, chunk by chunk).
 fn compile_bytes_estimate(doc: &Document) -> u64 {
-    let text: u64 = doc.exprs.iter().map(|e| e.text.len() as u64).sum();
-    COMPILE_BYTES_MIN + text * COMPILE_BYTES_PER_TEXT_BYTE
+    let names: u64 = doc.data.iter().map(|d| d.id.len() as u64).sum();
+    COMPILE_BYTES_MIN + names * COMPILE_BYTES_PER_TEXT_BYTE
 }
 
-/// Bytes the heap holds now; collects cycles first when `room` would not fit otherwise.
+/// Bytes the heap holds now; collects cycles first when `room` would not fit otherwise,
+/// at most once per [`COLLECTION_INTERVAL`]: a session whose event meets a thousand
+/// uncompiled chunks in a full heap must cost a thousand refusals, not a thousand
+/// collections of the whole heap.
 fn heap_bytes_with_room(realm: &Realm, room: u64, heap_bytes_max: u32) -> u64 {
     let used = realm.heap_bytes();
     if used + room <= u64::from(heap_bytes_max) {
         return used;
     }
+    let now = Instant::now();
+    let recent = realm
+        .collected_at
+        .get()
+        .is_some_and(|at| now.duration_since(at) < COLLECTION_INTERVAL);
+    if recent {
+        return used;
+    }
     realm.runtime.run_gc();
+    realm.collected_at.set(Some(Instant::now()));
     realm.heap_bytes()
+}
+
+/// Compiles `chunk` of `prepared` (if it is not compiled yet) the same way: refused without
+/// calling QuickJS when the heap cannot hold it, and compiled with the limit lifted. A
+/// chunk that overshoots its estimate is kept: the overshoot is one chunk's (at most
+/// [`super::factory::CHUNK_CASES_MAX`] cases), and the next allocation past the bound is
+/// refused as usual.
+pub(crate) fn compile_chunk_within_heap(
+    realm: &Realm,
+    prepared: &Prepared,
+    chunk: u32,
+    heap_bytes_max: u32,
+) -> Result<(), ScopeError> {
+    let Some(bytes) = prepared.uncompiled_bytes(chunk) else {
+        return Ok(());
+    };
+    let estimate = CHUNK_COMPILE_BYTES_MIN + bytes * COMPILE_BYTES_PER_TEXT_BYTE;
+    let used = heap_bytes_with_room(realm, estimate, heap_bytes_max);
+    if used + estimate > u64::from(heap_bytes_max) {
+        return Err(heap_full(used, heap_bytes_max));
+    }
+    let lifted = LimitLifted::new(realm);
+    let compiled = realm.with(|ctx| prepared.compile_chunk(&ctx, chunk));
+    drop(lifted);
+    compiled
 }
 
 /// Compiles `doc` without QuickJS ever seeing an allocation fail; refuses it when the

@@ -41,9 +41,9 @@ use std::rc::Rc;
 
 use rquickjs::{Array, Ctx, FromJs, Function, Object, Persistent, Value as JsValue};
 
-use self::factory::{CaseRef, Prepared};
+use self::factory::{CaseRef, Prepared, Uses};
 use self::heap::{HeapLedger, ShareExceeded};
-use self::heap_guard::prepare_within_heap;
+use self::heap_guard::{compile_chunk_within_heap, prepare_within_heap};
 use self::realm::{Configuration, Realm};
 use self::scope::Scope;
 use self::slots::Slots;
@@ -263,6 +263,25 @@ impl EcmascriptDatamodel {
         }
     }
 
+    /// Compiles the chunks of the cases an evaluation will run, before it runs: QuickJS's
+    /// limit can only be lifted for a compile outside any evaluation (see `heap_guard`).
+    /// A chunk that does not fit the shard's heap is the evaluation's error.
+    fn compile_for(&mut self, id: ScopeId, uses: Uses) -> Result<(), ScriptError> {
+        let prepared = self
+            .scopes
+            .get(id)
+            .and_then(|scope| self.docs.get(scope.doc as usize));
+        let Some(Some(prepared)) = prepared else {
+            // `run` answers with the reason.
+            return Ok(());
+        };
+        for case in uses.cases(prepared).into_iter().flatten() {
+            compile_chunk_within_heap(&self.realm, prepared, case.chunk, self.heap_bytes_max)
+                .map_err(|e| ScriptError::new(e.message))?;
+        }
+        Ok(())
+    }
+
     /// `error` as the session's refusal for its heap share, when that is what it was.
     fn name_refusal(&self, scope: ScopeId, error: ScriptError) -> ScriptError {
         let refused = self
@@ -280,6 +299,7 @@ impl EcmascriptDatamodel {
         expr: ExprIdx,
         then: impl for<'js> FnOnce(&Ctx<'js>, &Realm, JsValue<'js>) -> JsResult<T>,
     ) -> Result<T, ScriptError> {
+        self.compile_for(id, Uses::Read(expr))?;
         self.run(id, |ctx, realm, scope, prepared| {
             let case = read_case(ctx, prepared, expr)?;
             let value = scope.read(ctx, prepared, case)?;
@@ -351,7 +371,7 @@ impl Datamodel for EcmascriptDatamodel {
         let realm = &self.realm;
         let max = self.heap_bytes_max;
         let object = object.map_err(|message| scope_refusal(message, realm.heap_bytes(), max))?;
-        let scope = Scope::new(index, object, prepared.factories.len());
+        let scope = Scope::new(index, object, prepared.chunks.len());
         let id = self.scopes.insert(scope).map_err(|_| ScopeError {
             message: "too many scopes".into(),
         })?;
@@ -458,13 +478,15 @@ impl Datamodel for EcmascriptDatamodel {
                 Err(ScriptError::new(message.to_string()))
             }
             DataInit::Expr(expr) => {
+                let expr = *expr;
+                self.compile_for(scope, Uses::Init { data, expr })?;
                 let result = self.run(scope, |ctx, _, scope, prepared| {
                     let object = scope.object(ctx)?.into_value();
                     if let Some(Some(case)) = prepared.inits.get(data.0 as usize) {
                         return scope.call(ctx, prepared, *case, object).map(drop);
                     }
                     let value =
-                        scope.call(ctx, prepared, read_case(ctx, prepared, *expr)?, object)?;
+                        scope.call(ctx, prepared, read_case(ctx, prepared, expr)?, object)?;
                     scope.object(ctx)?.set(id, value)
                 });
                 if result.is_err() {
@@ -518,6 +540,7 @@ impl Datamodel for EcmascriptDatamodel {
         location: ExprIdx,
         expr: ExprIdx,
     ) -> Result<(), ScriptError> {
+        self.compile_for(scope, Uses::Assign { location, expr })?;
         self.run(scope, |ctx, _, scope, prepared| {
             let undefined = JsValue::new_undefined(ctx.clone());
             if let Some(case) = prepared.pair(location.0, expr.0) {
@@ -535,6 +558,7 @@ impl Datamodel for EcmascriptDatamodel {
         location: ExprIdx,
         value: &Value,
     ) -> Result<(), ScriptError> {
+        self.compile_for(scope, Uses::Write(location))?;
         self.run(scope, |ctx, realm, scope, prepared| {
             let write = write_case(ctx, prepared, location)?;
             let js = convert::to_js(ctx, &realm.helpers, value)?;
@@ -547,6 +571,7 @@ impl Datamodel for EcmascriptDatamodel {
     }
 
     fn foreach_begin(&mut self, scope: ScopeId, array: ExprIdx) -> Result<u32, ScriptError> {
+        self.compile_for(scope, Uses::Read(array))?;
         self.run(scope, |ctx, realm, scope, prepared| {
             let value = scope.read(ctx, prepared, read_case(ctx, prepared, array)?)?;
             let copy_list: Function = realm.helpers.copy_list.clone().restore(ctx)?;

@@ -120,6 +120,8 @@ pub(crate) struct Realm {
     /// QuickJS's own memory limit: the shard's bound, or 0 (none) when the ledger bounds it.
     pub quickjs_limit_bytes: usize,
     pub runtime: Runtime,
+    /// When `heap_guard` last collected to find room for a compile.
+    pub collected_at: std::cell::Cell<Option<std::time::Instant>>,
 }
 
 impl Realm {
@@ -172,6 +174,7 @@ impl Realm {
             ledger,
             quickjs_limit_bytes,
             runtime,
+            collected_at: std::cell::Cell::new(None),
         })
     }
 

@@ -78,11 +78,7 @@ impl Scope {
         if let Some(f) = slot {
             return f.clone().restore(ctx);
         }
-        let factory = prepared
-            .factories
-            .get(chunk as usize)
-            .ok_or(rquickjs::Error::Unknown)?;
-        let factory = factory.clone().restore(ctx)?;
+        let factory = prepared.factory(ctx, chunk)?;
         let object = self.object.clone().restore(ctx)?;
         let host = prepared.host.clone().restore(ctx)?;
         let f: Function = factory.call((This(object.clone()), object, host))?;
