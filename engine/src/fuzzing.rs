@@ -29,7 +29,7 @@ thread_local! {
     ));
     /// The live sessions' scopes, oldest first.
     static LIVE: RefCell<std::collections::VecDeque<crate::datamodel::ScopeId>> =
-        RefCell::new(std::collections::VecDeque::new());
+        const { RefCell::new(std::collections::VecDeque::new()) };
 }
 
 /// Compiles arbitrary bytes as a document; must never panic.
