@@ -16,6 +16,9 @@ mod attrs;
 mod content;
 mod dialect;
 mod extension;
+pub mod include;
+#[cfg(test)]
+mod include_tests;
 mod initial;
 mod lower;
 mod payload;
@@ -54,8 +57,29 @@ impl Loader for NoLoader {
     }
 }
 
-/// Parses, validates and compiles one SCXML document.
+/// Parses, validates and compiles one SCXML document, its `<xi:include>`s expanded first
+/// ([`include`]) through `loader`.
 pub fn compile(
+    text: &str,
+    source_name: &str,
+    loader: &mut dyn Loader,
+    limits: &Limits,
+) -> Result<Document, CompileError> {
+    match include::expand(text, source_name, loader, limits)? {
+        None => compile_text(text, source_name, loader, limits),
+        Some((expanded, map)) => {
+            compile_text(&expanded, source_name, loader, limits).map_err(|error| {
+                match error.file == source_name {
+                    true => map.relocate(error),
+                    false => error,
+                }
+            })
+        }
+    }
+}
+
+/// Compiles a document without includes.
+fn compile_text(
     text: &str,
     source_name: &str,
     loader: &mut dyn Loader,
