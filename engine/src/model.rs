@@ -67,6 +67,18 @@ pub enum DatamodelKind {
     Ecmascript,
 }
 
+/// Which SCXML a document is written in: W3C's, or Genesys ORS's (see `docs/ors.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// W3C SCXML 1.0: the default.
+    W3c,
+    /// Genesys ORS 8.1, as Composer writes it: the document declares a
+    /// `genesyslab.com/modules/*` namespace or uses `profile=`. Some W3C meanings bend:
+    /// `<send event>`, `<send delay>` and `<cancel sendid>` are expressions, and `<raise>`
+    /// takes `<param>`s as its event's data.
+    Ors,
+}
+
 /// `binding="early|late"` on `<scxml>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Binding {
@@ -364,6 +376,8 @@ pub enum Instr {
     Raise {
         /// The event name.
         event: Box<str>,
+        /// Its data: `<param>`s (ORS documents only; boxed, as it is rare).
+        data: Option<Box<Payload>>,
     },
     /// `<log label expr>`.
     Log {
@@ -440,6 +454,8 @@ pub struct Document {
     pub name: Option<Box<str>>,
     /// The datamodel.
     pub datamodel: DatamodelKind,
+    /// W3C's SCXML or ORS's.
+    pub dialect: Dialect,
     /// Early or late binding.
     pub binding: Binding,
     /// All states in document order; index 0 is the root.
@@ -458,8 +474,10 @@ pub struct Document {
     pub invokes: Vec<Invoke>,
     /// All Baton extension actions.
     pub extensions: Vec<Extension>,
-    /// The top-level `<script>`, run once after the datamodel is initialised.
-    pub script: Option<ExprIdx>,
+    /// The top-level `<script>`s, run once each, in document order, after the datamodel is
+    /// initialised. Each on its own: one that fails does not stop the next, and two may
+    /// declare the same function (the later one wins, as in a browser).
+    pub scripts: Vec<ExprIdx>,
     /// State id to index (ids of generated states are included).
     pub ids: HashMap<Box<str>, StateIdx>,
     /// Some expression or script mentions `_event`: the datamodel must maintain it.

@@ -222,12 +222,7 @@ impl<'a> Compiler<'a> {
     /// An executable element without nested executable content.
     fn leaf(&mut self, e: ElemIdx, local: &str, container: ElemIdx) -> Result<(), CompileError> {
         let instr = match local {
-            "raise" => {
-                self.no_scxml_children(e)?;
-                Instr::Raise {
-                    event: self.value(self.required(e, "event")?).into(),
-                }
-            }
+            "raise" => self.raise(e)?,
             "log" => {
                 self.no_scxml_children(e)?;
                 let label = self.attr(e, "label").map(|a| self.value(a).into());

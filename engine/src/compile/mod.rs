@@ -14,7 +14,11 @@
 
 mod attrs;
 mod content;
+mod dialect;
 mod extension;
+pub mod include;
+#[cfg(test)]
+mod include_tests;
 mod initial;
 mod lower;
 mod payload;
@@ -31,7 +35,7 @@ pub use content::normalize_content;
 
 use crate::error::{CompileError, CompileErrorKind, Position};
 use crate::limits::Limits;
-use crate::model::{Binding, DatamodelKind, Document, ExprIdx, ExprKind};
+use crate::model::{Binding, DatamodelKind, Dialect, Document, ExprIdx, ExprKind};
 use crate::parse::{self, ElemIdx, Tree};
 
 /// The SCXML namespace URI.
@@ -53,8 +57,29 @@ impl Loader for NoLoader {
     }
 }
 
-/// Parses, validates and compiles one SCXML document.
+/// Parses, validates and compiles one SCXML document, its `<xi:include>`s expanded first
+/// ([`include`]) through `loader`.
 pub fn compile(
+    text: &str,
+    source_name: &str,
+    loader: &mut dyn Loader,
+    limits: &Limits,
+) -> Result<Document, CompileError> {
+    match include::expand(text, source_name, loader, limits)? {
+        None => compile_text(text, source_name, loader, limits),
+        Some((expanded, map)) => {
+            compile_text(&expanded, source_name, loader, limits).map_err(|error| {
+                match error.file == source_name {
+                    true => map.relocate(error),
+                    false => error,
+                }
+            })
+        }
+    }
+}
+
+/// Compiles a document without includes.
+fn compile_text(
     text: &str,
     source_name: &str,
     loader: &mut dyn Loader,
@@ -132,6 +157,7 @@ impl<'a> Compiler<'a> {
             source_name: file.into(),
             name: None,
             datamodel: DatamodelKind::Ecmascript,
+            dialect: Dialect::W3c,
             binding: Binding::Early,
             states: Vec::new(),
             transitions: Vec::new(),
@@ -141,7 +167,7 @@ impl<'a> Compiler<'a> {
             sends: Vec::new(),
             invokes: Vec::new(),
             extensions: Vec::new(),
-            script: None,
+            scripts: Vec::new(),
             ids: HashMap::new(),
             uses_event: false,
             uses_in: false,
@@ -198,7 +224,13 @@ impl<'a> Compiler<'a> {
             let position = tree.element(root).position;
             return Err(self.error(position, CompileErrorKind::NotScxml { found }));
         }
-        self.doc.datamodel = match self.attr(root, "datamodel") {
+        self.doc.dialect = dialect::of(tree);
+        // ORS names the datamodel `profile`; a document giving both must agree with itself.
+        let profile = self.attr(root, "profile");
+        if let (Some(_), Some(profile)) = (self.attr(root, "datamodel"), profile) {
+            return Err(self.conflict(root, "datamodel", "profile", profile.position));
+        }
+        self.doc.datamodel = match self.attr(root, "datamodel").or(profile) {
             None => DatamodelKind::Ecmascript,
             Some(a) => match tree.str(a.value) {
                 "ecmascript" => DatamodelKind::Ecmascript,
@@ -229,13 +261,11 @@ impl<'a> Compiler<'a> {
         idx
     }
 
-    /// The last step: joins top-level scripts and notes what the expressions use.
+    /// The last step: lists the top-level scripts and notes what the expressions use.
     fn finish(mut self) -> Document {
-        if let Some((_, position)) = self.scripts.first() {
-            let position = *position;
-            let texts: Vec<&str> = self.scripts.iter().map(|(text, _)| text.as_str()).collect();
-            let text = texts.join("\n;\n");
-            self.doc.script = Some(self.push_expr(&text, ExprKind::Script, position));
+        for (text, position) in std::mem::take(&mut self.scripts) {
+            let script = self.push_expr(&text, ExprKind::Script, position);
+            self.doc.scripts.push(script);
         }
         self.doc.uses_event = self.doc.exprs.iter().any(|e| e.text.contains("_event"));
         self.doc.uses_in = self.doc.exprs.iter().any(|e| e.text.contains("In("));

@@ -25,11 +25,12 @@ pub(super) enum PayloadOf {
 impl<'a> Compiler<'a> {
     /// A `<send>`: returns its index in [`crate::model::Document::sends`].
     pub(super) fn send(&mut self, e: ElemIdx) -> Result<SendIdx, CompileError> {
-        let event = self.dynamic(e, "event", "eventexpr")?;
+        let event = self.literal_or_ors_expr(e, "event", "eventexpr")?;
         let target = self.dynamic(e, "target", "targetexpr")?;
         let type_ = self.dynamic(e, "type", "typeexpr")?;
         let id = self.send_id(e)?;
         let delay = match self.exclusive(e, "delay", "delayexpr")? {
+            _ if self.ors() => self.ors_delay(e)?,
             (Some(a), _) => match parse_delay_ms(self.value(a)) {
                 Some(ms) => Some(Delay::Ms(ms)),
                 None => {
@@ -173,7 +174,7 @@ impl<'a> Compiler<'a> {
     /// `<cancel>`: `sendid` or `sendidexpr`, exactly one.
     pub(super) fn cancel(&mut self, e: ElemIdx) -> Result<crate::model::Dyn, CompileError> {
         self.no_scxml_children(e)?;
-        match self.dynamic(e, "sendid", "sendidexpr")? {
+        match self.literal_or_ors_expr(e, "sendid", "sendidexpr")? {
             Some(sendid) => Ok(sendid),
             None => Err(self.missing(e, "sendid")),
         }

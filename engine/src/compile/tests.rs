@@ -191,8 +191,12 @@ fn data_src_and_script_src() {
     let d = compile(&text, "t", &mut loader, &Limits::default()).unwrap_or_else(|e| panic!("{e}"));
     assert!(matches!(&d.data[0].init, DataInit::Value(Value::Array(a)) if a.len() == 1));
     assert!(matches!(&d.data[1].init, DataInit::LoadError(r) if &**r == "no missing"));
-    let script = d.script.map(|s| d.exprs[s.0 as usize].text.clone());
-    assert_eq!(script.as_deref(), Some("var x = _event\n;\nvar y = 2"));
+    let scripts: Vec<&str> = d
+        .scripts
+        .iter()
+        .map(|s| &*d.exprs[s.0 as usize].text)
+        .collect();
+    assert_eq!(scripts, ["var x = _event", "var y = 2"]);
     assert!(d.uses_event);
     assert!(!d.uses_in);
     assert!(d.data.iter().all(|data| data.state == StateIdx(0)));
@@ -324,7 +328,7 @@ fn if_elseif_else_and_nested_foreach_jumps() {
         .map(|i| match i {
             Instr::If { else_pc, .. } => format!("if->{else_pc}"),
             Instr::Jump { pc } => format!("jump->{pc}"),
-            Instr::Raise { event } => format!("raise {event}"),
+            Instr::Raise { event, .. } => format!("raise {event}"),
             Instr::ForeachStart { end_pc, index, .. } => {
                 format!("each->{end_pc},{}", index.is_some())
             }

@@ -73,8 +73,12 @@ impl Session {
         let scope = self.scope;
         let next = pc + 1;
         match &doc.instrs[pc as usize] {
-            Instr::Raise { event } => {
-                self.enqueue_internal(Event::new(event, crate::event::EventKind::Internal));
+            Instr::Raise { event, data } => {
+                let mut raised = Event::new(event, crate::event::EventKind::Internal);
+                if let Some(payload) = data {
+                    raised.data = self.payload_data(cx, payload)?;
+                }
+                self.enqueue_internal(raised);
             }
             Instr::Log { label, expr } => {
                 let message = match expr {

@@ -334,7 +334,7 @@ impl Session {
                 self.raise_error(exec::ExecError::script(e));
             }
         }
-        if let Some(script) = doc.script {
+        for &script in &doc.scripts {
             if let Err(e) = cx.dm.run_script(self.scope, script) {
                 self.raise_error(exec::ExecError::script(e));
             }

@@ -52,8 +52,17 @@ impl Effects for Recorder {
 const HEAD: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
  datamodel="ecmascript""#;
 
+/// The root of a Composer-written document: ORS mode (`profile`, ORS namespaces).
+const ORS_HEAD: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
+ xmlns:queue="http://www.genesyslab.com/modules/queue"
+ xmlns:ixn="www.genesyslab.com/modules/interaction" profile="ecmascript""#;
+
 fn document(body: &str) -> Rc<Document> {
-    let text = format!("{HEAD} {body}</scxml>");
+    document_with(HEAD, body)
+}
+
+fn document_with(head: &str, body: &str) -> Rc<Document> {
+    let text = format!("{head} {body}</scxml>");
     match compile(&text, "test.scxml", &mut NoLoader, &Limits::default()) {
         Ok(doc) => Rc::new(doc),
         Err(e) => panic!("test document does not compile: {e}"),
@@ -68,7 +77,10 @@ struct Run {
 }
 
 fn start_with(body: &str, limits: Limits) -> Run {
-    let doc = document(body);
+    start_document(document(body), limits)
+}
+
+fn start_document(doc: Rc<Document>, limits: Limits) -> Run {
     let mut dm = EcmascriptDatamodel::new(&limits, 7);
     let mut fx = Recorder::default();
     let config = SessionConfig {
@@ -446,3 +458,83 @@ fn hosts_without_extensions_refuse_them() {
 /// Routing actions at run time: ids, `idlocation`, host values and host functions.
 #[path = "extension_tests.rs"]
 mod extension_tests;
+
+fn start_ors(body: &str) -> Run {
+    start_document(document_with(ORS_HEAD, body), Limits::default())
+}
+
+#[test]
+fn ors_send_event_delay_and_cancel_sendid_are_expressions() {
+    let mut run = start_ors(
+        r#"initial="s"><datamodel><data id="delayValue" expr="'2s'"/>
+           <data id="App_UserData1" expr="({})"/></datamodel>
+           <state id="s"><onentry>
+             <send event="'Entry1' + '.done'" delay="delayValue" id="t1"/>
+             <send event="'later'" delay="'1s'" idlocation="App_UserData1['requestid']"/>
+             <cancel sendid="App_UserData1['requestid']"/>
+           </onentry></state>"#,
+    );
+    assert!(matches!(run.status, Status::Running), "{:?}", run.status);
+    let sent: Vec<(&str, u64)> = run
+        .fx
+        .sent
+        .iter()
+        .map(|out| (&*out.event.name, out.delay_ms))
+        .collect();
+    assert_eq!(sent, [("Entry1.done", 2000), ("later", 1000)]);
+    assert_eq!(run.fx.cancelled, [&*run.fx.sent[1].sendid]);
+    assert!(run.active().contains(&"s".to_owned()));
+    let _ = run.event("nothing");
+}
+
+#[test]
+fn ors_raise_params_are_the_event_data_and_data_names_the_datamodel() {
+    let run = start_ors(
+        r#"initial="s"><datamodel><data id="system" expr="({ context: 1 })"/></datamodel>
+           <script>function f() { return 1; }</script>
+           <script>function f() { return 2; } _data.system.context = f(); _data.fresh = 3;</script>
+           <state id="s"><onentry>
+             <raise event="application.start"><param name="interactionid" expr="'ixn-1'"/></raise>
+           </onentry>
+           <transition event="application.start"
+             cond="_event.data.interactionid === 'ixn-1' &amp;&amp; system.context === 2
+                   &amp;&amp; fresh === 3 &amp;&amp; _data.fresh === 3" target="ok"/>
+           <transition event="*" target="failed"/></state>
+           <final id="ok"/><final id="failed"/>"#,
+    );
+    assert!(
+        matches!(&run.status, Status::Done { final_state, .. } if &**final_state == "ok"),
+        "{:?}",
+        run.status
+    );
+}
+
+#[test]
+fn w3c_documents_keep_w3c_meanings() {
+    // A literal event name is the name itself, not an expression.
+    let run = start(
+        r#"initial="s"><state id="s"><onentry><send event="done.x" delay="1s"/></onentry>
+           </state>"#,
+    );
+    assert_eq!(&*run.fx.sent[0].event.name, "done.x");
+    // `<raise>` takes no `<param>`, and `_data` is no variable.
+    let text = format!(
+        r#"{HEAD} initial="s"><state id="s"><onentry><raise event="e">
+           <param name="a" expr="1"/></raise></onentry></state></scxml>"#
+    );
+    let refused = compile(&text, "t.scxml", &mut NoLoader, &Limits::default());
+    assert!(
+        refused.is_err(),
+        "a <param> in a W3C <raise> must be refused"
+    );
+    let run = start(
+        r#"initial="s"><state id="s"><transition cond="typeof _data === 'undefined'"
+           target="ok"/><transition target="failed"/></state><final id="ok"/>
+           <final id="failed"/>"#,
+    );
+    assert!(
+        matches!(&run.status, Status::Done { final_state, .. } if &**final_state == "ok"),
+        "{:?}",
+        run.status
+    );
+}

@@ -41,7 +41,7 @@ use rquickjs::{Array, Ctx, Error as JsError, Function, Object, Persistent};
 use super::realm::describe;
 use super::script_rewrite::{is_balanced, rewrite, SCOPE};
 use crate::datamodel::ScopeError;
-use crate::model::{DataIdx, DataInit, Document, Expr, ExprIdx, ExprKind, Instr};
+use crate::model::{DataIdx, DataInit, Dialect, Document, Expr, ExprIdx, ExprKind, Instr};
 
 /// Most cases in one chunk: dispatch costs log2 of it in comparisons.
 pub(crate) const CHUNK_CASES_MAX: usize = 16;
@@ -57,6 +57,8 @@ pub(crate) struct SystemUse {
     pub ioprocessors: bool,
     /// `_x` (reserved for platform extensions; an empty object).
     pub x: bool,
+    /// `_data`, the ORS name of the datamodel itself (ORS documents only).
+    pub data: bool,
     /// `_event` (also when the compiler set [`Document::uses_event`]).
     pub event: bool,
     /// `_event.raw` is mentioned: events carry their data's text.
@@ -358,6 +360,7 @@ fn trimmed(expr: &Expr) -> &str {
 /// Scans the expression texts for system variable names. `eval` or `Function` could name
 /// anything, so they count as using them all.
 fn system_use(doc: &Document) -> SystemUse {
+    let ors = doc.dialect == Dialect::Ors;
     let mut uses = SystemUse {
         event: doc.uses_event,
         ..SystemUse::default()
@@ -369,6 +372,7 @@ fn system_use(doc: &Document) -> SystemUse {
         uses.name |= any || t.contains("_name");
         uses.ioprocessors |= any || t.contains("_ioprocessors");
         uses.x |= any || t.contains("_x");
+        uses.data |= ors && (any || t.contains("_data"));
         uses.event |= any || t.contains("_event");
         uses.raw |= any || t.contains("raw");
     }
@@ -507,7 +511,14 @@ fn dispatch_tree(src: &mut String, cases: &[String], first: usize) {
 /// every scope reuses the same shapes instead of building its own, which makes scopes
 /// both faster to create and smaller.
 fn maker_source(declared: &[Box<str>], uses: SystemUse) -> (String, u32) {
-    const SYSTEM: [&str; 5] = ["_sessionid", "_name", "_ioprocessors", "_x", "_event"];
+    const SYSTEM: [&str; 6] = [
+        "_sessionid",
+        "_name",
+        "_ioprocessors",
+        "_x",
+        "_event",
+        "_data",
+    ];
     let mut src = String::from(
         "(function (__baton_sid, __baton_name, __baton_io, __baton_steps) { \"use strict\";\n\
          const def = Object.defineProperty, freeze = Object.freeze;\n\
@@ -545,6 +556,11 @@ fn maker_source(declared: &[Box<str>], uses: SystemUse) -> (String, u32) {
     }
     if uses.x {
         step(&mut src, "def(S, \"_x\", { value: freeze({}) });\n");
+    }
+    if uses.data {
+        // The datamodel itself: `_data.x` reads and assigns the variable `x`. Not
+        // enumerable, so a snapshot of the datamodel does not contain itself.
+        step(&mut src, "def(S, \"_data\", { value: S });\n");
     }
     if uses.event {
         step(
