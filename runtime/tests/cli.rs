@@ -323,3 +323,40 @@ fn run_rejects_unknown_baton_actions_with_their_position() {
     let expected = format!("{path}:3:3: <session:reply> is not a Baton action");
     assert!(message.starts_with(&expected), "{message}");
 }
+
+/// The Composer-shaped project under `tests/composer/Greeting`: its entry document
+/// includes the project's JavaScript and its workflow (resolved relative to the file).
+const COMPOSER_ENTRY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/composer/Greeting/src-gen/Greeting.scxml"
+);
+const COMPOSER_WORKFLOW: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/composer/Greeting/src-gen/Main.scxml"
+);
+
+#[test]
+fn a_composer_project_runs_in_ors_mode_and_its_workflow_alone_does_not_boot() {
+    let call = r#"{"event":"call.offered","data":{"language":"fr"}}"#;
+    let output = baton(&["run", COMPOSER_ENTRY], &format!("{call}\n"));
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let lines = stdout_lines(&output);
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some(r#"{"final":"done"}"#),
+        "{lines:?}"
+    );
+    let log = stderr(&output);
+    // The second describe() won, the workflow's ids and _my_prefix are MainWorkflow, the
+    // raised event carried its <param>, and the cancelled timer never fired.
+    assert!(
+        log.contains("route: queue [support-fr] for MainWorkflow"),
+        "{log}"
+    );
+    assert!(!log.contains("the cancelled timer fired"), "{log}");
+
+    let output = baton(&["run", COMPOSER_WORKFLOW], "");
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    assert_eq!(stdout_lines(&output), [r#"{"final":"_composer_noboot"}"#]);
+    assert!(stderr(&output).contains("cannot be executed as the first page"));
+}

@@ -408,6 +408,7 @@ fn media_types_json_documents_and_sources() {
         "/invoking.scxml",
         answer(200, &[("Content-Type", XML)], invoking),
     );
+    serve_composer_project(&app);
     let https = AppServer::start(Some(server_tls(&Ca::new("Some CA"), None)));
     let baton = start_baton("baton", "", &[app.port, https.port]);
 
@@ -435,6 +436,19 @@ fn media_types_json_documents_and_sources() {
         "{query}"
     );
     assert_eq!(query["datamodel"]["picked"], "gold", "{query}");
+
+    // A Composer project deployed on an application server: the entry document includes
+    // the project's JavaScript and a workflow, which includes a subroutine; each round of
+    // fetching finds the next file's includes.
+    let query = start_and_query(
+        baton.port,
+        json!({"src": app.url("http", "/proj/src-gen/IPD.scxml")}),
+    );
+    assert_eq!(query["configuration"], json!(["waiting"]), "{query}");
+    assert_eq!(
+        query["datamodel"]["result"], "hello MainWorkflow+Sub1",
+        "{query}"
+    );
 
     // <invoke src> is refused at load, with its position.
     let invoking = app.url("http", "/invoking.scxml");
@@ -575,4 +589,63 @@ fn bad_outbound_configuration_exits_2_naming_the_key_or_file() {
         assert_eq!(status.code(), Some(2), "{message}");
         assert!(message.contains(&expected), "{expected:?} not in {message}");
     }
+}
+
+/// Serves a Composer-shaped project under `/proj`: `src-gen/IPD.scxml` (the entry), its
+/// workflow `src-gen/Main.scxml`, the subroutine `subs/Sub.scxml` the workflow includes,
+/// and `include/common.js`.
+fn serve_composer_project(app: &AppServer) {
+    let ipd = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
+        profile="ecmascript" xmlns:xi="http://www.w3.org/2001/XInclude" initial="ipd">
+      <datamodel><data id="result" expr="''"/></datamodel>
+      <script><xi:include href="../include/common.js" parse="text"/></script>
+      <state id="ipd" initial="MainWorkflow._composer_entry">
+        <xi:include href="Main.scxml" parse="xml" xpointer="_composer_entry"
+          resolveid="MainWorkflow"/>
+        <transition event="done.state.MainWorkflow._composer_entry" target="waiting"/>
+      </state>
+      <state id="waiting"/>
+    </scxml>"#;
+    let workflow = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
+        profile="ecmascript" xmlns:xi="http://www.w3.org/2001/XInclude"
+        xmlns:queue="http://www.genesyslab.com/modules/queue" initial="_composer_noboot">
+      <final id="_composer_noboot"/>
+      <state id="_composer_entry" initial="$$_MY_PREFIX_$$.Entry1">
+        <state id="Entry1">
+          <onentry><assign location="result" expr="greet(_my_prefix)"/></onentry>
+          <transition target="$$_MY_PREFIX_$$.Sub"/>
+        </state>
+        <state id="Sub" initial="Sub1._composer_entry">
+          <xi:include href="../subs/Sub.scxml" xpointer="_composer_entry" resolveid="Sub1"/>
+          <transition event="done.state.Sub1._composer_entry" target="$$_MY_PREFIX_$$.Exit"/>
+        </state>
+        <final id="Exit"/>
+      </state>
+    </scxml>"#;
+    let subroutine = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
+        profile="ecmascript" initial="_composer_noboot">
+      <final id="_composer_noboot"/>
+      <state id="_composer_entry" initial="$$_MY_PREFIX_$$.Work">
+        <state id="Work">
+          <onentry><assign location="result" expr="result + '+' + _my_prefix"/></onentry>
+          <transition target="$$_MY_PREFIX_$$.Done"/>
+        </state>
+        <final id="Done"/>
+      </state>
+    </scxml>"#;
+    let common = "function greet(p) { return p.length > 0 && p < 'z' ? 'hello ' + p : ''; }";
+    app.serve(
+        "/proj/src-gen/IPD.scxml",
+        answer(200, &[("Content-Type", XML)], ipd),
+    );
+    app.serve(
+        "/proj/src-gen/Main.scxml",
+        answer(200, &[("Content-Type", XML)], workflow),
+    );
+    app.serve(
+        "/proj/subs/Sub.scxml",
+        answer(200, &[("Content-Type", XML)], subroutine),
+    );
+    let js = [("Content-Type", "text/javascript")];
+    app.serve("/proj/include/common.js", answer(200, &js, common));
 }

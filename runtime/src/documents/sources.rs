@@ -1,9 +1,11 @@
-//! Compiling a fetched document, with its `<script src>` and `<data src>` fetched first.
+//! Compiling a fetched document, with its `<script src>`, `<data src>` and `<xi:include>`
+//! sources fetched first.
 //!
 //! The engine's [`Loader`] is synchronous and a shard must not block, so a document is
-//! compiled twice when it names sources: once with a loader that records every `src` and
-//! answers empty text (which cannot fail a compile), then, after the sources are fetched
-//! (resolved against the document's URL, `http:`/`https:` only), again with their texts.
+//! compiled more than once when it names sources: once with a loader that records every
+//! `src` and answers empty text, then, after the sources are fetched (resolved against the
+//! URL of the document or included file that names them, `http:`/`https:` only), again
+//! with their texts, and again while included files name sources not fetched yet.
 //! A source that cannot be fetched behaves as an unreadable file does: a `<script src>`
 //! rejects the document, a `<data src>` leaves its variable unset with `error.execution`.
 //! A source outside `[documents] allow` (redirects included) rejects the document either
@@ -34,24 +36,44 @@ struct Recorder {
 }
 
 impl Loader for Recorder {
-    fn load(&mut self, _base: &str, src: &str) -> Result<String, String> {
-        if !self.sources.iter().any(|known| known == src) {
-            self.sources.push(src.to_owned());
+    fn load(&mut self, base: &str, src: &str) -> Result<String, String> {
+        let key = source_key(base, src);
+        if !self.sources.contains(&key) {
+            self.sources.push(key);
         }
         Ok(String::new())
     }
 }
 
-/// Answers the fetched texts (or why a source could not be fetched).
+/// Answers the fetched texts (or why a source could not be fetched), and records every
+/// `src` it was asked for and has not got: an included document names its own includes,
+/// which only a compile with its text can find.
 struct SourceTexts {
     texts: HashMap<String, Result<String, String>>,
+    missing: Vec<String>,
 }
 
 impl Loader for SourceTexts {
-    fn load(&mut self, _base: &str, src: &str) -> Result<String, String> {
-        let text = self.texts.get(src);
-        text.cloned()
-            .unwrap_or_else(|| Err(format!("'{src}' was not fetched")))
+    fn load(&mut self, base: &str, src: &str) -> Result<String, String> {
+        let key = source_key(base, src);
+        match self.texts.get(&key) {
+            Some(text) => text.clone(),
+            None => {
+                if !self.missing.contains(&key) {
+                    self.missing.push(key);
+                }
+                Err(format!("'{src}' was not fetched"))
+            }
+        }
+    }
+}
+
+/// A source's key: its `src`, or, for one named by an included file (`base` is then that
+/// file's URL, not the document's), the URL it resolves to.
+fn source_key(base: &str, src: &str) -> String {
+    match Url::parse(base).and_then(|base| base.join(src)) {
+        Ok(url) if base.contains("://") => url.to_string(),
+        _ => src.to_owned(),
     }
 }
 
@@ -66,31 +88,63 @@ pub struct Compiling<'a> {
 }
 
 /// Compiles `text`, fetched from `url`, fetching its sources first; the compiles run off
-/// the shard ([`off_shard`]).
+/// the shard ([`off_shard`]). A first compile records the sources the document names; each
+/// further compile has their texts and may find more (the includes of an included file),
+/// until none is missing, [`SOURCE_ROUNDS_MAX`] rounds or `documents.sources_max` sources.
 pub async fn compile_fetched(
     compiling: &Compiling<'_>,
     url: &Url,
     text: String,
 ) -> Result<Document, DocumentError> {
     let name = url.to_string();
-    let (text, first, sources) = compile_off_shard(text, &name, Recorder::default(), compiling)
-        .await
-        .map(|(text, compiled, recorder)| (text, compiled, recorder.sources))?;
-    let first = first?;
-    no_invoke_src(&first, &name)?;
-    if sources.is_empty() {
+    let (text, first, recorder) =
+        compile_off_shard(text, &name, Recorder::default(), compiling).await?;
+    if recorder.sources.is_empty() {
+        let first = first?;
+        no_invoke_src(&first, &name)?;
         return Ok(first);
     }
-    drop(first);
-    if sources.len() > compiling.sources_max as usize {
+    let mut loader = SourceTexts {
+        texts: HashMap::new(),
+        missing: recorder.sources,
+    };
+    let mut text = text;
+    for _ in 0..SOURCE_ROUNDS_MAX {
+        fetch_missing(compiling, url, &mut loader).await?;
+        let (again, compiled, used) = compile_off_shard(text, &name, loader, compiling).await?;
+        (text, loader) = (again, used);
+        if loader.missing.is_empty() {
+            let compiled = compiled?;
+            no_invoke_src(&compiled, &name)?;
+            return Ok(compiled);
+        }
+    }
+    Err(DocumentError::Sources {
+        url: name,
+        sources: loader.texts.len() + loader.missing.len(),
+        sources_max: compiling.sources_max,
+    })
+}
+
+/// Rounds of fetching sources a document may take: its own, then those of its includes,
+/// and so on (the engine nests includes at most `INCLUDE_DEPTH_MAX` deep).
+const SOURCE_ROUNDS_MAX: u32 = engine::compile::include::INCLUDE_DEPTH_MAX + 1;
+
+/// Fetches the sources `loader` is missing, within `documents.sources_max` in all.
+async fn fetch_missing(
+    compiling: &Compiling<'_>,
+    url: &Url,
+    loader: &mut SourceTexts,
+) -> Result<(), DocumentError> {
+    let wanted = loader.texts.len() + loader.missing.len();
+    if wanted > compiling.sources_max as usize {
         return Err(DocumentError::Sources {
-            url: name,
-            sources: sources.len(),
+            url: url.to_string(),
+            sources: wanted,
             sources_max: compiling.sources_max,
         });
     }
-    let mut texts = HashMap::with_capacity(sources.len());
-    for src in sources {
+    for src in std::mem::take(&mut loader.missing) {
         // A source outside the allowed places refuses the document, as a file's does.
         let text = match source_text(compiling, url, &src).await {
             Err(DocumentError::File(LoadError::NotAllowed { .. })) => {
@@ -98,10 +152,9 @@ pub async fn compile_fetched(
             }
             text => text.map_err(|e| e.to_string()),
         };
-        texts.insert(src, text);
+        loader.texts.insert(src, text);
     }
-    let (_, compiled, _) = compile_off_shard(text, &name, SourceTexts { texts }, compiling).await?;
-    compiled
+    Ok(())
 }
 
 /// Compiles `text` with `loader` on the shard's blocking thread; answers the text and the
