@@ -3,8 +3,9 @@
 //!
 //! A document is in ORS mode when it declares (or uses) a `genesyslab.com/modules/*`
 //! namespace, or gives `profile=` on `<scxml>` (ORS's name for `datamodel`); Composer writes
-//! both. Only then do `<send event>`, `<send delay>` and `<cancel sendid>` hold expressions
-//! and `<raise>` take `<param>`s: W3C documents keep W3C semantics.
+//! both. Only then do `<send event>`, `<send target>`, `<send type>`, `<send delay>` and
+//! `<cancel sendid>` hold expressions (a target `'_internal'` is the internal queue) and
+//! `<raise>` take `<param>`s: W3C documents keep W3C semantics.
 
 use crate::error::CompileError;
 use crate::model::{Delay, Dialect, Dyn, ExprKind, Instr};

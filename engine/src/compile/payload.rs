@@ -26,8 +26,8 @@ impl<'a> Compiler<'a> {
     /// A `<send>`: returns its index in [`crate::model::Document::sends`].
     pub(super) fn send(&mut self, e: ElemIdx) -> Result<SendIdx, CompileError> {
         let event = self.literal_or_ors_expr(e, "event", "eventexpr")?;
-        let target = self.dynamic(e, "target", "targetexpr")?;
-        let type_ = self.dynamic(e, "type", "typeexpr")?;
+        let target = self.literal_or_ors_expr(e, "target", "targetexpr")?;
+        let type_ = self.literal_or_ors_expr(e, "type", "typeexpr")?;
         let id = self.send_id(e)?;
         let delay = match self.exclusive(e, "delay", "delayexpr")? {
             _ if self.ors() => self.ors_delay(e)?,

@@ -8,7 +8,7 @@ use crate::effects::{
     InvokeRequest, Outgoing, Target, BASICHTTP_PROCESSOR, SCXML_INVOKE, SCXML_PROCESSOR,
 };
 use crate::event::{Event, EventKind};
-use crate::model::{Content, Delay, InvokeIdx, Payload, SendId, SendIdx, StateIdx};
+use crate::model::{Content, Delay, Dialect, InvokeIdx, Payload, SendId, SendIdx, StateIdx};
 use crate::value::Value;
 
 /// The event I/O processors a `<send>` can name.
@@ -57,6 +57,11 @@ impl Session {
             raw: None,
         };
         let sendid = user_id.unwrap_or_else(|| self.issue_id(""));
+        let target = match cx.doc.dialect {
+            // ORS writes the internal queue `_internal` (an expression's value).
+            Dialect::Ors if target.as_deref() == Some("_internal") => Some("#_internal".into()),
+            _ => target,
+        };
         let target = match resolve_target(processor, target) {
             Ok(target) => target,
             Err(TargetError::Unsupported(message)) => {
