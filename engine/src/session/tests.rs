@@ -465,7 +465,7 @@ fn start_ors(body: &str) -> Run {
 
 #[test]
 fn ors_send_event_delay_and_cancel_sendid_are_expressions() {
-    let mut run = start_ors(
+    let run = start_ors(
         r#"initial="s"><datamodel><data id="delayValue" expr="'2s'"/>
            <data id="App_UserData1" expr="({})"/></datamodel>
            <state id="s"><onentry>
