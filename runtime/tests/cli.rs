@@ -354,6 +354,9 @@ fn a_composer_project_runs_in_ors_mode_and_its_workflow_alone_does_not_boot() {
         "{log}"
     );
     assert!(!log.contains("the cancelled timer fired"), "{log}");
+    // Transition content runs between exiting Timer1 and entering Exit.
+    let trace = "trace: in GlobalState MainWorkflow._composer_entry: ({\"queue\":\"support-fr\"})";
+    assert!(log.contains(trace), "{log}");
 
     let output = baton(&["run", COMPOSER_WORKFLOW], "");
     assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));

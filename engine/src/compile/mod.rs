@@ -268,7 +268,11 @@ impl<'a> Compiler<'a> {
             self.doc.scripts.push(script);
         }
         self.doc.uses_event = self.doc.exprs.iter().any(|e| e.text.contains("_event"));
-        self.doc.uses_in = self.doc.exprs.iter().any(|e| e.text.contains("In("));
+        // `__GetCurrentStates()` (ORS) reads the configuration as `In()` does.
+        self.doc.uses_in = self.doc.exprs.iter().any(|e| {
+            let text = &*e.text;
+            text.contains("In(") || text.contains("__GetCurrentStates")
+        });
         self.doc.underscore_names = underscore_names(&self.doc.exprs);
         assert!(!self.doc.states.is_empty());
         debug_assert!(self.doc.states.iter().all(|s| !s.id.is_empty()));

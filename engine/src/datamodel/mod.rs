@@ -86,6 +86,26 @@ pub fn is_host_name(name: &str) -> bool {
         && !SYSTEM_VARIABLES.contains(&name)
 }
 
+/// What a script asked of its session through a built-in function (ORS's `__Raise` and
+/// `__Log`), for the session to perform once the instruction that ran it is done.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScriptEffect {
+    /// `__Raise(name, params)`: an internal event.
+    Raise {
+        /// The event name.
+        name: String,
+        /// Its data (`params`).
+        data: Value,
+    },
+    /// `__Log(message, label, level)`: a `<log>`.
+    Log {
+        /// The label (may be empty).
+        label: String,
+        /// The message.
+        message: String,
+    },
+}
+
 /// A datamodel serving the sessions of one shard.
 pub trait Datamodel {
     /// Creates a session scope for `doc` with its system variables bound (read-only) and
@@ -195,4 +215,10 @@ pub trait Datamodel {
     /// Arguments and result convert like `<send>` data. An error if `name` is not a host
     /// name ([`is_host_name`]) or the function cannot be created (heap full).
     fn set_host_function(&mut self, name: &str, f: HostFunction) -> Result<(), ScriptError>;
+
+    /// What scripts of `scope` asked for through built-ins since the last call, in order
+    /// (see [`ScriptEffect`]). Cheap when there is none.
+    fn take_script_effects(&mut self, _scope: ScopeId) -> Vec<ScriptEffect> {
+        Vec::new()
+    }
 }

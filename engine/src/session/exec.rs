@@ -2,7 +2,7 @@
 //! ends the block and places `error.execution` on the internal queue (SCXML 4.9).
 
 use super::{Cx, Session};
-use crate::datamodel::ScriptError;
+use crate::datamodel::{ScriptEffect, ScriptError};
 use crate::event::Event;
 use crate::model::{Block, Dyn, ExprIdx, Instr};
 use crate::value::Value;
@@ -49,7 +49,9 @@ impl Session {
         let mut loops: Vec<Loop> = Vec::new();
         let mut pc = block.start;
         while pc < block.end {
-            match self.step_instr(cx, pc, &mut loops) {
+            let stepped = self.step_instr(cx, pc, &mut loops);
+            self.perform_script_effects(cx);
+            match stepped {
                 Ok(next) => pc = next,
                 Err(e) => {
                     self.raise_error(e);
@@ -195,6 +197,24 @@ impl Session {
         match value {
             Dyn::Literal(text) => Ok(text.clone()),
             Dyn::Expr(e) => Ok(cx.dm.eval_string(self.scope, *e)?.into()),
+        }
+    }
+
+    /// Performs what the scripts just run asked for through built-ins (`__Raise`, `__Log`),
+    /// in order.
+    pub(super) fn perform_script_effects(&mut self, cx: &mut Cx<'_>) {
+        for effect in cx.dm.take_script_effects(self.scope) {
+            match effect {
+                ScriptEffect::Raise { name, data } => {
+                    let mut event = Event::new(&name, crate::event::EventKind::Internal);
+                    event.data = data;
+                    self.enqueue_internal(event);
+                }
+                ScriptEffect::Log { label, message } => {
+                    let label = (!label.is_empty()).then_some(label.as_str());
+                    cx.fx.log(label, &message);
+                }
+            }
         }
     }
 

@@ -338,6 +338,7 @@ impl Session {
             if let Err(e) = cx.dm.run_script(self.scope, script) {
                 self.raise_error(exec::ExecError::script(e));
             }
+            self.perform_script_effects(cx);
         }
     }
 

@@ -540,3 +540,26 @@ fn w3c_documents_keep_w3c_meanings() {
         run.status
     );
 }
+
+#[test]
+fn ors_builtins_raise_log_and_tell_the_states_and_the_document() {
+    let run = start_ors(
+        r#"initial="s"><datamodel><data id="seen" expr="''"/></datamodel>
+           <state id="s"><onentry><script>
+             seen = __GetCurrentStates().join(',') + ' ' + __GetDocumentURL();
+             __Log('hello ' + ({ a: 1 }).toSource(), 'label', 4);
+             __Raise('rethrown', { reason: 'x' });
+           </script></onentry>
+           <transition event="rethrown" cond="_event.data.reason === 'x'
+             &amp;&amp; seen === 's test.scxml'" target="ok"/>
+           <transition event="*" target="failed"/></state>
+           <final id="ok"/><final id="failed"/>"#,
+    );
+    assert!(
+        matches!(&run.status, Status::Done { final_state, .. } if &**final_state == "ok"),
+        "{:?} {:?}",
+        run.status,
+        run.fx.logs
+    );
+    assert_eq!(run.fx.logs, ["label:hello ({\"a\":1})"]);
+}

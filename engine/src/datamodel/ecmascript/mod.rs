@@ -44,11 +44,12 @@ use rquickjs::{Array, Ctx, FromJs, Function, Object, Persistent, Value as JsValu
 use self::factory::{CaseRef, Prepared, Uses};
 use self::heap::{HeapLedger, ShareExceeded};
 use self::heap_guard::{compile_chunk_within_heap, prepare_within_heap};
-use self::realm::{Configuration, Realm};
+use self::realm::{Configuration, PendingEffect, Realm};
 use self::scope::Scope;
 use self::slots::Slots;
 use crate::datamodel::{
-    is_host_name, Datamodel, HostFunction, ScopeError, ScopeId, ScriptError, SystemVars,
+    is_host_name, Datamodel, HostFunction, ScopeError, ScopeId, ScriptEffect, ScriptError,
+    SystemVars,
 };
 use crate::event::Event;
 use crate::limits::Limits;
@@ -637,6 +638,36 @@ impl Datamodel for EcmascriptDatamodel {
             // Read-only, like `_event`; configurable, so the next binding can replace it.
             let flags = rquickjs::object::Property::from(js).configurable();
             scope.object(ctx)?.prop(name, flags)
+        })
+    }
+
+    fn take_script_effects(&mut self, scope: ScopeId) -> Vec<ScriptEffect> {
+        if self.realm.shared.effects.borrow().is_empty() {
+            return Vec::new();
+        }
+        let pending = std::mem::take(&mut *self.realm.shared.effects.borrow_mut());
+        let helpers = &self.realm.helpers;
+        self.realm.with(|ctx| {
+            let mut taken = Vec::new();
+            for effect in pending {
+                // Only this scope's are asked for; another's (a scope that ended inside
+                // its script) have no session left to perform them.
+                match effect {
+                    PendingEffect::Raise { slot, name, data } if slot == scope.slot => {
+                        let data = data.and_then(|data| data.restore(&ctx).ok());
+                        let data = data.and_then(|d| convert::to_value(&ctx, helpers, d).ok());
+                        let data = data.unwrap_or(Value::Undefined);
+                        taken.push(ScriptEffect::Raise { name, data });
+                    }
+                    PendingEffect::Log {
+                        slot,
+                        label,
+                        message,
+                    } if slot == scope.slot => taken.push(ScriptEffect::Log { label, message }),
+                    _ => {}
+                }
+            }
+            taken
         })
     }
 

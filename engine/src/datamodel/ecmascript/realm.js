@@ -39,6 +39,18 @@
     value: { now: function now() { return nowMs(); }, timeOrigin: 0 },
   });
   defineProperty(G, "In", { value: inState, enumerable: false });
+  // SpiderMonkey's `toSource`, which ORS had and Composer's error logs call
+  // (`_event.toSource()`): the JSON text in parentheses, close to SpiderMonkey's form.
+  defineProperty(Object.prototype, "toSource", {
+    value: function toSource() {
+      try {
+        const text = JSON.stringify(this);
+        return text === undefined ? String(this) : "(" + text + ")";
+      } catch (e) {
+        return String(this);
+      }
+    },
+  });
 
   // --- DOM: read-only views of XML values. Nodes are plain objects on one prototype. ---
   const NAMES = { 3: "#text", 4: "#cdata-section", 8: "#comment" };

@@ -49,6 +49,25 @@ pub(crate) struct Shared {
     pub current: Cell<u32>,
     /// Per scope slot, the configuration `In()` reads.
     pub configs: RefCell<Vec<Configuration>>,
+    /// What scripts asked of their sessions through `__Raise` and `__Log`, not yet taken.
+    pub effects: RefCell<Vec<PendingEffect>>,
+}
+
+/// A script's request through a built-in, with the slot of the scope that made it; the
+/// event data stays a JS value until it is taken (a native has no converter).
+pub(crate) enum PendingEffect {
+    /// `__Raise(name, params)`.
+    Raise {
+        slot: u32,
+        name: String,
+        data: Option<Persistent<rquickjs::Value<'static>>>,
+    },
+    /// `__Log(message, label)`.
+    Log {
+        slot: u32,
+        label: String,
+        message: String,
+    },
 }
 
 impl Shared {
@@ -76,6 +95,38 @@ impl Shared {
             .words
             .get(i / 64)
             .is_some_and(|w| w & (1u64 << (i % 64)) != 0)
+    }
+
+    /// The ids of the active states of the scope being evaluated, in document order
+    /// (`__GetCurrentStates()`).
+    fn active_ids(&self) -> Vec<String> {
+        let configs = self.configs.borrow();
+        let Some(config) = configs.get(self.current.get() as usize) else {
+            return Vec::new();
+        };
+        let Some(doc) = &config.doc else {
+            return Vec::new();
+        };
+        let active = |i: usize| {
+            config
+                .words
+                .get(i / 64)
+                .is_some_and(|w| w & (1u64 << (i % 64)) != 0)
+        };
+        // State 0 is the `<scxml>` root, not a state an application names.
+        (1..doc.states.len())
+            .filter(|&i| active(i))
+            .map(|i| doc.states[i].id.to_string())
+            .collect()
+    }
+
+    /// The location of the document of the scope being evaluated (`__GetDocumentURL()`).
+    fn document_url(&self) -> String {
+        let configs = self.configs.borrow();
+        let doc = configs
+            .get(self.current.get() as usize)
+            .and_then(|c| c.doc.as_ref());
+        doc.map_or_else(String::new, |doc| doc.source_name.to_string())
     }
 
     /// True once the current evaluation has used up its fuel.
@@ -156,6 +207,7 @@ impl Realm {
             rng: Cell::new(seed),
             current: Cell::new(u32::MAX),
             configs: RefCell::new(Vec::new()),
+            effects: RefCell::new(Vec::new()),
         });
         let fuel = shared.clone();
         runtime.set_interrupt_handler(Some(Box::new(move || {
@@ -331,6 +383,54 @@ fn host_function<'js>(
     Function::new(ctx.clone(), call)?.with_name(name)
 }
 
+/// The built-in functions ORS documents call (Composer's libraries and generated code use
+/// them), on the host object: every document's names resolve through it after the
+/// session's own variables, so a document that declares one of these names keeps its own.
+fn install_builtins<'js>(
+    ctx: &Ctx<'js>,
+    shared: &Rc<Shared>,
+    host: &rquickjs::Object<'js>,
+) -> rquickjs::Result<()> {
+    let raising = shared.clone();
+    let raise = Function::new(
+        ctx.clone(),
+        move |name: Coerced<String>, data: Opt<rquickjs::Value<'_>>| {
+            let data = data
+                .0
+                .map(|data| Persistent::save(&data.ctx().clone(), data));
+            raising.effects.borrow_mut().push(PendingEffect::Raise {
+                slot: raising.current.get(),
+                name: name.0,
+                data,
+            });
+        },
+    )?
+    .with_name("__Raise")?;
+    let logging = shared.clone();
+    let log = Function::new(
+        ctx.clone(),
+        move |message: Coerced<String>, label: Opt<Coerced<String>>| {
+            logging.effects.borrow_mut().push(PendingEffect::Log {
+                slot: logging.current.get(),
+                label: label.0.map(|l| l.0).unwrap_or_default(),
+                message: message.0,
+            });
+        },
+    )?
+    .with_name("__Log")?;
+    let states = shared.clone();
+    let current_states =
+        Function::new(ctx.clone(), move || states.active_ids())?.with_name("__GetCurrentStates")?;
+    let documents = shared.clone();
+    let document_url = Function::new(ctx.clone(), move || documents.document_url())?
+        .with_name("__GetDocumentURL")?;
+    host.set("__Raise", raise)?;
+    host.set("__Log", log)?;
+    host.set("__GetCurrentStates", current_states)?;
+    host.set("__GetDocumentURL", document_url)?;
+    Ok(())
+}
+
 /// Installs the natives and runs `realm.js`; returns its helpers.
 fn setup(ctx: &Ctx<'_>, shared: &Rc<Shared>) -> Result<Helpers, String> {
     let err = |e: JsError| match e {
@@ -359,6 +459,7 @@ fn setup(ctx: &Ctx<'_>, shared: &Rc<Shared>) -> Result<Helpers, String> {
     let helpers: rquickjs::Object = realm.get("helpers").map_err(err)?;
     let shapes: rquickjs::Object = realm.get("shapes").map_err(err)?;
     let host: rquickjs::Object = realm.get("host").map_err(err)?;
+    install_builtins(ctx, shared, &host).map_err(err)?;
     let get = |name: &str| -> Result<Persistent<Function<'static>>, String> {
         let f: Function = helpers.get(name).map_err(err)?;
         Ok(Persistent::save(ctx, f))
