@@ -50,7 +50,11 @@ impl Session {
         let mut pc = block.start;
         while pc < block.end {
             let stepped = self.step_instr(cx, pc, &mut loops);
-            self.perform_script_effects(cx);
+            // Built-ins that act on the session are called from scripts; one called from
+            // another expression acts when its block ends.
+            if matches!(cx.doc.instrs[pc as usize], Instr::Script(_)) {
+                self.perform_script_effects(cx);
+            }
             match stepped {
                 Ok(next) => pc = next,
                 Err(e) => {
@@ -59,6 +63,7 @@ impl Session {
                 }
             }
         }
+        self.perform_script_effects(cx);
         for _ in loops {
             cx.dm.foreach_end(self.scope);
         }

@@ -94,6 +94,8 @@ pub(crate) struct Prepared {
     pub shapes: Persistent<Array<'static>>,
     /// Per chunk, `(scope, host) => dispatcher`, or its cases' sources until compiled.
     pub chunks: Vec<RefCell<Chunk>>,
+    /// Chunks not compiled yet: at 0 an evaluation needs no look at its chunk.
+    pub uncompiled: std::cell::Cell<u32>,
     /// The realm's host-function object, the factories' second argument.
     pub host: Persistent<Object<'static>>,
     /// Per expression, the case that evaluates it.
@@ -176,6 +178,7 @@ impl Prepared {
         match factory {
             Ok(factory) => {
                 *cell.borrow_mut() = Chunk::Compiled(Persistent::save(ctx, factory));
+                self.uncompiled.set(self.uncompiled.get() - 1);
                 Ok(())
             }
             Err(error) => {
@@ -242,6 +245,7 @@ pub(crate) fn prepare<'js>(
         doc: doc.clone(),
         maker: Persistent::save(ctx, maker),
         shapes: Persistent::save(ctx, shapes),
+        uncompiled: std::cell::Cell::new(chunks.len() as u32),
         chunks,
         host,
         read: cases.read.iter().map(|&c| at(c)).collect(),

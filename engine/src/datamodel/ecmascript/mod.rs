@@ -276,6 +276,9 @@ impl EcmascriptDatamodel {
             // `run` answers with the reason.
             return Ok(());
         };
+        if prepared.uncompiled.get() == 0 {
+            return Ok(());
+        }
         for case in uses.cases(prepared).into_iter().flatten() {
             compile_chunk_within_heap(&self.realm, prepared, case.chunk, self.heap_bytes_max)
                 .map_err(|e| ScriptError::new(e.message))?;
